@@ -1,0 +1,3 @@
+module github.com/graftml/graft
+
+go 1.26

@@ -1,0 +1,175 @@
+package nn
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// plan is the cached execution schedule of a graph.
+type plan struct {
+	// lastUse[i] lists the values whose last reader is node i (by index
+	// into Graph.Nodes); they are released after the node runs.
+	lastUse [][]string
+	keep    map[string]bool
+}
+
+func (g *Graph) buildPlan() *plan {
+	keep := map[string]bool{}
+	for _, o := range g.Outputs {
+		keep[o.Name] = true
+	}
+	for name := range g.Params {
+		keep[name] = true
+	}
+	for name := range g.Consts {
+		keep[name] = true
+	}
+	last := map[string]int{}
+	for i, n := range g.Nodes {
+		if n.Folded {
+			continue
+		}
+		for _, in := range n.Inputs {
+			if in != "" {
+				last[in] = i
+			}
+		}
+	}
+	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep}
+	for name, i := range last {
+		if !keep[name] {
+			p.lastUse[i] = append(p.lastUse[i], name)
+		}
+	}
+	return p
+}
+
+// Run executes the graph on the named inputs and returns the graph outputs.
+// Intermediate values are dropped as soon as their last reader has run.
+func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	if g.plan == nil {
+		g.plan = g.buildPlan()
+	}
+	vals := make(map[string]*Tensor, len(g.Nodes)+len(inputs))
+	for name, p := range g.Params {
+		vals[name] = p.Value
+	}
+	for name, t := range g.Consts {
+		vals[name] = t
+	}
+	if err := g.CheckInputs(inputs); err != nil {
+		return nil, err
+	}
+	for name, t := range inputs {
+		vals[name] = t
+	}
+	args := make([]*Tensor, 0, 8)
+	for i, n := range g.Nodes {
+		if n.Folded {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		args = args[:0]
+		for _, in := range n.Inputs {
+			if in == "" {
+				args = append(args, nil)
+				continue
+			}
+			t, ok := vals[in]
+			if !ok {
+				return nil, fmt.Errorf("node %s: input %q has no value", n.Label(), in)
+			}
+			args = append(args, t)
+		}
+		if n.Op == nil {
+			return nil, fmt.Errorf("node %s: not built", n.Label())
+		}
+		outs, err := n.Op.Run(ctx, args)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
+		}
+		for j, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			if j >= len(outs) || outs[j] == nil {
+				return nil, fmt.Errorf("node %s: output %d (%q) was not produced", n.Label(), j, o)
+			}
+			vals[o] = outs[j]
+		}
+		for _, name := range g.plan.lastUse[i] {
+			delete(vals, name)
+		}
+	}
+	res := make(map[string]*Tensor, len(g.Outputs))
+	for _, o := range g.Outputs {
+		t, ok := vals[o.Name]
+		if !ok {
+			return nil, fmt.Errorf("graph output %q was not computed", o.Name)
+		}
+		res[o.Name] = t
+	}
+	return res, nil
+}
+
+// CheckInputs verifies that every declared input is given with the declared
+// element type, rank and fixed dimensions. A fixed leading dimension equal to
+// the model's FixedBatch accepts any batch size.
+func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
+	var missing []string
+	for _, in := range g.Inputs {
+		t, ok := inputs[in.Name]
+		if !ok || t == nil {
+			missing = append(missing, in.Name)
+			continue
+		}
+		if in.DType != Undefined && t.DType != in.DType {
+			return fmt.Errorf("input %q: expected element type %v, given %v", in.Name, in.DType, t.DType)
+		}
+		if !in.HasShape {
+			continue
+		}
+		if len(t.Shape) != len(in.Shape) {
+			return fmt.Errorf("input %q: expected shape %s, given %s", in.Name, in.ShapeString(), ShapeString(t.Shape))
+		}
+		for i, d := range in.Shape {
+			if d.Param != "" || d.Value < 0 {
+				continue
+			}
+			if i == 0 && g.FixedBatch > 0 && d.Value == g.FixedBatch {
+				continue
+			}
+			if t.Shape[i] != d.Value {
+				return fmt.Errorf("input %q: expected shape %s, given %s (dimension %d)", in.Name, in.ShapeString(), ShapeString(t.Shape), i)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing input(s): %s", strings.Join(missing, ", "))
+	}
+	known := map[string]bool{}
+	for _, in := range g.Inputs {
+		known[in.Name] = true
+	}
+	var extra []string
+	for name := range inputs {
+		if !known[name] {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		names := make([]string, len(g.Inputs))
+		for i, in := range g.Inputs {
+			names[i] = in.Name
+		}
+		return fmt.Errorf("unknown input(s) %s; the model's inputs are %s", strings.Join(extra, ", "), strings.Join(names, ", "))
+	}
+	return nil
+}

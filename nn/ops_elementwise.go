@@ -1,0 +1,5 @@
+package nn
+
+func elementwiseOps() []OpDef {
+	return []OpDef{}
+}

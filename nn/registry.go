@@ -1,0 +1,13 @@
+package nn
+
+// standardDefs lists every op family graft implements. Each family lives in
+// its own files (op_*.go) and returns its definitions from one function.
+func standardDefs() [][]OpDef {
+	return [][]OpDef{
+		convOps(),
+		elementwiseOps(),
+		normOps(),
+		shapeOps(),
+		rnnOps(),
+	}
+}
