@@ -215,7 +215,7 @@ func ZeroInputs(g *nn.Graph, batch int) (map[string]*nn.Tensor, error) {
 // IsUnsupported reports whether err lists unsupported ops.
 func IsUnsupported(err error) bool {
 	var u *UnsupportedError
-	return errors.As(err, &u)
+	return errors.As(err, &u) || errors.Is(err, ErrNonTensor)
 }
 
 // sortedKeys returns the keys of m in order.
