@@ -2,4 +2,8 @@ module github.com/graftml/graft
 
 go 1.26
 
-require google.golang.org/protobuf v1.36.12
+require (
+	gonum.org/v1/gonum v0.17.0 // indirect
+	gonum.org/v1/netlib v0.0.0-20190313105609-8cb42192e0e0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
