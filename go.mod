@@ -3,7 +3,7 @@ module github.com/graftml/graft
 go 1.26
 
 require (
+	github.com/yalue/onnxruntime_go v1.27.0 // indirect
 	gonum.org/v1/gonum v0.17.0 // indirect
-	gonum.org/v1/netlib v0.0.0-20190313105609-8cb42192e0e0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
