@@ -173,12 +173,19 @@ func ewSoftplus64(x float64) float64 {
 // float64 for accuracy; the switch is outside the loops.
 func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	x = x[:len(d)]
+	_, f32 := any(d).([]float32)
 	switch u.op {
 	case ewSqrt:
 		for i, v := range x {
 			d[i] = T(math.Sqrt(float64(v)))
 		}
 	case ewExp:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewExpFast(float64(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			d[i] = T(math.Exp(float64(v)))
 		}
@@ -312,6 +319,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			d[i] = T(f)
 		}
 	case ewSigmoid:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewSigmoidFast(float64(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			d[i] = T(ewSigmoid64(float64(v)))
 		}
@@ -337,6 +350,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			d[i] = v * h
 		}
 	case ewTanh:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewTanhFast(float64(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			d[i] = T(math.Tanh(float64(v)))
 		}
@@ -359,6 +378,13 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 		}
 	case ewGeluTanh:
 		c := math.Sqrt(2 / math.Pi)
+		if f32 {
+			for i, v := range x {
+				f := float64(v)
+				d[i] = T(0.5 * f * (1 + ewTanhFast(c*(f+0.044715*f*f*f))))
+			}
+			break
+		}
 		for i, v := range x {
 			f := float64(v)
 			d[i] = T(0.5 * f * (1 + math.Tanh(c*(f+0.044715*f*f*f))))
