@@ -36,5 +36,7 @@ func shapeOps() []OpDef {
 		d("DepthToSpace", 1, shpNewDepthToSpace),
 		d("SpaceToDepth", 1, shpNewSpaceToDepth),
 		d("Trilu", 14, shpNewTrilu),
+		d("Resize", 10, rsNewResize),
+		d("Upsample", 7, rsNewUpsample),
 	}
 }
