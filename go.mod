@@ -2,4 +2,4 @@ module github.com/graftml/graft
 
 go 1.26
 
-require github.com/yalue/onnxruntime_go v1.27.0 // indirect
+require github.com/yalue/onnxruntime_go v1.27.0
