@@ -90,6 +90,21 @@ func TestModelFixtures(t *testing.T) {
 	if err != nil || len(models) == 0 {
 		t.Fatalf("no models in testdata/models (%v)", err)
 	}
+	checkFixtures(t, models)
+}
+
+// TestBenchFixtures does the same for the git-ignored benchmark models of
+// testdata/bench (made by testdata/gen/export_bench_models.py), if present.
+func TestBenchFixtures(t *testing.T) {
+	models, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "bench", "*.onnx"))
+	if len(models) == 0 {
+		t.Skip("no testdata/bench/*.onnx (run testdata/gen/export_bench_models.py)")
+	}
+	Require(t)
+	checkFixtures(t, models)
+}
+
+func checkFixtures(t *testing.T, models []string) {
 	for _, path := range models {
 		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
 		t.Run(name, func(t *testing.T) {
@@ -237,5 +252,46 @@ func TestLibPath(t *testing.T) {
 	t.Setenv(EnvLib, filepath.Join(dir, "missing.so"))
 	if _, err := LibPath(); err == nil {
 		t.Error("missing $GRAFT_ORT_LIB file: no error")
+	}
+}
+
+// BenchmarkORT times onnxruntime on the first test input (batch 3 for the
+// small models, batch 1 for the benchmark models) of every model, with
+// onnxruntime's default thread count.
+func BenchmarkORT(b *testing.B) {
+	Require(b)
+	small, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "models", "*.onnx"))
+	big, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "bench", "*.onnx"))
+	for _, path := range append(small, big...) {
+		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
+		b.Run(name, func(b *testing.B) {
+			s, err := Open(path, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			dir := filepath.Join(strings.TrimSuffix(path, ".onnx"), "test_data_set_0")
+			in := map[string]*nn.Tensor{}
+			for i := 0; ; i++ {
+				p := filepath.Join(dir, fmt.Sprintf("input_%d.pb", i))
+				if _, err := os.Stat(p); err != nil {
+					break
+				}
+				x, n, err := readTensorPB(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				in[n] = x
+			}
+			if _, err := s.Run(in); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Run(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
