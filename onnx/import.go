@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,6 +10,10 @@ import (
 	"github.com/graftml/graft/onnx/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
+
+// ErrNonTensor reports a graph input or output that is not a tensor
+// (sequence, map, optional, sparse): graft computes with tensors only.
+var ErrNonTensor = errors.New("graft supports tensor values only")
 
 // ImportOptions controls Import.
 type ImportOptions struct {
@@ -214,7 +219,7 @@ func valueInfo(vi *onnxpb.ValueInfoProto) (nn.ValueInfo, error) {
 		case tp.GetSparseTensorType() != nil:
 			kind = "sparse tensor"
 		}
-		return v, fmt.Errorf("has %s type; graft supports tensors only", kind)
+		return v, fmt.Errorf("has %s type: %w", kind, ErrNonTensor)
 	}
 	v.DType = nn.DType(tt.GetElemType())
 	if v.DType != nn.Undefined && !v.DType.Supported() {
