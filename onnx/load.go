@@ -284,4 +284,3 @@ func (w *walker) tensor(tp *onnxpb.TensorProto) error {
 	}
 	return checkTensorData(tp, dt, n)
 }
-
