@@ -94,6 +94,9 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}
+		if ctx.Observe != nil {
+			ctx.Observe(n, args, outs)
+		}
 		for j, o := range n.Outputs {
 			if o == "" {
 				continue

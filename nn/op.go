@@ -27,6 +27,9 @@ type Context struct {
 	Training bool
 	// Rand is the random source of ops such as Dropout; nil means seed 0.
 	Rand *rand.Rand
+	// Observe, when set, is called after every node runs with its inputs
+	// and outputs (inspection, shape recording, debugging).
+	Observe func(n *Node, in, out []*Tensor)
 }
 
 // NewContext returns an inference context.

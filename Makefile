@@ -1,0 +1,41 @@
+# graft — make targets. `make test` is the README's test command.
+GO      ?= go
+# The openblas build tag routes GEMM to OpenBLAS (cgo) when the library is
+# installed; otherwise graft builds in pure Go. Override with TAGS=.
+OPENBLAS := $(shell ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ' && echo yes)
+TAGS    ?= $(if $(OPENBLAS),openblas,)
+GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS),)
+SHARED  ?= ../shared
+
+.PHONY: all build test test-pure bench proto lint demo docs clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_TAGS) -o bin/graft ./cmd/graft
+
+# Every test, with the reference material in ../shared when present.
+test: lint
+	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/graft
+
+# Speed against onnxruntime; never part of `make test`.
+bench: build
+	bash bench/run.sh
+
+# Regenerate the protobuf code from onnx/onnxpb/onnx.proto (needs protoc
+# from Debian's protobuf-compiler and protoc-gen-go).
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative onnx/onnxpb/onnx.proto
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(GOFLAGS_TAGS) ./...
+
+# The main job on bundled material: inspect and run the bundled model.
+demo: build
+	bash scripts/demo.sh
+
+clean:
+	rm -rf bin
