@@ -2,6 +2,11 @@
 
 package nn
 
+/*
+#cgo LDFLAGS: -lopenblas
+*/
+import "C"
+
 import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
