@@ -13,6 +13,9 @@ import (
 	"gonum.org/v1/netlib/blas/netlib"
 )
 
+// gemmOwnKernel is off: OpenBLAS does every float32 product.
+const gemmOwnKernel = false
+
 // Selecting the BLAS backend once at start-up: with the openblas build tag
 // every blas32/blas64 call graft makes is served by OpenBLAS via cgo.
 func init() {
