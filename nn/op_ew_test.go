@@ -395,3 +395,21 @@ func BenchmarkEwSigmoid(b *testing.B) {
 		u.apply(x)
 	}
 }
+
+func TestEwBitwise(t *testing.T) {
+	a := ewInts(Uint8, []int{3}, 0xF0, 0x0F, 0xFF)
+	b := ewInts(Uint8, []int{3}, 0x3C, 0x3C, 0x01)
+	ewCheckI64(t, "and", ewTestOne(t, "BitwiseAnd", 18, nil, a, b), Uint8, 0x30, 0x0C, 0x01)
+	ewCheckI64(t, "or", ewTestOne(t, "BitwiseOr", 18, nil, a, b), Uint8, 0xFC, 0x3F, 0xFF)
+	ewCheckI64(t, "xor", ewTestOne(t, "BitwiseXor", 18, nil, a, b), Uint8, 0xCC, 0x33, 0xFE)
+	ewCheckI64(t, "not", ewTestOne(t, "BitwiseNot", 18, nil, a), Uint8, 0x0F, 0xF0, 0x00)
+	ewCheckI64(t, "not int8", ewTestOne(t, "BitwiseNot", 18, nil, ewInts(Int8, []int{2}, 0, -1)), Int8, -1, 0)
+	left := map[string]*Attr{"direction": {Type: AttrString, S: "LEFT"}}
+	right := map[string]*Attr{"direction": {Type: AttrString, S: "RIGHT"}}
+	ewCheckI64(t, "shl", ewTestOne(t, "BitShift", 11, left, a, ewInts(Uint8, []int{1}, 1)), Uint8, 0xE0, 0x1E, 0xFE)
+	ewCheckI64(t, "shr", ewTestOne(t, "BitShift", 11, right, a, ewInts(Uint8, []int{1}, 4)), Uint8, 0x0F, 0x00, 0x0F)
+	ewCheckI64(t, "shr u64", ewTestOne(t, "BitShift", 11, right, ewInts(Uint64, []int{1}, -1), ewInts(Uint64, []int{1}, 60)), Uint64, 15)
+	if _, err := ewTestRun(t, "BitShift", 11, nil, a, a); err == nil {
+		t.Fatal("BitShift without direction accepted")
+	}
+}
