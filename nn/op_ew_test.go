@@ -413,3 +413,75 @@ func TestEwBitwise(t *testing.T) {
 		t.Fatal("BitShift without direction accepted")
 	}
 }
+
+// ewNaiveIndex maps an output coordinate to the flat index of an input of
+// shape s broadcast to out (reference implementation for the tests).
+func ewNaiveIndex(coord, s, out []int) int {
+	off := len(out) - len(s)
+	idx := 0
+	for d, n := range s {
+		c := coord[off+d]
+		if n == 1 {
+			c = 0
+		}
+		idx = idx*n + c
+	}
+	return idx
+}
+
+func TestEwBroadcastRandom(t *testing.T) {
+	seed := uint64(12345)
+	rnd := func(n int) int {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		return int(seed>>33) % n
+	}
+	for iter := 0; iter < 300; iter++ {
+		rank := 1 + rnd(4)
+		out := make([]int, rank)
+		for i := range out {
+			out[i] = 1 + rnd(5)
+		}
+		mk := func() []int {
+			r := rnd(rank + 1)
+			s := append([]int{}, out[rank-r:]...)
+			for i := range s {
+				if rnd(3) == 0 {
+					s[i] = 1
+				}
+			}
+			return s
+		}
+		sa, sb, sc := mk(), mk(), mk()
+		bc, err := ewNewBcast(sa, sb, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// every split point must give the same offsets as the naive mapping
+		lo := rnd(bc.n + 1)
+		hi := lo + rnd(bc.n-lo+1)
+		coord := make([]int, len(bc.out))
+		seen := lo
+		bc.runs(lo, hi, func(o int, offs []int, n int) {
+			if o != seen {
+				t.Fatalf("run starts at %d, want %d", o, seen)
+			}
+			seen += n
+			for k := 0; k < n; k++ {
+				p := o + k
+				q := p
+				for d := len(bc.out) - 1; d >= 0; d-- {
+					coord[d] = q % bc.out[d]
+					q /= bc.out[d]
+				}
+				for i, s := range [][]int{sa, sb, sc} {
+					if got, want := offs[i]+k*bc.inner(i), ewNaiveIndex(coord, s, bc.out); got != want {
+						t.Fatalf("shapes %v %v %v pos %d input %d: index %d, want %d", sa, sb, sc, p, i, got, want)
+					}
+				}
+			}
+		})
+		if seen != hi && lo < hi {
+			t.Fatalf("runs covered up to %d, want %d", seen, hi)
+		}
+	}
+}
