@@ -177,3 +177,63 @@ func smExp32(x float64) float64 {
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
 	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
 }
+
+// smHardmaxOp is Hardmax: 1 at the first maximum along the axis (or of the
+// flattened trailing dimensions before opset 13), 0 elsewhere.
+type smHardmaxOp struct {
+	axis     int
+	coerce2D bool
+}
+
+func smHardmaxNew(coerce2D bool) func(n *Node) (Op, error) {
+	return func(n *Node) (Op, error) {
+		def := int64(-1)
+		if coerce2D {
+			def = 1
+		}
+		return &smHardmaxOp{axis: int(n.AttrInt("axis", def)), coerce2D: coerce2D}, nil
+	}
+}
+
+func (op *smHardmaxOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	if len(in) < 1 || in[0] == nil {
+		return nil, fmt.Errorf("missing input")
+	}
+	x := in[0]
+	if err := normCheckFloat(x, "input"); err != nil {
+		return nil, err
+	}
+	if x.Rank() == 0 {
+		return nil, fmt.Errorf("input is a scalar, want rank >= 1")
+	}
+	axis, err := normAxis(op.axis, x.Rank())
+	if err != nil {
+		return nil, fmt.Errorf("input shape %s: %w", ShapeString(x.Shape), err)
+	}
+	outer := NumElements(x.Shape[:axis])
+	D, inner := x.Shape[axis], NumElements(x.Shape[axis+1:])
+	if op.coerce2D {
+		D, inner = NumElements(x.Shape[axis:]), 1
+	}
+	y := New(x.DType, x.Shape...)
+	if D == 0 || x.Len() == 0 {
+		return []*Tensor{y}, nil
+	}
+	idx := make([]int64, outer*inner)
+	if x.F64 != nil {
+		argRun(x.F64, idx, outer, D, inner, true, false)
+	} else {
+		argRun(x.F32, idx, outer, D, inner, true, false)
+	}
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			p := (o*D+int(idx[o*inner+i]))*inner + i
+			if y.F64 != nil {
+				y.F64[p] = 1
+			} else {
+				y.F32[p] = 1
+			}
+		}
+	}
+	return []*Tensor{y}, nil
+}
