@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -475,7 +476,7 @@ func (e *extLoader) resolve(tp *onnxpb.TensorProto, want int) error {
 	}
 	if length != int64(want) {
 		return fmt.Errorf("tensor %q: external data holds %d bytes, but %s%s needs %d",
-			name, length, dataTypeName(tp.GetDataType()), dimsString(tp.GetDims()), want)
+			name, length, nn.DType(tp.GetDataType()), dimsString(tp.GetDims()), want)
 	}
 	buf := make([]byte, length)
 	if _, err := f.f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && length == 0) {
