@@ -252,7 +252,7 @@ func (o *shpSplitOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	}
 	dim := x.Shape[a]
 	split := o.split
-	if len(in) > 1 && in[1] != nil {
+	if len(in) > 1 && in[1] != nil && in[1].Len() > 0 {
 		if split, err = shpIndexList(in[1], "split"); err != nil {
 			return nil, err
 		}

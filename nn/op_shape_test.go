@@ -45,8 +45,8 @@ func shpMust(t *testing.T, n *Node, in ...*Tensor) []*Tensor {
 }
 
 func shpF(shape []int, v ...float32) *Tensor { return FromFloat32(v, shape...) }
-func shpI(shape []int, v ...int64) *Tensor  { return FromInt64(v, shape...) }
-func shpIv(v ...int64) *Tensor              { return FromInt64(v, len(v)) }
+func shpI(shape []int, v ...int64) *Tensor   { return FromInt64(v, shape...) }
+func shpIv(v ...int64) *Tensor               { return FromInt64(v, len(v)) }
 
 func shpExpect(t *testing.T, what string, got *Tensor, shape []int, want []float64) {
 	t.Helper()
@@ -360,4 +360,17 @@ func TestShapePad(t *testing.T) {
 	shpExpect(t, "int pad", y, []int{5}, []float64{-7, 1, 2, 3, -7})
 	_, err := shpRunNode(t, shpTestNode("Pad", 13, 1), x, shpIv(1, 1))
 	shpWantErr(t, err, "pads")
+}
+
+func TestShapeGatherND(t *testing.T) {
+	d := shpI([]int{2, 2}, 0, 1, 2, 3)
+	y := shpMust(t, shpTestNode("GatherND", 13, 1), d, shpI([]int{2, 2}, 0, 0, 1, 1))[0]
+	shpExpect(t, "gathernd elems", y, []int{2}, []float64{0, 3})
+	y = shpMust(t, shpTestNode("GatherND", 13, 1), d, shpI([]int{2, 1}, 1, 0))[0]
+	shpExpect(t, "gathernd rows", y, []int{2, 2}, []float64{2, 3, 0, 1})
+	d3 := shpF([]int{2, 2, 2}, 0, 1, 2, 3, 4, 5, 6, 7)
+	y = shpMust(t, shpTestNode("GatherND", 13, 1, shpAInt("batch_dims", 1)), d3, shpI([]int{2, 1}, 1, 0))[0]
+	shpExpect(t, "gathernd batch", y, []int{2, 2}, []float64{2, 3, 4, 5})
+	_, err := shpRunNode(t, shpTestNode("GatherND", 13, 1), d, shpI([]int{1, 2}, 0, 2))
+	shpWantErr(t, err, "out of range")
 }
