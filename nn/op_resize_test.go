@@ -1,6 +1,9 @@
 package nn
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func rsSeq(n int) []float32 {
 	v := make([]float32, n)
@@ -96,4 +99,86 @@ func TestResizeCubic(t *testing.T) {
 	y = shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "cubic")), x4, nil, shpF([]int{4}, 1, 1, 0.8, 0.8))[0]
 	shpExpect(t, "downsample cubic", y, []int{1, 1, 3, 3}, []float64{
 		1.47119141, 2.78125, 4.08251953, 6.71142578, 8.02148438, 9.32275391, 11.91650391, 13.2265625, 14.52783203})
+}
+
+// TestResizeLargeParallel checks the parallel paths against a direct
+// bilinear / nearest formula.
+func TestResizeLargeParallel(t *testing.T) {
+	const C, H, W = 3, 100, 120
+	x := New(Float32, 1, C, H, W)
+	for i := range x.F32 {
+		x.F32[i] = float32((i*7919)%1000) / 100
+	}
+	y := shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), x, nil, shpF([]int{4}, 1, 1, 2, 2))[0]
+	if !SameShape(y.Shape, []int{1, C, 2 * H, 2 * W}) {
+		t.Fatalf("shape %v", y.Shape)
+	}
+	src := func(c, h, w int) float64 { return float64(x.F32[(c*H+h)*W+w]) }
+	coord := func(o, n int) (int, int, float64) {
+		v := (float64(o)+0.5)/2 - 0.5
+		v = max(0, min(v, float64(n-1)))
+		i0 := int(v)
+		return i0, min(i0+1, n-1), v - float64(i0)
+	}
+	for c := 0; c < C; c++ {
+		for h := 0; h < 2*H; h++ {
+			h0, h1, fh := coord(h, H)
+			for w := 0; w < 2*W; w++ {
+				w0, w1, fw := coord(w, W)
+				want := (1-fh)*((1-fw)*src(c, h0, w0)+fw*src(c, h0, w1)) + fh*((1-fw)*src(c, h1, w0)+fw*src(c, h1, w1))
+				got := float64(y.F32[(c*2*H+h)*2*W+w])
+				if d := got - want; d > 1e-4 || d < -1e-4 {
+					t.Fatalf("linear at %d,%d,%d: %v want %v", c, h, w, got, want)
+				}
+			}
+		}
+	}
+	y = shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("coordinate_transformation_mode", "asymmetric"), shpAStr("nearest_mode", "floor")), x, nil, shpF([]int{4}, 1, 1, 2, 3))[0]
+	for c := 0; c < C; c++ {
+		for h := 0; h < 2*H; h++ {
+			for w := 0; w < 3*W; w++ {
+				if y.F32[(c*2*H+h)*3*W+w] != x.F32[(c*H+h/2)*W+w/3] {
+					t.Fatalf("nearest at %d,%d,%d", c, h, w)
+				}
+			}
+		}
+	}
+}
+
+func TestShapeLargeParallel(t *testing.T) {
+	const A, B, C = 64, 50, 40
+	x := New(Float64, A, B, C)
+	for i := range x.F64 {
+		x.F64[i] = float64(i)
+	}
+	for _, perm := range [][]int{{2, 0, 1}, {1, 0, 2}, {0, 2, 1}, {2, 1, 0}} {
+		y := shpMust(t, shpTestNode("Transpose", 13, 1, shpAInts("perm", int64(perm[0]), int64(perm[1]), int64(perm[2]))), x)[0]
+		st := Strides(x.Shape)
+		os := []int{x.Shape[perm[0]], x.Shape[perm[1]], x.Shape[perm[2]]}
+		for i := 0; i < os[0]; i++ {
+			for j := 0; j < os[1]; j++ {
+				for k := 0; k < os[2]; k++ {
+					want := x.F64[i*st[perm[0]]+j*st[perm[1]]+k*st[perm[2]]]
+					if y.F64[(i*os[1]+j)*os[2]+k] != want {
+						t.Fatalf("perm %v wrong at %d,%d,%d", perm, i, j, k)
+					}
+				}
+			}
+		}
+	}
+	// Reversed slice with step -3 on every axis.
+	y := shpMust(t, shpTestNode("Slice", 13, 1), x, shpIv(-1, -1, -1), shpIv(math.MinInt64, math.MinInt64, math.MinInt64), shpIv(0, 1, 2), shpIv(-3, -3, -3))[0]
+	if !SameShape(y.Shape, []int{22, 17, 14}) {
+		t.Fatalf("slice shape %v", y.Shape)
+	}
+	for i := 0; i < 22; i++ {
+		for j := 0; j < 17; j++ {
+			for k := 0; k < 14; k++ {
+				want := float64(((A-1-3*i)*B+(B-1-3*j))*C + (C - 1 - 3*k))
+				if y.F64[(i*17+j)*14+k] != want {
+					t.Fatalf("slice wrong at %d,%d,%d", i, j, k)
+				}
+			}
+		}
+	}
 }

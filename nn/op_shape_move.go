@@ -98,12 +98,16 @@ func shpTransposeBlocked(out, x *Tensor, oshape, ostr []int) bool {
 	return true
 }
 
-// shpTileT writes dst[b][i][j] = src[bases[b] + i + j*cs] in 32x32 tiles.
+// shpTileT writes dst[b][i][j] = src[bases[b] + i + j*cs] in 32x32 tiles,
+// spreading the (batch, row-tile) pairs over goroutines for big inputs.
 func shpTileT[T any](dst, src []T, bases []int, rows, cols, cs int) {
 	const bs = 32
-	for b, base := range bases {
-		d := dst[b*rows*cols : (b+1)*rows*cols]
-		for i0 := 0; i0 < rows; i0 += bs {
+	rt := (rows + bs - 1) / bs
+	shpParallel(len(bases)*rt, len(bases)*rows*cols, func(lo, hi int) {
+		for job := lo; job < hi; job++ {
+			b, i0 := job/rt, (job%rt)*bs
+			base := bases[b]
+			d := dst[b*rows*cols : (b+1)*rows*cols]
 			i1 := min(i0+bs, rows)
 			for j0 := 0; j0 < cols; j0 += bs {
 				j1 := min(j0+bs, cols)
@@ -117,7 +121,7 @@ func shpTileT[T any](dst, src []T, bases []int, rows, cols, cs int) {
 				}
 			}
 		}
-	}
+	})
 }
 
 func shpNewTranspose(n *Node) (Op, error) {
