@@ -465,6 +465,9 @@ func shpExpand(x *Tensor, shape []int) (*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot expand input of shape %v to %v: %w", x.Shape, shape, err)
 	}
+	if SameShape(oshape, x.Shape) {
+		return x, nil // nothing to broadcast; ops never modify their inputs
+	}
 	out, err := shpNew(x.DType, oshape)
 	if err != nil {
 		return nil, err

@@ -374,3 +374,58 @@ func TestShapeGatherND(t *testing.T) {
 	_, err := shpRunNode(t, shpTestNode("GatherND", 13, 1), d, shpI([]int{1, 2}, 0, 2))
 	shpWantErr(t, err, "out of range")
 }
+
+// TestShapeOpsKeepDType runs the data-movement ops on every storage kind and
+// checks type and values against the float64 run.
+func TestShapeOpsKeepDType(t *testing.T) {
+	type tc struct {
+		name string
+		node func() *Node
+		args func(x *Tensor) []*Tensor
+	}
+	cases := []tc{
+		{"concat", func() *Node { return shpTestNode("Concat", 13, 1, shpAInt("axis", 1)) }, func(x *Tensor) []*Tensor { return []*Tensor{x, x} }},
+		{"slice", func() *Node { return shpTestNode("Slice", 13, 1) }, func(x *Tensor) []*Tensor {
+			return []*Tensor{x, shpIv(2, 0), shpIv(0, 3), shpIv(2, 0), shpIv(-1, 1)}
+		}},
+		{"gather", func() *Node { return shpTestNode("Gather", 13, 1, shpAInt("axis", 2)) }, func(x *Tensor) []*Tensor { return []*Tensor{x, shpIv(3, -4, 1)} }},
+		{"pad", func() *Node { return shpTestNode("Pad", 13, 1, shpAStr("mode", "reflect")) }, func(x *Tensor) []*Tensor { return []*Tensor{x, shpIv(0, 1, 2, 0, 1, 1)} }},
+		{"expand", func() *Node { return shpTestNode("Expand", 13, 1) }, func(x *Tensor) []*Tensor { return []*Tensor{x, shpIv(2, 1, 1, 1)} }},
+		{"tile", func() *Node { return shpTestNode("Tile", 13, 1) }, func(x *Tensor) []*Tensor { return []*Tensor{x, shpIv(1, 2, 2)} }},
+		{"gatherelements", func() *Node { return shpTestNode("GatherElements", 13, 1, shpAInt("axis", 1)) }, func(x *Tensor) []*Tensor {
+			return []*Tensor{x, shpI([]int{2, 1, 2}, 2, 0, 1, 1)}
+		}},
+		{"resize", func() *Node { return shpTestNode("Resize", 13, 1) }, func(x *Tensor) []*Tensor { return []*Tensor{x, nil, shpF([]int{3}, 1, 1.5, 0.5)} }},
+		{"split", func() *Node { return shpTestNode("Split", 18, 2, shpAInt("num_outputs", 2), shpAInt("axis", -1)) }, func(x *Tensor) []*Tensor { return []*Tensor{x} }},
+	}
+	for _, c := range cases {
+		var ref []*Tensor
+		for _, x := range shpAllKinds([]int{2, 3, 4}) {
+			outs := shpMust(t, c.node(), c.args(x)...)
+			if ref == nil {
+				// shpAllKinds yields Float32 first: its run is the reference
+				// (bool inputs hold other values and are checked for shape).
+				ref = outs
+			}
+			for i, y := range outs {
+				if y.DType != x.DType {
+					t.Fatalf("%s: %v input gave %v output", c.name, x.DType, y.DType)
+				}
+				if err := shpCheck(y, "output"); err != nil {
+					t.Fatalf("%s %v: %v", c.name, x.DType, err)
+				}
+				if !SameShape(y.Shape, ref[i].Shape) {
+					t.Fatalf("%s %v: shape %v, want %v", c.name, x.DType, y.Shape, ref[i].Shape)
+				}
+				if x.DType == Bool {
+					continue
+				}
+				for j := 0; j < y.Len(); j++ {
+					if y.Float64At(j) != ref[i].Float64At(j) {
+						t.Fatalf("%s %v: element %d = %v, want %v", c.name, x.DType, j, y.Float64At(j), ref[i].Float64At(j))
+					}
+				}
+			}
+		}
+	}
+}
