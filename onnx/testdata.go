@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/graftml/graft/nn"
-	"github.com/graftml/graft/onnx/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -19,16 +18,16 @@ type NamedTensor struct {
 	Tensor *nn.Tensor
 }
 
-// ReadTensorFile reads a serialized ONNX TensorProto (.pb, the format of
+// ReadNamedTensor reads a serialized ONNX TensorProto (.pb, the format of
 // ONNX's test data) and returns it with its stored name.
-func ReadTensorFile(path string) (NamedTensor, error) {
+func ReadNamedTensor(path string) (NamedTensor, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return NamedTensor{}, err
 	}
-	tp := &onnxpb.TensorProto{}
-	if err := proto.Unmarshal(b, tp); err != nil {
-		return NamedTensor{}, fmt.Errorf("%s: not a serialized ONNX tensor: %w", path, err)
+	tp, err := DecodeTensor(b)
+	if err != nil {
+		return NamedTensor{}, fmt.Errorf("%s: %w", path, err)
 	}
 	t, err := TensorFromProto(tp)
 	if err != nil {
@@ -64,7 +63,7 @@ func ReadTestDataSet(dir string) (*TestDataSet, error) {
 		}
 		sort.Slice(files, func(i, j int) bool { return fileIndex(files[i]) < fileIndex(files[j]) })
 		for _, f := range files {
-			nt, err := ReadTensorFile(f)
+			nt, err := ReadNamedTensor(f)
 			if err != nil {
 				return nil, err
 			}

@@ -148,8 +148,7 @@ func readTensor(path string) (*nn.Tensor, error) {
 		}
 		return t, nil
 	case ".pb":
-		nt, err := onnx.ReadTensorFile(path)
-		return nt.Tensor, err
+		return onnx.ReadTensorFile(path)
 	}
 	return nil, fmt.Errorf("%s: unknown tensor file type (want .npy or .pb)", path)
 }

@@ -1,0 +1,686 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// rnnKind selects the recurrent cell.
+type rnnKind int
+
+const (
+	rnnKindRNN rnnKind = iota
+	rnnKindGRU
+	rnnKindLSTM
+)
+
+// String returns the ONNX op type of the cell.
+func (k rnnKind) String() string {
+	switch k {
+	case rnnKindGRU:
+		return "GRU"
+	case rnnKindLSTM:
+		return "LSTM"
+	}
+	return "RNN"
+}
+
+// gates is the number of gate blocks stacked in W and R.
+func (k rnnKind) gates() int {
+	switch k {
+	case rnnKindGRU:
+		return 3
+	case rnnKindLSTM:
+		return 4
+	}
+	return 1
+}
+
+// numActs is the number of activation functions per direction.
+func (k rnnKind) numActs() int {
+	switch k {
+	case rnnKindGRU:
+		return 2
+	case rnnKindLSTM:
+		return 3
+	}
+	return 1
+}
+
+// rnnActKind enumerates the activation functions recurrent ops accept.
+type rnnActKind int
+
+const (
+	rnnActSigmoid rnnActKind = iota
+	rnnActTanh
+	rnnActRelu
+	rnnActHardSigmoid
+	rnnActLeakyRelu
+	rnnActThresholdedRelu
+	rnnActScaledTanh
+	rnnActAffine
+	rnnActElu
+	rnnActSoftsign
+	rnnActSoftplus
+)
+
+// rnnAct is one activation function with its alpha and beta.
+type rnnAct struct {
+	kind        rnnActKind
+	alpha, beta float64
+}
+
+// rnnActInfo describes an activation name: which of alpha and beta it reads
+// and their defaults (those of the ONNX operator of the same name).
+type rnnActInfo struct {
+	kind              rnnActKind
+	useAlpha, useBeta bool
+	defAlpha, defBeta float64
+	canonical         string
+}
+
+func rnnActLookup(name string) (rnnActInfo, bool) {
+	switch strings.ToLower(name) {
+	case "sigmoid":
+		return rnnActInfo{kind: rnnActSigmoid, canonical: "Sigmoid"}, true
+	case "tanh":
+		return rnnActInfo{kind: rnnActTanh, canonical: "Tanh"}, true
+	case "relu":
+		return rnnActInfo{kind: rnnActRelu, canonical: "Relu"}, true
+	case "hardsigmoid":
+		return rnnActInfo{kind: rnnActHardSigmoid, useAlpha: true, useBeta: true, defAlpha: 0.2, defBeta: 0.5, canonical: "HardSigmoid"}, true
+	case "leakyrelu":
+		return rnnActInfo{kind: rnnActLeakyRelu, useAlpha: true, defAlpha: 0.01, canonical: "LeakyRelu"}, true
+	case "thresholdedrelu":
+		return rnnActInfo{kind: rnnActThresholdedRelu, useAlpha: true, defAlpha: 1, canonical: "ThresholdedRelu"}, true
+	case "scaledtanh":
+		return rnnActInfo{kind: rnnActScaledTanh, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 1, canonical: "ScaledTanh"}, true
+	case "affine":
+		return rnnActInfo{kind: rnnActAffine, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 0, canonical: "Affine"}, true
+	case "elu":
+		return rnnActInfo{kind: rnnActElu, useAlpha: true, defAlpha: 1, canonical: "Elu"}, true
+	case "softsign":
+		return rnnActInfo{kind: rnnActSoftsign, canonical: "Softsign"}, true
+	case "softplus":
+		return rnnActInfo{kind: rnnActSoftplus, canonical: "Softplus"}, true
+	}
+	return rnnActInfo{}, false
+}
+
+// rnnParseActs turns the activations attribute into activation functions.
+// activation_alpha and activation_beta are consumed in order by the
+// functions that take the parameter; missing values take the defaults.
+func rnnParseActs(names []string, alphas, betas []float32) ([]rnnAct, error) {
+	acts := make([]rnnAct, len(names))
+	ai, bi := 0, 0
+	for i, name := range names {
+		info, ok := rnnActLookup(name)
+		if !ok {
+			return nil, fmt.Errorf("activation %q is not one of Sigmoid, Tanh, Relu, HardSigmoid, LeakyRelu, ThresholdedRelu, ScaledTanh, Affine, Elu, Softsign, Softplus", name)
+		}
+		a := rnnAct{kind: info.kind, alpha: info.defAlpha, beta: info.defBeta}
+		if info.useAlpha && ai < len(alphas) {
+			a.alpha = float64(alphas[ai])
+			ai++
+		}
+		if info.useBeta && bi < len(betas) {
+			a.beta = float64(betas[bi])
+			bi++
+		}
+		acts[i] = a
+	}
+	return acts, nil
+}
+
+// rnnFloat is the element type the recurrent kernels compute in.
+type rnnFloat interface{ ~float32 | ~float64 }
+
+// rnnApply applies a in place to x. The switch is outside the element loops.
+func rnnApply[T rnnFloat](a rnnAct, x []T) {
+	switch a.kind {
+	case rnnActSigmoid:
+		for i, v := range x {
+			x[i] = T(1 / (1 + math.Exp(-float64(v))))
+		}
+	case rnnActTanh:
+		for i, v := range x {
+			x[i] = T(math.Tanh(float64(v)))
+		}
+	case rnnActRelu:
+		for i, v := range x {
+			if v < 0 {
+				x[i] = 0
+			}
+		}
+	case rnnActHardSigmoid:
+		al, be := a.alpha, a.beta
+		for i, v := range x {
+			x[i] = T(math.Max(0, math.Min(1, al*float64(v)+be)))
+		}
+	case rnnActLeakyRelu:
+		al := T(a.alpha)
+		for i, v := range x {
+			if v < 0 {
+				x[i] = al * v
+			}
+		}
+	case rnnActThresholdedRelu:
+		al := T(a.alpha)
+		for i, v := range x {
+			if v <= al {
+				x[i] = 0
+			}
+		}
+	case rnnActScaledTanh:
+		al, be := a.alpha, a.beta
+		for i, v := range x {
+			x[i] = T(al * math.Tanh(be*float64(v)))
+		}
+	case rnnActAffine:
+		al, be := T(a.alpha), T(a.beta)
+		for i, v := range x {
+			x[i] = al*v + be
+		}
+	case rnnActElu:
+		al := a.alpha
+		for i, v := range x {
+			if v < 0 {
+				x[i] = T(al * math.Expm1(float64(v)))
+			}
+		}
+	case rnnActSoftsign:
+		for i, v := range x {
+			x[i] = v / (1 + T(math.Abs(float64(v))))
+		}
+	case rnnActSoftplus:
+		for i, v := range x {
+			f := float64(v)
+			if f > 30 {
+				x[i] = v
+			} else {
+				x[i] = T(math.Log1p(math.Exp(f)))
+			}
+		}
+	}
+}
+
+// rnnClip clamps x to [-c, c].
+func rnnClip[T rnnFloat](c T, x []T) {
+	for i, v := range x {
+		if v > c {
+			x[i] = c
+		} else if v < -c {
+			x[i] = -c
+		}
+	}
+}
+
+// rnnOp is a built LSTM, GRU or RNN node.
+type rnnOp struct {
+	kind        rnnKind
+	hidden      int // 0: taken from R at run time
+	dirs        int
+	reverse     bool     // direction == "reverse"
+	acts        []rnnAct // numActs per direction, dirs*numActs entries
+	clip        float64  // 0: no clipping
+	inputForget bool
+	linearReset bool
+	layout      int
+	nOut        int
+	wantY       bool
+	wantYh      bool
+	wantYc      bool
+}
+
+func rnnNew(n *Node, kind rnnKind, since int) (Op, error) {
+	op := &rnnOp{kind: kind, nOut: len(n.Outputs)}
+	if op.nOut > 3 || (kind != rnnKindLSTM && op.nOut > 2) {
+		return nil, fmt.Errorf("%s has %d outputs, more than the op defines", kind, op.nOut)
+	}
+	outName := func(i int) bool { return i < len(n.Outputs) && n.Outputs[i] != "" }
+	op.wantY, op.wantYh, op.wantYc = outName(0), outName(1), outName(2)
+
+	dir := n.AttrString("direction", "forward")
+	switch dir {
+	case "forward":
+		op.dirs = 1
+	case "reverse":
+		op.dirs = 1
+		op.reverse = true
+	case "bidirectional":
+		op.dirs = 2
+	default:
+		return nil, fmt.Errorf("direction %q must be forward, reverse or bidirectional", dir)
+	}
+	op.hidden = int(n.AttrInt("hidden_size", 0))
+	if op.hidden < 0 || (n.HasAttr("hidden_size") && op.hidden == 0) {
+		return nil, fmt.Errorf("hidden_size %d must be positive", op.hidden)
+	}
+	if n.HasAttr("clip") {
+		c := n.AttrFloat("clip", 0)
+		if !(c > 0) {
+			return nil, fmt.Errorf("clip %v must be positive", c)
+		}
+		op.clip = float64(c)
+	}
+	if kind == rnnKindLSTM {
+		op.inputForget = n.AttrInt("input_forget", 0) != 0
+	}
+	if kind == rnnKindGRU {
+		op.linearReset = n.AttrInt("linear_before_reset", 0) != 0
+	}
+	if since >= 14 {
+		op.layout = int(n.AttrInt("layout", 0))
+		if op.layout != 0 && op.layout != 1 {
+			return nil, fmt.Errorf("layout %d must be 0 or 1", op.layout)
+		}
+	}
+
+	var names []string
+	if a := n.Attr("activations"); a != nil {
+		names = a.Strings
+	}
+	per := kind.numActs()
+	if len(names) == 0 {
+		switch kind {
+		case rnnKindRNN:
+			names = []string{"Tanh"}
+		case rnnKindGRU:
+			names = []string{"Sigmoid", "Tanh"}
+		case rnnKindLSTM:
+			names = []string{"Sigmoid", "Tanh", "Tanh"}
+		}
+	}
+	if len(names) == per && op.dirs == 2 {
+		names = append(append([]string{}, names...), names...)
+	}
+	if len(names) != per*op.dirs {
+		return nil, fmt.Errorf("%d activations given, %s with %d direction(s) needs %d", len(names), kind, op.dirs, per*op.dirs)
+	}
+	acts, err := rnnParseActs(names, n.AttrFloats("activation_alpha", nil), n.AttrFloats("activation_beta", nil))
+	if err != nil {
+		return nil, err
+	}
+	op.acts = acts
+	return op, nil
+}
+
+// rnnShapes holds the validated sizes of one run.
+type rnnShapes struct {
+	seq, batch, input, hidden, dirs, gates int
+}
+
+// Run computes the layer. Inputs: X, W, R, B, sequence_lens, initial_h and
+// for LSTM initial_c, P.
+func (op *rnnOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	get := func(i int) *Tensor {
+		if i < len(in) {
+			return in[i]
+		}
+		return nil
+	}
+	x, w, r := get(0), get(1), get(2)
+	if x == nil || w == nil || r == nil {
+		return nil, fmt.Errorf("%s needs inputs X, W and R", op.kind)
+	}
+	if !x.DType.IsFloat() {
+		return nil, fmt.Errorf("X has element type %v, want a float type", x.DType)
+	}
+	named := []string{"X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"}
+	for i, t := range in {
+		if t == nil || i == 4 || i >= len(named) {
+			continue
+		}
+		if t.DType != x.DType {
+			return nil, fmt.Errorf("input %s has element type %v, X has %v", named[i], t.DType, x.DType)
+		}
+	}
+	if x.Rank() != 3 {
+		return nil, fmt.Errorf("X has shape %s, want rank 3", ShapeString(x.Shape))
+	}
+	s := rnnShapes{dirs: op.dirs, gates: op.kind.gates()}
+	if op.layout == 0 {
+		s.seq, s.batch = x.Shape[0], x.Shape[1]
+	} else {
+		s.batch, s.seq = x.Shape[0], x.Shape[1]
+	}
+	s.input = x.Shape[2]
+	s.hidden = op.hidden
+	if s.hidden == 0 {
+		if r.Rank() != 3 {
+			return nil, fmt.Errorf("R has shape %s, want rank 3", ShapeString(r.Shape))
+		}
+		s.hidden = r.Shape[2]
+	}
+	nd, G, H := s.dirs, s.gates, s.hidden
+	if !SameShape(w.Shape, []int{nd, G * H, s.input}) {
+		return nil, fmt.Errorf("W has shape %s, want %s", ShapeString(w.Shape), ShapeString([]int{nd, G * H, s.input}))
+	}
+	if !SameShape(r.Shape, []int{nd, G * H, H}) {
+		return nil, fmt.Errorf("R has shape %s, want %s", ShapeString(r.Shape), ShapeString([]int{nd, G * H, H}))
+	}
+	if b := get(3); b != nil && !SameShape(b.Shape, []int{nd, 2 * G * H}) {
+		return nil, fmt.Errorf("B has shape %s, want %s", ShapeString(b.Shape), ShapeString([]int{nd, 2 * G * H}))
+	}
+	stateShape := []int{nd, s.batch, H}
+	if op.layout == 1 {
+		stateShape = []int{s.batch, nd, H}
+	}
+	for _, i := range []int{5, 6} {
+		if t := get(i); t != nil && (i == 5 || op.kind == rnnKindLSTM) && !SameShape(t.Shape, stateShape) {
+			return nil, fmt.Errorf("%s has shape %s, want %s", named[i], ShapeString(t.Shape), ShapeString(stateShape))
+		}
+	}
+	if p := get(7); p != nil && op.kind == rnnKindLSTM && !SameShape(p.Shape, []int{nd, 3 * H}) {
+		return nil, fmt.Errorf("P has shape %s, want %s", ShapeString(p.Shape), ShapeString([]int{nd, 3 * H}))
+	}
+	lens := make([]int, s.batch)
+	if sl := get(4); sl != nil {
+		if !sl.DType.IsInt() || !SameShape(sl.Shape, []int{s.batch}) {
+			return nil, fmt.Errorf("sequence_lens is %s, want an integer tensor of shape [%d]", sl, s.batch)
+		}
+		for i := range lens {
+			v := sl.Int64At(i)
+			if v < 0 || v > int64(s.seq) {
+				return nil, fmt.Errorf("sequence_lens[%d] = %d is outside [0, %d]", i, v, s.seq)
+			}
+			lens[i] = int(v)
+		}
+	} else {
+		for i := range lens {
+			lens[i] = s.seq
+		}
+	}
+
+	yShape := []int{s.seq, nd, s.batch, H}
+	if op.layout == 1 {
+		yShape = []int{s.batch, s.seq, nd, H}
+	}
+	var y, yh, yc *Tensor
+	if op.wantY {
+		y = New(x.DType, yShape...)
+	}
+	if op.wantYh {
+		yh = New(x.DType, stateShape...)
+	}
+	if op.wantYc && op.kind == rnnKindLSTM {
+		yc = New(x.DType, stateShape...)
+	}
+	data := func(t *Tensor) []float32 {
+		if t == nil {
+			return nil
+		}
+		return t.F32
+	}
+	data64 := func(t *Tensor) []float64 {
+		if t == nil {
+			return nil
+		}
+		return t.F64
+	}
+	var err error
+	if x.DType.Storage() == StoreF32 {
+		io := rnnIO[float32]{
+			x: data(x), w: data(w), r: data(r), b: data(get(3)),
+			h0: data(get(5)), y: data(y), yh: data(yh),
+		}
+		if op.kind == rnnKindLSTM {
+			io.c0, io.p, io.yc = data(get(6)), data(get(7)), data(yc)
+		}
+		err = rnnRun(op, s, lens, io, rnnGemm32)
+	} else {
+		io := rnnIO[float64]{
+			x: data64(x), w: data64(w), r: data64(r), b: data64(get(3)),
+			h0: data64(get(5)), y: data64(y), yh: data64(yh),
+		}
+		if op.kind == rnnKindLSTM {
+			io.c0, io.p, io.yc = data64(get(6)), data64(get(7)), data64(yc)
+		}
+		err = rnnRun(op, s, lens, io, rnnGemm64)
+	}
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]*Tensor, op.nOut)
+	for i, t := range []*Tensor{y, yh, yc} {
+		if i < op.nOut && t != nil {
+			t.RoundToDType()
+			outs[i] = t
+		}
+	}
+	return outs, nil
+}
+
+// rnnIO holds the flat data of a run's inputs and outputs (nil when absent).
+type rnnIO[T rnnFloat] struct {
+	x, w, r, b, h0, c0, p []T
+	y, yh, yc             []T
+}
+
+// rnnGemmFunc computes c = a·bᵀ + beta·c for row-major a (m×k) and b (n×k).
+type rnnGemmFunc[T rnnFloat] func(m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+
+func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+		return
+	}
+	blas32.Implementation().Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+}
+
+func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+		return
+	}
+	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+}
+
+// rnnRun runs every direction, the two of a bidirectional layer in parallel.
+func rnnRun[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rnnGemmFunc[T]) error {
+	if s.dirs == 1 {
+		rnnDirection(op, s, lens, io, gemm, 0, op.reverse)
+		return nil
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rnnDirection(op, s, lens, io, gemm, 1, true)
+	}()
+	rnnDirection(op, s, lens, io, gemm, 0, false)
+	wg.Wait()
+	return nil
+}
+
+// rnnDirState is the per-direction working memory and geometry shared by
+// the cell kernels.
+type rnnDirState[T rnnFloat] struct {
+	s     rnnShapes
+	op    *rnnOp
+	d     int
+	lens  []int
+	rev   bool
+	xw    []T // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
+	gate  []T // [batch, G*H]: H·Rᵀ of the current step
+	h, c  []T // [batch, H] state
+	io    rnnIO[T]
+	w, r  []T // this direction's W and R
+	acts  []rnnAct
+	clip  T
+	gemm  rnnGemmFunc[T]
+	maxL  int
+	ystep int // distance in Y between consecutive time steps
+	ybat  int // distance in Y between consecutive batch entries
+}
+
+// xrow returns the offset of time t, batch b in xw.
+func (st *rnnDirState[T]) xrow(t, b int) int {
+	if st.op.layout == 0 {
+		return (t*st.s.batch + b) * st.s.gates * st.s.hidden
+	}
+	return (b*st.s.seq + t) * st.s.gates * st.s.hidden
+}
+
+// yoff returns the offset of time t, batch b in Y for this direction.
+func (st *rnnDirState[T]) yoff(t, b int) int {
+	if st.op.layout == 0 {
+		return ((t*st.s.dirs+st.d)*st.s.batch + b) * st.s.hidden
+	}
+	return ((b*st.s.seq+t)*st.s.dirs + st.d) * st.s.hidden
+}
+
+// stateOff returns the offset of batch b of this direction in initial_h,
+// Y_h and the like.
+func (st *rnnDirState[T]) stateOff(b int) int {
+	if st.op.layout == 0 {
+		return (st.d*st.s.batch + b) * st.s.hidden
+	}
+	return (b*st.s.dirs + st.d) * st.s.hidden
+}
+
+// timeOf returns the time index processed at step k for batch b.
+func (st *rnnDirState[T]) timeOf(k, b int) int {
+	if st.rev {
+		return st.lens[b] - 1 - k
+	}
+	return k
+}
+
+// rnnDirection computes one direction: the input projection for all steps
+// in one GEMM, then the time loop, then the final states.
+func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rnnGemmFunc[T], d int, rev bool) {
+	G, H, B := s.gates, s.hidden, s.batch
+	GH := G * H
+	st := &rnnDirState[T]{
+		s: s, op: op, d: d, lens: lens, rev: rev, io: io, gemm: gemm,
+		w:    io.w[d*GH*s.input : (d+1)*GH*s.input],
+		r:    io.r[d*GH*H : (d+1)*GH*H],
+		acts: op.acts[d*op.kind.numActs() : (d+1)*op.kind.numActs()],
+		xw:   make([]T, s.seq*B*GH),
+		gate: make([]T, B*GH),
+		h:    make([]T, B*H),
+	}
+	if op.clip > 0 {
+		st.clip = T(op.clip)
+	}
+	for _, l := range lens {
+		st.maxL = max(st.maxL, l)
+	}
+
+	// X·Wᵀ for every time step and batch entry at once.
+	gemm(s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
+
+	// Fold the biases into the projection. GRU with linear_before_reset
+	// keeps Rbh apart: it is scaled by the reset gate.
+	var rbh []T
+	if io.b != nil {
+		bias := make([]T, GH)
+		wb := io.b[d*2*GH : d*2*GH+GH]
+		rb := io.b[d*2*GH+GH : (d+1)*2*GH]
+		for i := range bias {
+			bias[i] = wb[i] + rb[i]
+		}
+		if op.kind == rnnKindGRU && op.linearReset {
+			copy(bias[2*H:], wb[2*H:])
+			rbh = rb[2*H : 3*H]
+		}
+		for row := 0; row < s.seq*B; row++ {
+			dst := st.xw[row*GH : (row+1)*GH]
+			for i, v := range bias {
+				dst[i] += v
+			}
+		}
+	}
+
+	if io.h0 != nil {
+		for b := 0; b < B; b++ {
+			copy(st.h[b*H:(b+1)*H], io.h0[st.stateOff(b):st.stateOff(b)+H])
+		}
+	}
+
+	switch op.kind {
+	case rnnKindRNN:
+		rnnLoopRNN(st)
+	case rnnKindGRU:
+		rnnLoopGRU(st, rbh)
+	case rnnKindLSTM:
+		st.c = make([]T, B*H)
+		if io.c0 != nil {
+			for b := 0; b < B; b++ {
+				copy(st.c[b*H:(b+1)*H], io.c0[st.stateOff(b):st.stateOff(b)+H])
+			}
+		}
+		var p []T
+		if io.p != nil {
+			p = io.p[d*3*H : (d+1)*3*H]
+		}
+		rnnLoopLSTM(st, p)
+	}
+
+	for b := 0; b < B; b++ {
+		off := st.stateOff(b)
+		if io.yh != nil {
+			if lens[b] > 0 {
+				copy(io.yh[off:off+H], st.h[b*H:(b+1)*H])
+			}
+		}
+		if io.yc != nil {
+			if lens[b] > 0 {
+				copy(io.yc[off:off+H], st.c[b*H:(b+1)*H])
+			}
+		}
+	}
+}
+
+// rnnLoopRNN is the time loop of the simple RNN: Ht = f(Xt·Wᵀ + Ht-1·Rᵀ + Wb + Rb).
+func rnnLoopRNN[T rnnFloat](st *rnnDirState[T]) {
+	H, B := st.s.hidden, st.s.batch
+	f := st.acts[0]
+	for k := 0; k < st.maxL; k++ {
+		st.gemm(B, H, H, st.h, H, st.r, H, 0, st.gate, H)
+		for b := 0; b < B; b++ {
+			if k >= st.lens[b] {
+				continue
+			}
+			t := st.timeOf(k, b)
+			g := st.gate[b*H : (b+1)*H]
+			xw := st.xw[st.xrow(t, b):]
+			xw = xw[:H]
+			for i := range g {
+				g[i] += xw[i]
+			}
+			if st.clip > 0 {
+				rnnClip(st.clip, g)
+			}
+			rnnApply(f, g)
+			copy(st.h[b*H:(b+1)*H], g)
+			if st.io.y != nil {
+				o := st.yoff(t, b)
+				copy(st.io.y[o:o+H], g)
+			}
+		}
+	}
+}
