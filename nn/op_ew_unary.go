@@ -182,7 +182,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewExp:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewExpFast(float64(v)))
+				d[i] = T(ewExp32(float32(v)))
 			}
 			break
 		}
@@ -321,7 +321,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewSigmoid:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewSigmoidFast(float64(v)))
+				d[i] = T(ewSigmoid32(float32(v)))
 			}
 			break
 		}
@@ -352,7 +352,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewTanh:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewTanhFast(float64(v)))
+				d[i] = T(ewTanh32(float32(v)))
 			}
 			break
 		}
@@ -379,9 +379,10 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewGeluTanh:
 		c := math.Sqrt(2 / math.Pi)
 		if f32 {
+			c32 := float32(c)
 			for i, v := range x {
-				f := float64(v)
-				d[i] = T(0.5 * f * (1 + ewTanhFast(c*(f+0.044715*f*f*f))))
+				f := float32(v)
+				d[i] = T(0.5 * f * (1 + ewTanh32(c32*(f+0.044715*f*f*f))))
 			}
 			break
 		}
