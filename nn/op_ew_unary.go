@@ -229,6 +229,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			}
 		}
 	case ewErf:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewErf32(float32(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			d[i] = T(math.Erf(float64(v)))
 		}
@@ -372,6 +378,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			d[i] = v / (1 + a)
 		}
 	case ewGelu:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewGelu32(float32(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			f := float64(v)
 			d[i] = T(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
