@@ -90,7 +90,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := n.Op.Run(ctx, args)
+		outs, err := runOp(ctx, n, args)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}
@@ -125,6 +125,24 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 // element type, rank and fixed dimensions. A fixed leading dimension equal to
 // the model's FixedBatch accepts any batch size.
 func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
+	known := map[string]bool{}
+	for _, in := range g.Inputs {
+		known[in.Name] = true
+	}
+	var extra []string
+	for name := range inputs {
+		if !known[name] {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		names := make([]string, len(g.Inputs))
+		for i, in := range g.Inputs {
+			names[i] = in.Name
+		}
+		return fmt.Errorf("unknown input(s) %s; the model's inputs are %s", strings.Join(extra, ", "), strings.Join(names, ", "))
+	}
 	var missing []string
 	for _, in := range g.Inputs {
 		t, ok := inputs[in.Name]
@@ -156,23 +174,31 @@ func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("missing input(s): %s", strings.Join(missing, ", "))
 	}
-	known := map[string]bool{}
-	for _, in := range g.Inputs {
-		known[in.Name] = true
-	}
-	var extra []string
-	for name := range inputs {
-		if !known[name] {
-			extra = append(extra, name)
-		}
-	}
-	if len(extra) > 0 {
-		sort.Strings(extra)
-		names := make([]string, len(g.Inputs))
-		for i, in := range g.Inputs {
-			names[i] = in.Name
-		}
-		return fmt.Errorf("unknown input(s) %s; the model's inputs are %s", strings.Join(extra, ", "), strings.Join(names, ", "))
-	}
 	return nil
+}
+
+// runOp runs one node, turning a panic inside an op into an error so a bug
+// or an unforeseen input never takes down the caller's process.
+func runOp(ctx *Context, n *Node, args []*Tensor) (outs []*Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			shapes := make([]string, len(args))
+			for i, a := range args {
+				if a != nil {
+					shapes[i] = a.String()
+				}
+			}
+			err = fmt.Errorf("internal error in %s with inputs %s: %v", n.OpType, strings.Join(shapes, ", "), r)
+		}
+	}()
+	return n.Op.Run(ctx, args)
+}
+
+// RunNode runs a single built node on the given inputs, with the same
+// panic protection as Run (constant folding uses it).
+func RunNode(ctx *Context, n *Node, args []*Tensor) ([]*Tensor, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	return runOp(ctx, n, args)
 }
