@@ -390,3 +390,61 @@ func TestEwAgainstOnnxruntime(t *testing.T) {
 	}
 	t.Logf("%d cases: %d failed, %d not runnable in onnxruntime", len(cases), failed, skipped)
 }
+
+// BenchmarkEwVsOnnxruntime times a few hot elementwise kernels in graft and
+// in onnxruntime (default threads) on the same inputs.
+func BenchmarkEwVsOnnxruntime(b *testing.B) {
+	ortref.Require(b)
+	f32 := func(shape ...int) ewOrtIn { return ewOrtIn{dt: nn.Float32, shape: shape, lo: -3, hi: 3} }
+	cases := []struct {
+		name string
+		c    ewOrtCase
+	}{
+		{"AddSame1M", ewOrtCase{op: "Add", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024), f32(1024, 1024)}}},
+		{"AddChannel", ewOrtCase{op: "Add", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(8, 64, 56, 56), f32(64, 1, 1)}}},
+		{"MulRow", ewOrtCase{op: "Mul", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(4, 128, 768), f32(768)}}},
+		{"MulSmallInner", ewOrtCase{op: "Mul", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(100000, 3), f32(3)}}},
+		{"Sigmoid1M", ewOrtCase{op: "Sigmoid", opset: 13, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Tanh1M", ewOrtCase{op: "Tanh", opset: 13, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Erf1M", ewOrtCase{op: "Erf", opset: 13, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Relu1M", ewOrtCase{op: "Relu", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Gelu1M", ewOrtCase{op: "Gelu", opset: 20, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+	}
+	dir := b.TempDir()
+	for i, cs := range cases {
+		m := ewOrtModel(cs.c)
+		path := filepath.Join(dir, fmt.Sprintf("b%d.onnx", i))
+		if err := onnx.Save(path, m); err != nil {
+			b.Fatal(err)
+		}
+		r := &ewOrtRand{s: 7}
+		inputs := map[string]*nn.Tensor{}
+		for j, in := range cs.c.in {
+			inputs[fmt.Sprintf("x%d", j)] = ewOrtInput(r, in)
+		}
+		g, err := onnx.Import(m, onnx.ImportOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(cs.name+"/graft", func(b *testing.B) {
+			for k := 0; k < b.N; k++ {
+				if _, err := g.Run(nil, inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		s, err := ortref.Open(path, 0)
+		if err != nil {
+			b.Logf("%s: %v", cs.name, err)
+			continue
+		}
+		b.Run(cs.name+"/ort", func(b *testing.B) {
+			for k := 0; k < b.N; k++ {
+				if _, err := s.Run(inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		s.Close()
+	}
+}

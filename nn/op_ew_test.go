@@ -364,7 +364,7 @@ func TestEwLarge(t *testing.T) {
 			if got2.F32[k] != col.F32[i]*a.F32[k] {
 				t.Fatalf("mul [%d,%d] = %v", i, j, got2.F32[k])
 			}
-			if w := float32(1 / (1 + math.Exp(-float64(a.F32[k])))); got3.F32[k] != w {
+			if w := 1 / (1 + math.Exp(-float64(a.F32[k]))); math.Abs(float64(got3.F32[k])-w) > 1e-6*w {
 				t.Fatalf("sigmoid [%d] = %v, want %v", k, got3.F32[k], w)
 			}
 		}

@@ -182,7 +182,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewExp:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewExpFast(float64(v)))
+				d[i] = T(ewExp32(float32(v)))
 			}
 			break
 		}
@@ -229,6 +229,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			}
 		}
 	case ewErf:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewErf32(float32(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			d[i] = T(math.Erf(float64(v)))
 		}
@@ -321,7 +327,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewSigmoid:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewSigmoidFast(float64(v)))
+				d[i] = T(ewSigmoid32(float32(v)))
 			}
 			break
 		}
@@ -352,7 +358,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewTanh:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewTanhFast(float64(v)))
+				d[i] = T(ewTanh32(float32(v)))
 			}
 			break
 		}
@@ -372,6 +378,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			d[i] = v / (1 + a)
 		}
 	case ewGelu:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewGelu32(float32(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			f := float64(v)
 			d[i] = T(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
@@ -379,9 +391,10 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewGeluTanh:
 		c := math.Sqrt(2 / math.Pi)
 		if f32 {
+			c32 := float32(c)
 			for i, v := range x {
-				f := float64(v)
-				d[i] = T(0.5 * f * (1 + ewTanhFast(c*(f+0.044715*f*f*f))))
+				f := float32(v)
+				d[i] = T(0.5 * f * (1 + ewTanh32(c32*(f+0.044715*f*f*f))))
 			}
 			break
 		}
