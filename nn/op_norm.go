@@ -44,7 +44,9 @@ func normBatchNew(n *Node) (Op, error) {
 				}
 			}
 		}
-	} else {
+	} else if n.Opset >= 7 || n.AttrInt("is_test", 0) == 0 {
+		// Before opset 14 the statistics outputs exist only in training
+		// (opset 6: is_test=0).
 		for _, o := range n.Outputs[min(1, len(n.Outputs)):] {
 			if o != "" {
 				op.legacyTraining = true
