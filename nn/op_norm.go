@@ -246,6 +246,9 @@ func normScaleShift[T float32 | float64](x, y []T, a, b float64) {
 type normInstanceOp struct{ eps float64 }
 
 func normInstanceNew(n *Node) (Op, error) {
+	if err := normMaxOutputs(n, 1); err != nil {
+		return nil, err
+	}
 	eps := float64(n.AttrFloat("epsilon", 1e-5))
 	if eps < 0 {
 		return nil, fmt.Errorf("epsilon %g is negative", eps)

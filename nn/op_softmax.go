@@ -16,6 +16,9 @@ type smOp struct {
 
 func smNew(log, coerce2D bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		def := int64(-1)
 		if coerce2D {
 			def = 1
@@ -187,6 +190,9 @@ type smHardmaxOp struct {
 
 func smHardmaxNew(coerce2D bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		def := int64(-1)
 		if coerce2D {
 			def = 1
