@@ -364,3 +364,69 @@ func shpNewScatterElements(n *Node) (Op, error) {
 		return []*Tensor{out}, nil
 	}), nil
 }
+
+func shpNewGatherND(n *Node) (Op, error) {
+	bd := int(n.AttrInt("batch_dims", 0))
+	if bd < 0 {
+		return nil, fmt.Errorf("GatherND: batch_dims %d must be >= 0", bd)
+	}
+	return OpFunc(func(_ *Context, in []*Tensor) ([]*Tensor, error) {
+		if len(in) < 2 {
+			return nil, fmt.Errorf("GatherND needs data and indices")
+		}
+		x := in[0]
+		if err := shpCheck(x, "data"); err != nil {
+			return nil, err
+		}
+		idx, err := shpIndexList(in[1], "indices")
+		if err != nil {
+			return nil, err
+		}
+		ish := in[1].Shape
+		r, q := len(x.Shape), len(ish)
+		if q < 1 || bd >= q || bd >= r {
+			return nil, fmt.Errorf("batch_dims %d is invalid for data shape %v and indices shape %v", bd, x.Shape, ish)
+		}
+		for i := 0; i < bd; i++ {
+			if x.Shape[i] != ish[i] {
+				return nil, fmt.Errorf("data shape %v and indices shape %v differ in batch dimension %d", x.Shape, ish, i)
+			}
+		}
+		k := ish[q-1]
+		if k < 1 || bd+k > r {
+			return nil, fmt.Errorf("indices last dimension %d is invalid for data shape %v with batch_dims %d", k, x.Shape, bd)
+		}
+		oshape := append(append([]int{}, ish[:q-1]...), x.Shape[bd+k:]...)
+		out, err := shpNew(x.DType, oshape)
+		if err != nil {
+			return nil, err
+		}
+		inner := NumElements(x.Shape[bd+k:])
+		nb := NumElements(x.Shape[:bd])
+		batchStride := NumElements(x.Shape[bd:])
+		perBatch := NumElements(ish[bd : q-1])
+		st := Strides(x.Shape)
+		p := 0
+		for b := 0; b < nb; b++ {
+			for t := 0; t < perBatch; t++ {
+				tuple := idx[(b*perBatch+t)*k : (b*perBatch+t+1)*k]
+				off := b * batchStride
+				for j, v := range tuple {
+					d := x.Shape[bd+j]
+					if v < -d || v >= d {
+						return nil, fmt.Errorf("index %d is out of range for axis %d of data shape %v", v, bd+j, x.Shape)
+					}
+					if v < 0 {
+						v += d
+					}
+					off += v * st[bd+j]
+				}
+				if inner > 0 {
+					shpCopy(out, p, x, off, inner)
+				}
+				p += inner
+			}
+		}
+		return []*Tensor{out}, nil
+	}), nil
+}

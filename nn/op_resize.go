@@ -495,44 +495,49 @@ func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor,
 // rsPass resamples the middle axis of a [outer, in, inner] array to
 // [outer, out, inner] with the weights of tab.
 func rsPass[T float32 | float64](dst, src []T, tab *rsTable, outer, in, out, inner int, ev T) {
+	shpParallel(outer*out, outer*out*inner*tab.n, func(lo, hi int) {
+		rsPassRows(dst, src, tab, in, out, inner, ev, lo, hi)
+	})
+}
+
+// rsPassRows computes output rows [lo, hi) of the flattened [outer*out] rows.
+func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner int, ev T, lo, hi int) {
 	n := tab.n
-	for o := 0; o < outer; o++ {
+	for r := lo; r < hi; r++ {
+		o, i := r/out, r%out
 		s := src[o*in*inner : (o+1)*in*inner]
-		d := dst[o*out*inner : (o+1)*out*inner]
-		for i := 0; i < out; i++ {
-			row := d[i*inner : (i+1)*inner]
-			if tab.extrap[i] {
-				for j := range row {
-					row[j] = ev
-				}
-				continue
+		row := dst[r*inner : (r+1)*inner]
+		if tab.extrap[i] {
+			for j := range row {
+				row[j] = ev
 			}
-			idx := tab.idx[i*n : i*n+n]
-			w := tab.w[i*n : i*n+n]
-			if inner == 1 {
-				var acc T
-				for k, j := range idx {
-					acc += T(w[k]) * s[j]
-				}
-				row[0] = acc
-				continue
-			}
-			first := true
+			continue
+		}
+		idx := tab.idx[i*n : i*n+n]
+		w := tab.w[i*n : i*n+n]
+		if inner == 1 {
+			var acc T
 			for k, j := range idx {
-				wk := T(w[k])
-				if wk == 0 {
-					continue
+				acc += T(w[k]) * s[j]
+			}
+			row[0] = acc
+			continue
+		}
+		first := true
+		for k, j := range idx {
+			wk := T(w[k])
+			if wk == 0 {
+				continue
+			}
+			sr := s[j*inner : (j+1)*inner]
+			if first {
+				for q, v := range sr {
+					row[q] = wk * v
 				}
-				sr := s[j*inner : (j+1)*inner]
-				if first {
-					for q, v := range sr {
-						row[q] = wk * v
-					}
-					first = false
-				} else {
-					for q, v := range sr {
-						row[q] += wk * v
-					}
+				first = false
+			} else {
+				for q, v := range sr {
+					row[q] += wk * v
 				}
 			}
 		}

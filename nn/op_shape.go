@@ -165,7 +165,7 @@ func (o *shpSqueezeOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 		return nil, err
 	}
 	axes := o.attrAxes
-	if o.fromInput && len(in) > 1 && in[1] != nil {
+	if o.fromInput && len(in) > 1 && in[1] != nil && in[1].Len() > 0 {
 		var err error
 		if axes, err = shpIndexList(in[1], "axes"); err != nil {
 			return nil, err

@@ -98,12 +98,16 @@ func shpTransposeBlocked(out, x *Tensor, oshape, ostr []int) bool {
 	return true
 }
 
-// shpTileT writes dst[b][i][j] = src[bases[b] + i + j*cs] in 32x32 tiles.
+// shpTileT writes dst[b][i][j] = src[bases[b] + i + j*cs] in 32x32 tiles,
+// spreading the (batch, row-tile) pairs over goroutines for big inputs.
 func shpTileT[T any](dst, src []T, bases []int, rows, cols, cs int) {
 	const bs = 32
-	for b, base := range bases {
-		d := dst[b*rows*cols : (b+1)*rows*cols]
-		for i0 := 0; i0 < rows; i0 += bs {
+	rt := (rows + bs - 1) / bs
+	shpParallel(len(bases)*rt, len(bases)*rows*cols, func(lo, hi int) {
+		for job := lo; job < hi; job++ {
+			b, i0 := job/rt, (job%rt)*bs
+			base := bases[b]
+			d := dst[b*rows*cols : (b+1)*rows*cols]
 			i1 := min(i0+bs, rows)
 			for j0 := 0; j0 < cols; j0 += bs {
 				j1 := min(j0+bs, cols)
@@ -117,7 +121,7 @@ func shpTileT[T any](dst, src []T, bases []int, rows, cols, cs int) {
 				}
 			}
 		}
-	}
+	})
 }
 
 func shpNewTranspose(n *Node) (Op, error) {
@@ -252,7 +256,7 @@ func (o *shpSplitOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	}
 	dim := x.Shape[a]
 	split := o.split
-	if len(in) > 1 && in[1] != nil {
+	if len(in) > 1 && in[1] != nil && in[1].Len() > 0 {
 		if split, err = shpIndexList(in[1], "split"); err != nil {
 			return nil, err
 		}
@@ -460,6 +464,9 @@ func shpExpand(x *Tensor, shape []int) (*Tensor, error) {
 	oshape, err := BroadcastShapes(x.Shape, shape)
 	if err != nil {
 		return nil, fmt.Errorf("cannot expand input of shape %v to %v: %w", x.Shape, shape, err)
+	}
+	if SameShape(oshape, x.Shape) {
+		return x, nil // nothing to broadcast; ops never modify their inputs
 	}
 	out, err := shpNew(x.DType, oshape)
 	if err != nil {

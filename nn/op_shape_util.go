@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // Shared helpers of the shape and data-movement ops. Every helper works for
@@ -199,11 +201,27 @@ func shpStridedK[T any](dst, src []T, sh, st []int, base int) {
 		return
 	}
 	n := sh[r-1]
+	rows := len(dst) / n
+	shpParallel(rows, len(dst), func(lo, hi int) {
+		shpStridedRows(dst, src, sh, st, base, lo, hi)
+	})
+}
+
+// shpStridedRows fills output rows [lo, hi) (rows of the innermost axis).
+func shpStridedRows[T any](dst, src []T, sh, st []int, base, lo, hi int) {
+	r := len(sh)
+	n := sh[r-1]
 	s := st[r-1]
 	coord := make([]int, r)
 	off := base
-	for o := 0; o < len(dst); o += n {
-		d := dst[o : o+n]
+	rem := lo
+	for a := r - 2; a >= 0; a-- {
+		coord[a] = rem % sh[a]
+		rem /= sh[a]
+		off += coord[a] * st[a]
+	}
+	for row := lo; row < hi; row++ {
+		d := dst[row*n : row*n+n]
 		switch s {
 		case 1:
 			copy(d, src[off:off+n])
@@ -229,6 +247,31 @@ func shpStridedK[T any](dst, src []T, sh, st []int, base int) {
 			coord[a] = 0
 		}
 	}
+}
+
+// shpParallel splits rows into GOMAXPROCS chunks when the job (elems
+// elements) is large enough to pay for goroutines.
+func shpParallel(rows, elems int, fn func(lo, hi int)) {
+	procs := runtime.GOMAXPROCS(0)
+	if elems < 1<<16 || procs < 2 || rows < 2 {
+		fn(0, rows)
+		return
+	}
+	chunks := min(procs*2, rows, elems>>15)
+	if chunks < 2 {
+		fn(0, rows)
+		return
+	}
+	var wg sync.WaitGroup
+	for c := 0; c < chunks; c++ {
+		lo, hi := rows*c/chunks, rows*(c+1)/chunks
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
 }
 
 // shpMapped fills dst (contiguous, shape given by the lengths of maps) with
@@ -260,11 +303,24 @@ func shpMappedK[T any](dst, src []T, maps [][]int, st []int) {
 		dst[0] = src[0]
 		return
 	}
+	n := len(maps[r-1])
+	shpParallel(len(dst)/n, len(dst), func(lo, hi int) {
+		shpMappedRows(dst, src, maps, st, lo, hi)
+	})
+}
+
+func shpMappedRows[T any](dst, src []T, maps [][]int, st []int, lo, hi int) {
+	r := len(maps)
 	last := maps[r-1]
 	ls := st[r-1]
 	n := len(last)
 	coord := make([]int, r)
-	for o := 0; o < len(dst); o += n {
+	rem := lo
+	for a := r - 2; a >= 0; a-- {
+		coord[a] = rem % len(maps[a])
+		rem /= len(maps[a])
+	}
+	for row := lo; row < hi; row++ {
 		off, skip := 0, false
 		for a := 0; a < r-1; a++ {
 			m := maps[a][coord[a]]
@@ -275,7 +331,7 @@ func shpMappedK[T any](dst, src []T, maps [][]int, st []int) {
 			off += m * st[a]
 		}
 		if !skip {
-			d := dst[o : o+n]
+			d := dst[row*n : row*n+n]
 			for i, m := range last {
 				if m >= 0 {
 					d[i] = src[off+m*ls]

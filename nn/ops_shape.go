@@ -22,6 +22,7 @@ func shapeOps() []OpDef {
 		d("Unsqueeze", 13, shpNewUnsqueeze13),
 		{Type: "Gather", Since: 1, New: shpNewGather, WeightInputs: []int{0}},
 		d("GatherElements", 11, shpNewGatherElements),
+		d("GatherND", 11, shpNewGatherND),
 		d("ScatterND", 11, shpNewScatterND),
 		d("ScatterElements", 11, shpNewScatterElements),
 		d("Scatter", 9, shpNewScatterElements),
