@@ -267,6 +267,20 @@ func normOrtCases() []normOrtCase {
 			normOrtCase{op: "LayerNormalization", opset: 17, attrs: []*onnxpb.AttributeProto{normOrtI("axis", ax), normOrtF("epsilon", 0.1)},
 				in: []normOrtIn{x(f32, full...), x(f32, ps...)}, outs: []nn.DType{f32}})
 	}
+	// Half precision.
+	cs = append(cs,
+		normOrtCase{op: "Softmax", opset: 13, in: []normOrtIn{x(f16, 4, 30)}, outs: []nn.DType{f16}},
+		normOrtCase{op: "LogSoftmax", opset: 13, in: []normOrtIn{x(f16, 4, 30)}, outs: []nn.DType{f16}},
+		normOrtCase{op: "BatchNormalization", opset: 15, in: []normOrtIn{x(f16, 2, 3, 4), x(f16, 3), x(f16, 3), x(f16, 3), pos(f16, 3)}, outs: []nn.DType{f16}},
+		normOrtCase{op: "LayerNormalization", opset: 17, in: []normOrtIn{x(f16, 3, 8), x(f16, 8), x(f16, 8)}, outs: []nn.DType{f16}},
+		normOrtCase{op: "InstanceNormalization", opset: 6, in: []normOrtIn{x(f16, 2, 3, 7), x(f16, 3), x(f16, 3)}, outs: []nn.DType{f16}},
+		normOrtCase{op: "ReduceSum", opset: 13, in: []normOrtIn{x(f16, 3, 40), axes(-1)}, outs: []nn.DType{f16}},
+		normOrtCase{op: "ArgMax", opset: 13, in: []normOrtIn{x(f16, 3, 40)}, outs: []nn.DType{i64}},
+	)
+	// Empty reductions.
+	for _, op := range reds {
+		cs = append(cs, normOrtCase{op: op, opset: 18, in: []normOrtIn{x(f32, 2, 0, 4), axes(1)}, outs: []nn.DType{f32}})
+	}
 	return cs
 }
 
