@@ -459,19 +459,48 @@ func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor,
 		}
 		return []*Tensor{out}, nil
 	}
-	if _, err := shpNew(x.DType, oshape); err != nil { // size check
+	if err := shpSizeOK(oshape); err != nil {
 		return nil, err
 	}
-	cur := x
-	shape := append([]int{}, x.Shape...)
+	type pass struct {
+		axis int
+		tab  *rsTable
+	}
+	var passes []pass
 	for a, p := range plan {
 		if p.in == 0 {
 			continue
 		}
-		tab, identity := o.rsWeights(p)
-		if identity {
-			continue
+		if tab, identity := o.rsWeights(p); !identity {
+			passes = append(passes, pass{a, tab})
 		}
+	}
+	// The passes commute; run them in the cheaper of the two orders (the
+	// innermost axis, with no contiguous rows to vectorize over, costs more).
+	cost := func(order []pass) float64 {
+		shape := append([]int{}, x.Shape...)
+		c := 0.0
+		for _, ps := range order {
+			shape[ps.axis] = plan[ps.axis].out
+			f := float64(NumElements(shape) * ps.tab.n)
+			if ps.axis == len(shape)-1 {
+				f *= 3
+			}
+			c += f
+		}
+		return c
+	}
+	rev := make([]pass, len(passes))
+	for i, ps := range passes {
+		rev[len(passes)-1-i] = ps
+	}
+	if cost(rev) < cost(passes) {
+		passes = rev
+	}
+	cur := x
+	shape := append([]int{}, x.Shape...)
+	for _, ps := range passes {
+		a, p, tab := ps.axis, plan[ps.axis], ps.tab
 		nshape := append([]int{}, shape...)
 		nshape[a] = p.out
 		next := New(x.DType, nshape...)
@@ -495,13 +524,52 @@ func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor,
 // rsPass resamples the middle axis of a [outer, in, inner] array to
 // [outer, out, inner] with the weights of tab.
 func rsPass[T float32 | float64](dst, src []T, tab *rsTable, outer, in, out, inner int, ev T) {
+	w := make([]T, len(tab.w))
+	for i, v := range tab.w {
+		w[i] = T(v)
+	}
 	shpParallel(outer*out, outer*out*inner*tab.n, func(lo, hi int) {
-		rsPassRows(dst, src, tab, in, out, inner, ev, lo, hi)
+		if inner == 1 {
+			rsPassLast(dst, src, tab, w, in, out, ev, lo, hi)
+		} else {
+			rsPassRows(dst, src, tab, w, in, out, inner, ev, lo, hi)
+		}
 	})
 }
 
-// rsPassRows computes output rows [lo, hi) of the flattened [outer*out] rows.
-func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner int, ev T, lo, hi int) {
+// rsPassLast handles the innermost axis: output elements [lo, hi) of the
+// flattened [outer*out] array.
+func rsPassLast[T float32 | float64](dst, src []T, tab *rsTable, w []T, in, out int, ev T, lo, hi int) {
+	n := tab.n
+	o, i := lo/out, lo%out
+	s := src[o*in : (o+1)*in]
+	for r := lo; r < hi; r++ {
+		switch {
+		case tab.extrap[i]:
+			dst[r] = ev
+		case n == 2:
+			j := tab.idx[2*i : 2*i+2]
+			ww := w[2*i : 2*i+2]
+			dst[r] = ww[0]*s[j[0]] + ww[1]*s[j[1]]
+		default:
+			var acc T
+			for k, j := range tab.idx[i*n : i*n+n] {
+				acc += w[i*n+k] * s[j]
+			}
+			dst[r] = acc
+		}
+		i++
+		if i == out && r+1 < hi {
+			i = 0
+			o++
+			s = src[o*in : (o+1)*in]
+		}
+	}
+}
+
+// rsPassRows computes output rows [lo, hi) of the flattened [outer*out]
+// rows, each of inner contiguous elements.
+func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, w []T, in, out, inner int, ev T, lo, hi int) {
 	n := tab.n
 	for r := lo; r < hi; r++ {
 		o, i := r/out, r%out
@@ -513,23 +581,14 @@ func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner 
 			}
 			continue
 		}
-		idx := tab.idx[i*n : i*n+n]
-		w := tab.w[i*n : i*n+n]
-		if inner == 1 {
-			var acc T
-			for k, j := range idx {
-				acc += T(w[k]) * s[j]
-			}
-			row[0] = acc
-			continue
-		}
 		first := true
-		for k, j := range idx {
-			wk := T(w[k])
+		for k, j := range tab.idx[i*n : i*n+n] {
+			wk := w[i*n+k]
 			if wk == 0 {
 				continue
 			}
 			sr := s[j*inner : (j+1)*inner]
+			sr = sr[:len(row)]
 			if first {
 				for q, v := range sr {
 					row[q] = wk * v
@@ -540,6 +599,9 @@ func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner 
 					row[q] += wk * v
 				}
 			}
+		}
+		if first {
+			clear(row)
 		}
 	}
 }
