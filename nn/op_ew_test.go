@@ -395,3 +395,93 @@ func BenchmarkEwSigmoid(b *testing.B) {
 		u.apply(x)
 	}
 }
+
+func TestEwBitwise(t *testing.T) {
+	a := ewInts(Uint8, []int{3}, 0xF0, 0x0F, 0xFF)
+	b := ewInts(Uint8, []int{3}, 0x3C, 0x3C, 0x01)
+	ewCheckI64(t, "and", ewTestOne(t, "BitwiseAnd", 18, nil, a, b), Uint8, 0x30, 0x0C, 0x01)
+	ewCheckI64(t, "or", ewTestOne(t, "BitwiseOr", 18, nil, a, b), Uint8, 0xFC, 0x3F, 0xFF)
+	ewCheckI64(t, "xor", ewTestOne(t, "BitwiseXor", 18, nil, a, b), Uint8, 0xCC, 0x33, 0xFE)
+	ewCheckI64(t, "not", ewTestOne(t, "BitwiseNot", 18, nil, a), Uint8, 0x0F, 0xF0, 0x00)
+	ewCheckI64(t, "not int8", ewTestOne(t, "BitwiseNot", 18, nil, ewInts(Int8, []int{2}, 0, -1)), Int8, -1, 0)
+	left := map[string]*Attr{"direction": {Type: AttrString, S: "LEFT"}}
+	right := map[string]*Attr{"direction": {Type: AttrString, S: "RIGHT"}}
+	ewCheckI64(t, "shl", ewTestOne(t, "BitShift", 11, left, a, ewInts(Uint8, []int{1}, 1)), Uint8, 0xE0, 0x1E, 0xFE)
+	ewCheckI64(t, "shr", ewTestOne(t, "BitShift", 11, right, a, ewInts(Uint8, []int{1}, 4)), Uint8, 0x0F, 0x00, 0x0F)
+	ewCheckI64(t, "shr u64", ewTestOne(t, "BitShift", 11, right, ewInts(Uint64, []int{1}, -1), ewInts(Uint64, []int{1}, 60)), Uint64, 15)
+	if _, err := ewTestRun(t, "BitShift", 11, nil, a, a); err == nil {
+		t.Fatal("BitShift without direction accepted")
+	}
+}
+
+// ewNaiveIndex maps an output coordinate to the flat index of an input of
+// shape s broadcast to out (reference implementation for the tests).
+func ewNaiveIndex(coord, s, out []int) int {
+	off := len(out) - len(s)
+	idx := 0
+	for d, n := range s {
+		c := coord[off+d]
+		if n == 1 {
+			c = 0
+		}
+		idx = idx*n + c
+	}
+	return idx
+}
+
+func TestEwBroadcastRandom(t *testing.T) {
+	seed := uint64(12345)
+	rnd := func(n int) int {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		return int(seed>>33) % n
+	}
+	for iter := 0; iter < 300; iter++ {
+		rank := 1 + rnd(4)
+		out := make([]int, rank)
+		for i := range out {
+			out[i] = 1 + rnd(5)
+		}
+		mk := func() []int {
+			r := rnd(rank + 1)
+			s := append([]int{}, out[rank-r:]...)
+			for i := range s {
+				if rnd(3) == 0 {
+					s[i] = 1
+				}
+			}
+			return s
+		}
+		sa, sb, sc := mk(), mk(), mk()
+		bc, err := ewNewBcast(sa, sb, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// every split point must give the same offsets as the naive mapping
+		lo := rnd(bc.n + 1)
+		hi := lo + rnd(bc.n-lo+1)
+		coord := make([]int, len(bc.out))
+		seen := lo
+		bc.runs(lo, hi, func(o int, offs []int, n int) {
+			if o != seen {
+				t.Fatalf("run starts at %d, want %d", o, seen)
+			}
+			seen += n
+			for k := 0; k < n; k++ {
+				p := o + k
+				q := p
+				for d := len(bc.out) - 1; d >= 0; d-- {
+					coord[d] = q % bc.out[d]
+					q /= bc.out[d]
+				}
+				for i, s := range [][]int{sa, sb, sc} {
+					if got, want := offs[i]+k*bc.inner(i), ewNaiveIndex(coord, s, bc.out); got != want {
+						t.Fatalf("shapes %v %v %v pos %d input %d: index %d, want %d", sa, sb, sc, p, i, got, want)
+					}
+				}
+			}
+		})
+		if seen != hi && lo < hi {
+			t.Fatalf("runs covered up to %d, want %d", seen, hi)
+		}
+	}
+}

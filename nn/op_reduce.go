@@ -687,32 +687,11 @@ func (op *argOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	return []*Tensor{y}, nil
 }
 
-// argBetter reports whether v replaces the current best b.
-func argBetter[T float32 | float64 | int64](v, b T, max, last bool) bool {
-	if max {
-		if last {
-			return v >= b
-		}
-		return v > b
-	}
-	if last {
-		return v <= b
-	}
-	return v < b
-}
-
 func argRun[T float32 | float64 | int64](x []T, out []int64, outer, D, inner int, max, last bool) {
 	normParallel(outer, D*inner, func(lo, hi int) {
 		if inner == 1 {
 			for o := lo; o < hi; o++ {
-				row := x[o*D : (o+1)*D]
-				best, bi := row[0], 0
-				for j := 1; j < D; j++ {
-					if argBetter(row[j], best, max, last) {
-						best, bi = row[j], j
-					}
-				}
-				out[o] = int64(bi)
+				out[o] = int64(argRow(x[o*D:(o+1)*D], max, last))
 			}
 			return
 		}
@@ -725,13 +704,73 @@ func argRun[T float32 | float64 | int64](x []T, out []int64, outer, D, inner int
 				idx[i] = 0
 			}
 			for j := 1; j < D; j++ {
-				row := base[j*inner : (j+1)*inner]
-				for i, v := range row {
-					if argBetter(v, best[i], max, last) {
-						best[i], idx[i] = v, int64(j)
-					}
-				}
+				argCols(base[j*inner:(j+1)*inner], best, idx, int64(j), max, last)
 			}
 		}
 	})
+}
+
+// argRow returns the position of the first (or last) maximum (or minimum)
+// of a non-empty row.
+func argRow[T float32 | float64 | int64](row []T, max, last bool) int {
+	best, bi := row[0], 0
+	switch {
+	case max && !last:
+		for j, v := range row {
+			if v > best {
+				best, bi = v, j
+			}
+		}
+	case max && last:
+		for j, v := range row {
+			if v >= best {
+				best, bi = v, j
+			}
+		}
+	case !max && !last:
+		for j, v := range row {
+			if v < best {
+				best, bi = v, j
+			}
+		}
+	default:
+		for j, v := range row {
+			if v <= best {
+				best, bi = v, j
+			}
+		}
+	}
+	return bi
+}
+
+// argCols updates per-column bests with row j.
+func argCols[T float32 | float64 | int64](row, best []T, idx []int64, j int64, max, last bool) {
+	best = best[:len(row)]
+	idx = idx[:len(row)]
+	switch {
+	case max && !last:
+		for i, v := range row {
+			if v > best[i] {
+				best[i], idx[i] = v, j
+			}
+		}
+	case max && last:
+		for i, v := range row {
+			if v >= best[i] {
+				best[i], idx[i] = v, j
+			}
+		}
+	case !max && !last:
+		for i, v := range row {
+			if v < best[i] {
+				best[i], idx[i] = v, j
+			}
+		}
+	default:
+		for i, v := range row {
+			if v <= best[i] {
+				best[i], idx[i] = v, j
+			}
+		}
+	}
 }

@@ -112,3 +112,27 @@ func TestSoftmaxLargeParallel(t *testing.T) {
 		}
 	}
 }
+
+func TestSmExp32(t *testing.T) {
+	for x := -110.0; x <= 95; x += 0.0137 {
+		got, want := smExp32(x), math.Exp(x)
+		if float32(want) == 0 {
+			if got > 1e-44 {
+				t.Fatalf("exp(%v) = %v, want ~0", x, got)
+			}
+			continue
+		}
+		if math.IsInf(float64(float32(want)), 1) {
+			if !math.IsInf(got, 1) && float32(got) < math.MaxFloat32 {
+				t.Fatalf("exp(%v) = %v, want +Inf", x, got)
+			}
+			continue
+		}
+		if want > 1e-37 && math.Abs(got-want) > 2e-7*want {
+			t.Fatalf("exp(%v) = %v, want %v (rel %v)", x, got, want, math.Abs(got-want)/want)
+		}
+	}
+	if !math.IsNaN(smExp32(math.NaN())) || smExp32(math.Inf(-1)) != 0 || !math.IsInf(smExp32(math.Inf(1)), 1) {
+		t.Fatal("special values")
+	}
+}

@@ -31,6 +31,11 @@ func elementwiseOps() []OpDef {
 		{Type: "IsInf", Since: 10, New: func(n *Node) (Op, error) {
 			return &ewIsNaNInf{inf: true, neg: n.AttrInt("detect_negative", 1) != 0, pos: n.AttrInt("detect_positive", 1) != 0}, nil
 		}},
+		{Type: "BitShift", Since: 11, New: ewNewBitShift},
+		{Type: "BitwiseAnd", Since: 18, New: ewNewBitwise(ewBitAnd)},
+		{Type: "BitwiseOr", Since: 18, New: ewNewBitwise(ewBitOr)},
+		{Type: "BitwiseXor", Since: 18, New: ewNewBitwise(ewBitXor)},
+		{Type: "BitwiseNot", Since: 18, New: ewNewUnaryFunc(ewBitNot)},
 		{Type: "Clip", Since: 1, New: ewNewClip(true)},
 		{Type: "Clip", Since: 11, New: ewNewClip(false)},
 		{Type: "Cast", Since: 6, New: ewNewCast},

@@ -9,11 +9,18 @@ func normOps() []OpDef {
 		{Type: "BatchNormalization", Since: 15, New: normBatchNew, WeightInputs: []int{1, 2, 3, 4}},
 		{Type: "InstanceNormalization", Since: 6, New: normInstanceNew, WeightInputs: []int{1, 2}},
 		{Type: "LayerNormalization", Since: 17, New: normLayerNew, WeightInputs: []int{1, 2}},
+		{Type: "GroupNormalization", Since: 18, New: normGroupNew, WeightInputs: []int{1, 2}},
+		{Type: "GroupNormalization", Since: 21, New: normGroupNew, WeightInputs: []int{1, 2}},
+		{Type: "RMSNormalization", Since: 23, New: normRMSNew, WeightInputs: []int{1}},
+		{Type: "MeanVarianceNormalization", Since: 9, New: normMVNNew},
+		{Type: "LpNormalization", Since: 1, New: normLpNew},
 
 		{Type: "Softmax", Since: 1, New: smNew(false, true)},
 		{Type: "Softmax", Since: 13, New: smNew(false, false)},
 		{Type: "LogSoftmax", Since: 1, New: smNew(true, true)},
 		{Type: "LogSoftmax", Since: 13, New: smNew(true, false)},
+		{Type: "Hardmax", Since: 1, New: smHardmaxNew(true)},
+		{Type: "Hardmax", Since: 13, New: smHardmaxNew(false)},
 
 		{Type: "ArgMax", Since: 1, New: argNew(true)},
 		{Type: "ArgMin", Since: 1, New: argNew(false)},

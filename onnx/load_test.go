@@ -109,7 +109,7 @@ func wantErr(t *testing.T, what string, err error, fragments ...string) {
 
 func TestRoundTripNodeTestModels(t *testing.T) {
 	dir := t.TempDir()
-	for _, d := range nodeTestDirs(t) {
+	for i, d := range nodeTestDirs(t) {
 		b, err := os.ReadFile(filepath.Join(d, "model.onnx"))
 		if err != nil {
 			t.Fatal(err)
@@ -130,6 +130,9 @@ func TestRoundTripNodeTestModels(t *testing.T) {
 		}
 		if !proto.Equal(m, m2) {
 			t.Errorf("%s: Encode/Decode round trip differs", filepath.Base(d))
+		}
+		if i%20 != 0 { // Save syncs to disk: check a sample
+			continue
 		}
 		p := filepath.Join(dir, filepath.Base(d)+".onnx")
 		if err := Save(p, m); err != nil {
@@ -375,6 +378,9 @@ func TestSaveAtomic(t *testing.T) {
 // Models written with external data by the onnx Python package must load,
 // and models graft saves must pass onnx.checker.
 func TestPythonONNXInterop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs python; skipped with -short")
+	}
 	if err := exec.Command("/usr/bin/python3", "-c", "import onnx, numpy").Run(); err != nil {
 		t.Skip("/usr/bin/python3 with onnx and numpy not available")
 	}

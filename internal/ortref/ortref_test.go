@@ -2,7 +2,6 @@ package ortref
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/graftml/graft/nn"
+	"github.com/graftml/graft/onnx"
 )
 
 const (
@@ -20,63 +20,33 @@ const (
 
 // loadDataSet reads input_N.pb / output_N.pb of one ONNX test-data directory,
 // keyed by tensor name.
-func loadDataSet(t *testing.T, dir string) (in, out map[string]*nn.Tensor) {
-	t.Helper()
-	read := func(prefix string) map[string]*nn.Tensor {
-		m := map[string]*nn.Tensor{}
-		for i := 0; ; i++ {
-			p := filepath.Join(dir, fmt.Sprintf("%s_%d.pb", prefix, i))
-			if _, err := os.Stat(p); err != nil {
-				break
-			}
-			tn, name, err := readTensorPB(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m[name] = tn
-		}
-		if len(m) == 0 {
-			t.Fatalf("%s: no %s_N.pb files", dir, prefix)
-		}
-		return m
+func loadDataSet(tb testing.TB, dir string) (in, out map[string]*nn.Tensor) {
+	tb.Helper()
+	ds, err := onnx.ReadTestDataSet(dir)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return read("input"), read("output")
+	in, out = map[string]*nn.Tensor{}, map[string]*nn.Tensor{}
+	for _, nt := range ds.Inputs {
+		in[nt.Name] = nt.Tensor
+	}
+	for _, nt := range ds.Outputs {
+		out[nt.Name] = nt.Tensor
+	}
+	return in, out
 }
 
 // compare checks got against want with the rel/abs tolerance and returns the
 // largest absolute and relative errors.
 func compare(got, want *nn.Tensor) (maxAbs, maxRel float64, err error) {
-	if got.DType != want.DType {
-		return 0, 0, fmt.Errorf("dtype %v, want %v", got.DType, want.DType)
+	d, err := nn.Compare(got, want, tolRel, tolAbs)
+	if err != nil {
+		return 0, 0, err
 	}
-	if !nn.SameShape(got.Shape, want.Shape) {
-		return 0, 0, fmt.Errorf("shape %v, want %v", got.Shape, want.Shape)
+	if d.Bad > 0 {
+		return d.MaxAbs, d.MaxRel, fmt.Errorf("%d of %d elements beyond rel %g / abs %g (first at %d; max abs err %.3g)", d.Bad, want.Len(), tolRel, tolAbs, d.First, d.MaxAbs)
 	}
-	bad := 0
-	first := ""
-	for i := 0; i < want.Len(); i++ {
-		g, w := got.Float64At(i), want.Float64At(i)
-		d := math.Abs(g - w)
-		if math.IsNaN(g) != math.IsNaN(w) {
-			d = math.Inf(1)
-		} else if math.IsNaN(w) {
-			d = 0
-		}
-		maxAbs = math.Max(maxAbs, d)
-		if w != 0 {
-			maxRel = math.Max(maxRel, d/math.Abs(w))
-		}
-		if d > tolAbs+tolRel*math.Abs(w) {
-			if bad == 0 {
-				first = fmt.Sprintf("element %d: %g, want %g", i, g, w)
-			}
-			bad++
-		}
-	}
-	if bad > 0 {
-		return maxAbs, maxRel, fmt.Errorf("%d of %d elements off (first: %s; max abs err %.3g)", bad, want.Len(), first, maxAbs)
-	}
-	return maxAbs, maxRel, nil
+	return d.MaxAbs, d.MaxRel, nil
 }
 
 // TestModelFixtures runs every testdata/models/*.onnx in onnxruntime on its
@@ -270,19 +240,7 @@ func BenchmarkORT(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			dir := filepath.Join(strings.TrimSuffix(path, ".onnx"), "test_data_set_0")
-			in := map[string]*nn.Tensor{}
-			for i := 0; ; i++ {
-				p := filepath.Join(dir, fmt.Sprintf("input_%d.pb", i))
-				if _, err := os.Stat(p); err != nil {
-					break
-				}
-				x, n, err := readTensorPB(p)
-				if err != nil {
-					b.Fatal(err)
-				}
-				in[n] = x
-			}
+			in, _ := loadDataSet(b, filepath.Join(strings.TrimSuffix(path, ".onnx"), "test_data_set_0"))
 			if _, err := s.Run(in); err != nil { // warm-up
 				b.Fatal(err)
 			}
