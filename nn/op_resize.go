@@ -471,6 +471,9 @@ func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor,
 		if p.in == 0 {
 			continue
 		}
+		if p.in == p.out && p.scale == 1 && o.coord != "tf_crop_and_resize" {
+			continue // unscaled axes are left alone, as onnxruntime does
+		}
 		if tab, identity := o.rsWeights(p); !identity {
 			passes = append(passes, pass{a, tab})
 		}
