@@ -449,8 +449,42 @@ func (o *rsOp) rsWeights(p rsAxisPlan) (*rsTable, bool) {
 
 func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor, error) {
 	st := x.DType.Storage()
+	if st == StoreI64 {
+		// Integer images: interpolate in float32 and truncate toward zero
+		// like onnxruntime, saturating to the type's range.
+		xf := New(Float32, x.Shape...)
+		for i := range xf.F32 {
+			xf.F32[i] = float32(x.Float64At(i))
+		}
+		res, err := o.runInterp(xf, plan, oshape)
+		if err != nil {
+			return nil, err
+		}
+		out := New(x.DType, res[0].Shape...)
+		lo, hi := rsIntRange(x.DType)
+		for i, v := range res[0].F32 {
+			f := math.Trunc(float64(v))
+			switch {
+			case f <= lo:
+				out.I64[i] = int64(lo)
+			case f >= hi:
+				if x.DType == Uint64 {
+					out.I64[i] = -1 // all ones: the largest uint64
+				} else {
+					out.I64[i] = int64(hi)
+				}
+			default:
+				if x.DType == Uint64 && f >= 1<<63 {
+					out.I64[i] = int64(uint64(f))
+				} else {
+					out.I64[i] = int64(f)
+				}
+			}
+		}
+		return []*Tensor{out}, nil
+	}
 	if st != StoreF32 && st != StoreF64 {
-		return nil, fmt.Errorf("linear and cubic resize need a float input, got %v", x.DType)
+		return nil, fmt.Errorf("linear and cubic resize need a numeric input, got %v", x.DType)
 	}
 	if NumElements(oshape) == 0 {
 		out, err := shpNew(x.DType, oshape)
@@ -607,4 +641,25 @@ func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, w []T, in, out,
 			clear(row)
 		}
 	}
+}
+
+// rsIntRange returns the value range of an integer type as float64 bounds.
+func rsIntRange(dt DType) (lo, hi float64) {
+	switch dt {
+	case Int8:
+		return math.MinInt8, math.MaxInt8
+	case Int16:
+		return math.MinInt16, math.MaxInt16
+	case Int32:
+		return math.MinInt32, math.MaxInt32
+	case Uint8:
+		return 0, math.MaxUint8
+	case Uint16:
+		return 0, math.MaxUint16
+	case Uint32:
+		return 0, math.MaxUint32
+	case Uint64:
+		return 0, math.MaxUint64
+	}
+	return math.MinInt64, math.MaxInt64
 }
