@@ -90,7 +90,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := n.Op.Run(ctx, args)
+		outs, err := runOp(ctx, n, args)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}
@@ -175,4 +175,30 @@ func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
 		return fmt.Errorf("missing input(s): %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// runOp runs one node, turning a panic inside an op into an error so a bug
+// or an unforeseen input never takes down the caller's process.
+func runOp(ctx *Context, n *Node, args []*Tensor) (outs []*Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			shapes := make([]string, len(args))
+			for i, a := range args {
+				if a != nil {
+					shapes[i] = a.String()
+				}
+			}
+			err = fmt.Errorf("internal error in %s with inputs %s: %v", n.OpType, strings.Join(shapes, ", "), r)
+		}
+	}()
+	return n.Op.Run(ctx, args)
+}
+
+// RunNode runs a single built node on the given inputs, with the same
+// panic protection as Run (constant folding uses it).
+func RunNode(ctx *Context, n *Node, args []*Tensor) ([]*Tensor, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	return runOp(ctx, n, args)
 }

@@ -433,7 +433,7 @@ func foldConstants(g *nn.Graph) error {
 		if !ok {
 			continue
 		}
-		outs, err := n.Op.Run(ctx, args)
+		outs, err := nn.RunNode(ctx, n, args)
 		if err != nil {
 			return fmt.Errorf("node %s (constant folding): %w", n.Label(), err)
 		}
@@ -472,6 +472,11 @@ func foldConstants(g *nn.Graph) error {
 func foldable(n *nn.Node) bool {
 	switch n.OpType {
 	case "Dropout", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli":
+		return false
+	case "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad":
+		// Size-amplifying: their output size comes from input values, so a
+		// hostile model could make folding allocate without bound. They
+		// run at inference time instead (only when their input is data).
 		return false
 	}
 	return true
