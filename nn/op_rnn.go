@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -142,7 +143,19 @@ func rnnParseActs(names []string, alphas, betas []float32) ([]rnnAct, error) {
 type rnnFloat interface{ ~float32 | ~float64 }
 
 // rnnApply applies a in place to x. The switch is outside the element loops.
+// Float32 sigmoid and tanh take the fast float32-accuracy kernels.
 func rnnApply[T rnnFloat](a rnnAct, x []T) {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 && (a.kind == rnnActSigmoid || a.kind == rnnActTanh) {
+		// T is a float32 type: reinterpret the slice.
+		x32 := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+		if a.kind == rnnActSigmoid {
+			rnnSigmoid32(x32)
+		} else {
+			rnnTanh32(x32)
+		}
+		return
+	}
 	switch a.kind {
 	case rnnActSigmoid:
 		for i, v := range x {
@@ -479,8 +492,30 @@ func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta flo
 		}
 		return
 	}
-	blas32.Implementation().Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	impl := blas32.Implementation()
+	if m*n*k >= rnnParallelMACs {
+		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	// Blocks this small stay on gonum's serial path, which neither starts
+	// goroutines nor allocates.
+	for i := 0; i < m; i += rnnSerialRows {
+		mc := min(rnnSerialRows, m-i)
+		for j := 0; j < n; j += rnnSerialCols {
+			nc := min(rnnSerialCols, n-j)
+			impl.Sgemm(blas.NoTrans, blas.Trans, mc, nc, k, 1, a[i*lda:], lda, b[j*ldb:], ldb, beta, c[i*ldc+j:], ldc)
+		}
+	}
 }
+
+// GEMMs of at least rnnParallelMACs multiply-adds use gonum's parallel
+// path; smaller ones run serially in blocks of rnnSerialRows×rnnSerialCols
+// (gonum goes parallel from 4 blocks of 64×64).
+const (
+	rnnParallelMACs = 1 << 21
+	rnnSerialRows   = 64
+	rnnSerialCols   = 192
+)
 
 func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	if m == 0 || n == 0 {
@@ -495,13 +530,34 @@ func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta flo
 		}
 		return
 	}
-	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	impl := blas64.Implementation()
+	if m*n*k >= rnnParallelMACs {
+		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	for i := 0; i < m; i += rnnSerialRows {
+		mc := min(rnnSerialRows, m-i)
+		for j := 0; j < n; j += rnnSerialCols {
+			nc := min(rnnSerialCols, n-j)
+			impl.Dgemm(blas.NoTrans, blas.Trans, mc, nc, k, 1, a[i*lda:], lda, b[j*ldb:], ldb, beta, c[i*ldc+j:], ldc)
+		}
+	}
 }
+
+// rnnGoroutineMACs is the work per direction from which the two
+// directions of a bidirectional layer run in parallel.
+const rnnGoroutineMACs = 1 << 15
 
 // rnnRun runs every direction, the two of a bidirectional layer in parallel.
 func rnnRun[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rnnGemmFunc[T]) error {
 	if s.dirs == 1 {
 		rnnDirection(op, s, lens, io, gemm, 0, op.reverse)
+		return nil
+	}
+	work := s.seq * s.batch * s.gates * s.hidden * (s.input + s.hidden)
+	if work < rnnGoroutineMACs {
+		rnnDirection(op, s, lens, io, gemm, 0, false)
+		rnnDirection(op, s, lens, io, gemm, 1, true)
 		return nil
 	}
 	var wg sync.WaitGroup
