@@ -17,10 +17,7 @@ func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rbh []T) {
 	fa, ga := st.acts[0], st.acts[1]
 	clip := st.clip
 	lbr := st.op.linearReset
-	var rh []T // r⊙Ht-1 for linear_before_reset = 0
-	if !lbr {
-		rh = make([]T, B*H)
-	}
+	rh := st.tmp // r⊙Ht-1 for linear_before_reset = 0
 	rzr := st.r[:2*H*H]
 	rhw := st.r[2*H*H:]
 	for k := 0; k < st.maxL; k++ {

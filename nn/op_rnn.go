@@ -582,6 +582,7 @@ type rnnDirState[T rnnFloat] struct {
 	xw    []T // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
 	gate  []T // [batch, G*H]: H·Rᵀ of the current step
 	h, c  []T // [batch, H] state
+	tmp   []T // [batch, H] scratch (GRU: r⊙Ht-1)
 	io    rnnIO[T]
 	w, r  []T // this direction's W and R
 	acts  []rnnAct
@@ -630,15 +631,26 @@ func (st *rnnDirState[T]) timeOf(k, b int) int {
 func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rnnGemmFunc[T], d int, rev bool) {
 	G, H, B := s.gates, s.hidden, s.batch
 	GH := G * H
+	// One allocation holds all working memory: the input projection, the
+	// step's recurrent products, the states and the bias sum.
+	ws := make([]T, s.seq*B*GH+B*GH+3*B*H+GH)
+	carve := func(n int) []T {
+		p := ws[:n:n]
+		ws = ws[n:]
+		return p
+	}
 	st := &rnnDirState[T]{
 		s: s, op: op, d: d, lens: lens, rev: rev, io: io, gemm: gemm,
 		w:    io.w[d*GH*s.input : (d+1)*GH*s.input],
 		r:    io.r[d*GH*H : (d+1)*GH*H],
 		acts: op.acts[d*op.kind.numActs() : (d+1)*op.kind.numActs()],
-		xw:   make([]T, s.seq*B*GH),
-		gate: make([]T, B*GH),
-		h:    make([]T, B*H),
+		xw:   carve(s.seq * B * GH),
+		gate: carve(B * GH),
+		h:    carve(B * H),
+		c:    carve(B * H),
+		tmp:  carve(B * H),
 	}
+	bias := carve(GH)
 	if op.clip > 0 {
 		st.clip = T(op.clip)
 	}
@@ -653,7 +665,6 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	// keeps Rbh apart: it is scaled by the reset gate.
 	var rbh []T
 	if io.b != nil {
-		bias := make([]T, GH)
 		wb := io.b[d*2*GH : d*2*GH+GH]
 		rb := io.b[d*2*GH+GH : (d+1)*2*GH]
 		for i := range bias {
@@ -683,7 +694,6 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	case rnnKindGRU:
 		rnnLoopGRU(st, rbh)
 	case rnnKindLSTM:
-		st.c = make([]T, B*H)
 		if io.c0 != nil {
 			for b := 0; b < B; b++ {
 				copy(st.c[b*H:(b+1)*H], io.c0[st.stateOff(b):st.stateOff(b)+H])
