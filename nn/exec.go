@@ -125,6 +125,24 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 // element type, rank and fixed dimensions. A fixed leading dimension equal to
 // the model's FixedBatch accepts any batch size.
 func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
+	known := map[string]bool{}
+	for _, in := range g.Inputs {
+		known[in.Name] = true
+	}
+	var extra []string
+	for name := range inputs {
+		if !known[name] {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		names := make([]string, len(g.Inputs))
+		for i, in := range g.Inputs {
+			names[i] = in.Name
+		}
+		return fmt.Errorf("unknown input(s) %s; the model's inputs are %s", strings.Join(extra, ", "), strings.Join(names, ", "))
+	}
 	var missing []string
 	for _, in := range g.Inputs {
 		t, ok := inputs[in.Name]
@@ -155,24 +173,6 @@ func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing input(s): %s", strings.Join(missing, ", "))
-	}
-	known := map[string]bool{}
-	for _, in := range g.Inputs {
-		known[in.Name] = true
-	}
-	var extra []string
-	for name := range inputs {
-		if !known[name] {
-			extra = append(extra, name)
-		}
-	}
-	if len(extra) > 0 {
-		sort.Strings(extra)
-		names := make([]string, len(g.Inputs))
-		for i, in := range g.Inputs {
-			names[i] = in.Name
-		}
-		return fmt.Errorf("unknown input(s) %s; the model's inputs are %s", strings.Join(extra, ", "), strings.Join(names, ", "))
 	}
 	return nil
 }

@@ -20,6 +20,10 @@ func gemmF32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		gemmScaleF32(m, n, beta, c, ldc)
 		return
 	}
+	if gemmOwnKernel && gemmKernelOK && m*n*k >= 4096 {
+		gemmPackedF32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if transA {
 		ta = blas.Trans

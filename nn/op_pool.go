@@ -12,6 +12,7 @@ type poolOp struct {
 	attrs        convAttrs
 	includePad   bool
 	storageOrder int
+	nOut         int
 }
 
 func poolNew(max bool) func(n *Node) (Op, error) {
@@ -33,6 +34,7 @@ func poolNew(max bool) func(n *Node) (Op, error) {
 			attrs:        a,
 			includePad:   n.AttrInt("count_include_pad", 0) != 0,
 			storageOrder: int(n.AttrInt("storage_order", 0)),
+			nOut:         len(n.Outputs),
 		}, nil
 	}
 }
@@ -67,7 +69,7 @@ func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	}
 	var idx []int64
 	var it *Tensor
-	if len(in) > 0 && p.wantIndices() {
+	if p.nOut > 1 {
 		it = New(Int64, shape...)
 		idx = it.I64
 	}
@@ -80,12 +82,11 @@ func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	default:
 		poolMax(geo, planes, p.storageOrder, x.I64, y.I64, idx)
 	}
-	return []*Tensor{y, it}, nil
+	if p.nOut > 1 {
+		return []*Tensor{y, it}, nil
+	}
+	return []*Tensor{y}, nil
 }
-
-// wantIndices is always true: computing the argmax costs little and the
-// executor may drop an unnamed second output.
-func (p *poolOp) wantIndices() bool { return true }
 
 // poolMax computes max pooling; idx (optional) receives flattened argmax
 // positions (row-major, or column-major within a plane when storageOrder=1).

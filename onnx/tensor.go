@@ -38,10 +38,10 @@ func tensorShape(tp *onnxpb.TensorProto) (nn.DType, []int, int, error) {
 	n := int64(1)
 	for i, d := range tp.GetDims() {
 		if d < 0 {
-			return 0, nil, 0, fmt.Errorf("tensor %q: negative dimension %d in dims %v", name, d, tp.GetDims())
+			return 0, nil, 0, fmt.Errorf("tensor %q: negative dimension %d in dims %s", name, d, dimsString(tp.GetDims()))
 		}
 		if d != 0 && n > maxElements/d {
-			return 0, nil, 0, fmt.Errorf("tensor %q: dims %v hold too many elements", name, tp.GetDims())
+			return 0, nil, 0, fmt.Errorf("tensor %q: dims %s hold too many elements", name, dimsString(tp.GetDims()))
 		}
 		n *= d
 		shape[i] = int(d)

@@ -60,3 +60,11 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// LookupShared returns the shared folder like SharedDir, but reports its
+// absence instead of skipping, for tests that only use it when present
+// (such as fuzz corpora).
+func LookupShared() (string, bool) {
+	dir, why := sharedDir()
+	return dir, why == ""
+}

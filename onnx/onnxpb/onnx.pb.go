@@ -16,6 +16,11 @@
 // 	protoc        v3.21.12
 // source: onnx/onnxpb/onnx.proto
 
+// The package is graft.onnx rather than onnx so these descriptors do not
+// clash in the Go protobuf registry with other ONNX bindings linked into the
+// same program (onnx-go's conformance suite, for one). Package names are not
+// part of the wire format.
+
 package onnxpb
 
 import (
@@ -424,7 +429,7 @@ type AttributeProto struct {
 	// refers to (the attribute then carries no value of its own).
 	RefAttrName   string                       `protobuf:"bytes,21,opt,name=ref_attr_name,json=refAttrName,proto3" json:"ref_attr_name,omitempty"`
 	DocString     string                       `protobuf:"bytes,13,opt,name=doc_string,json=docString,proto3" json:"doc_string,omitempty"`
-	Type          AttributeProto_AttributeType `protobuf:"varint,20,opt,name=type,proto3,enum=onnx.AttributeProto_AttributeType" json:"type,omitempty"`
+	Type          AttributeProto_AttributeType `protobuf:"varint,20,opt,name=type,proto3,enum=graft.onnx.AttributeProto_AttributeType" json:"type,omitempty"`
 	F             float32                      `protobuf:"fixed32,2,opt,name=f,proto3" json:"f,omitempty"`
 	I             int64                        `protobuf:"varint,3,opt,name=i,proto3" json:"i,omitempty"`
 	S             []byte                       `protobuf:"bytes,4,opt,name=s,proto3" json:"s,omitempty"`
@@ -1219,7 +1224,7 @@ type TensorProto struct {
 	// Where the bytes live when data_location is EXTERNAL: keys "location"
 	// (path relative to the model's folder), "offset", "length", "checksum".
 	ExternalData []*StringStringEntryProto `protobuf:"bytes,13,rep,name=external_data,json=externalData,proto3" json:"external_data,omitempty"`
-	DataLocation TensorProto_DataLocation  `protobuf:"varint,14,opt,name=data_location,json=dataLocation,proto3,enum=onnx.TensorProto_DataLocation" json:"data_location,omitempty"`
+	DataLocation TensorProto_DataLocation  `protobuf:"varint,14,opt,name=data_location,json=dataLocation,proto3,enum=graft.onnx.TensorProto_DataLocation" json:"data_location,omitempty"`
 	// double, complex128.
 	DoubleData []float64 `protobuf:"fixed64,10,rep,packed,name=double_data,json=doubleData,proto3" json:"double_data,omitempty"`
 	// uint32, uint64.
@@ -2190,28 +2195,29 @@ var File_onnx_onnxpb_onnx_proto protoreflect.FileDescriptor
 
 const file_onnx_onnxpb_onnx_proto_rawDesc = "" +
 	"\n" +
-	"\x16onnx/onnxpb/onnx.proto\x12\x04onnx\"\xe3\x06\n" +
+	"\x16onnx/onnxpb/onnx.proto\x12\n" +
+	"graft.onnx\"\x99\a\n" +
 	"\x0eAttributeProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\rref_attr_name\x18\x15 \x01(\tR\vrefAttrName\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\r \x01(\tR\tdocString\x126\n" +
-	"\x04type\x18\x14 \x01(\x0e2\".onnx.AttributeProto.AttributeTypeR\x04type\x12\f\n" +
+	"doc_string\x18\r \x01(\tR\tdocString\x12<\n" +
+	"\x04type\x18\x14 \x01(\x0e2(.graft.onnx.AttributeProto.AttributeTypeR\x04type\x12\f\n" +
 	"\x01f\x18\x02 \x01(\x02R\x01f\x12\f\n" +
 	"\x01i\x18\x03 \x01(\x03R\x01i\x12\f\n" +
-	"\x01s\x18\x04 \x01(\fR\x01s\x12\x1f\n" +
-	"\x01t\x18\x05 \x01(\v2\x11.onnx.TensorProtoR\x01t\x12\x1e\n" +
-	"\x01g\x18\x06 \x01(\v2\x10.onnx.GraphProtoR\x01g\x12<\n" +
-	"\rsparse_tensor\x18\x16 \x01(\v2\x17.onnx.SparseTensorProtoR\fsparseTensor\x12\x1f\n" +
-	"\x02tp\x18\x0e \x01(\v2\x0f.onnx.TypeProtoR\x02tp\x12\x16\n" +
+	"\x01s\x18\x04 \x01(\fR\x01s\x12%\n" +
+	"\x01t\x18\x05 \x01(\v2\x17.graft.onnx.TensorProtoR\x01t\x12$\n" +
+	"\x01g\x18\x06 \x01(\v2\x16.graft.onnx.GraphProtoR\x01g\x12B\n" +
+	"\rsparse_tensor\x18\x16 \x01(\v2\x1d.graft.onnx.SparseTensorProtoR\fsparseTensor\x12%\n" +
+	"\x02tp\x18\x0e \x01(\v2\x15.graft.onnx.TypeProtoR\x02tp\x12\x16\n" +
 	"\x06floats\x18\a \x03(\x02R\x06floats\x12\x12\n" +
 	"\x04ints\x18\b \x03(\x03R\x04ints\x12\x18\n" +
-	"\astrings\x18\t \x03(\fR\astrings\x12+\n" +
+	"\astrings\x18\t \x03(\fR\astrings\x121\n" +
 	"\atensors\x18\n" +
-	" \x03(\v2\x11.onnx.TensorProtoR\atensors\x12(\n" +
-	"\x06graphs\x18\v \x03(\v2\x10.onnx.GraphProtoR\x06graphs\x12>\n" +
-	"\x0esparse_tensors\x18\x17 \x03(\v2\x17.onnx.SparseTensorProtoR\rsparseTensors\x120\n" +
-	"\vtype_protos\x18\x0f \x03(\v2\x0f.onnx.TypeProtoR\n" +
+	" \x03(\v2\x17.graft.onnx.TensorProtoR\atensors\x12.\n" +
+	"\x06graphs\x18\v \x03(\v2\x16.graft.onnx.GraphProtoR\x06graphs\x12D\n" +
+	"\x0esparse_tensors\x18\x17 \x03(\v2\x1d.graft.onnx.SparseTensorProtoR\rsparseTensors\x126\n" +
+	"\vtype_protos\x18\x0f \x03(\v2\x15.graft.onnx.TypeProtoR\n" +
 	"typeProtos\"\xd9\x01\n" +
 	"\rAttributeType\x12\r\n" +
 	"\tUNDEFINED\x10\x00\x12\t\n" +
@@ -2234,72 +2240,72 @@ const file_onnx_onnxpb_onnx_proto_rawDesc = "" +
 	"\x06GRAPHS\x10\n" +
 	"\x12\x12\n" +
 	"\x0eSPARSE_TENSORS\x10\f\x12\x0f\n" +
-	"\vTYPE_PROTOS\x10\x0eJ\x04\b\f\x10\rJ\x04\b\x10\x10\x14R\x01v\"\xad\x01\n" +
+	"\vTYPE_PROTOS\x10\x0eJ\x04\b\f\x10\rJ\x04\b\x10\x10\x14R\x01v\"\xb9\x01\n" +
 	"\x0eValueInfoProto\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
-	"\x04type\x18\x02 \x01(\v2\x0f.onnx.TypeProtoR\x04type\x12\x1d\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x04type\x18\x02 \x01(\v2\x15.graft.onnx.TypeProtoR\x04type\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\x03 \x01(\tR\tdocString\x12C\n" +
-	"\x0emetadata_props\x18\x04 \x03(\v2\x1c.onnx.StringStringEntryProtoR\rmetadataProps\"\xb2\x02\n" +
+	"doc_string\x18\x03 \x01(\tR\tdocString\x12I\n" +
+	"\x0emetadata_props\x18\x04 \x03(\v2\".graft.onnx.StringStringEntryProtoR\rmetadataProps\"\xbe\x02\n" +
 	"\tNodeProto\x12\x14\n" +
 	"\x05input\x18\x01 \x03(\tR\x05input\x12\x16\n" +
 	"\x06output\x18\x02 \x03(\tR\x06output\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x17\n" +
 	"\aop_type\x18\x04 \x01(\tR\x06opType\x12\x16\n" +
 	"\x06domain\x18\a \x01(\tR\x06domain\x12\x1a\n" +
-	"\boverload\x18\b \x01(\tR\boverload\x122\n" +
-	"\tattribute\x18\x05 \x03(\v2\x14.onnx.AttributeProtoR\tattribute\x12\x1d\n" +
+	"\boverload\x18\b \x01(\tR\boverload\x128\n" +
+	"\tattribute\x18\x05 \x03(\v2\x1a.graft.onnx.AttributeProtoR\tattribute\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\x06 \x01(\tR\tdocString\x12C\n" +
-	"\x0emetadata_props\x18\t \x03(\v2\x1c.onnx.StringStringEntryProtoR\rmetadataProps\"\x97\x02\n" +
-	"\x11TrainingInfoProto\x128\n" +
-	"\x0einitialization\x18\x01 \x01(\v2\x10.onnx.GraphProtoR\x0einitialization\x12.\n" +
-	"\talgorithm\x18\x02 \x01(\v2\x10.onnx.GraphProtoR\talgorithm\x12S\n" +
-	"\x16initialization_binding\x18\x03 \x03(\v2\x1c.onnx.StringStringEntryProtoR\x15initializationBinding\x12C\n" +
-	"\x0eupdate_binding\x18\x04 \x03(\v2\x1c.onnx.StringStringEntryProtoR\rupdateBinding\"\xf2\x03\n" +
+	"doc_string\x18\x06 \x01(\tR\tdocString\x12I\n" +
+	"\x0emetadata_props\x18\t \x03(\v2\".graft.onnx.StringStringEntryProtoR\rmetadataProps\"\xaf\x02\n" +
+	"\x11TrainingInfoProto\x12>\n" +
+	"\x0einitialization\x18\x01 \x01(\v2\x16.graft.onnx.GraphProtoR\x0einitialization\x124\n" +
+	"\talgorithm\x18\x02 \x01(\v2\x16.graft.onnx.GraphProtoR\talgorithm\x12Y\n" +
+	"\x16initialization_binding\x18\x03 \x03(\v2\".graft.onnx.StringStringEntryProtoR\x15initializationBinding\x12I\n" +
+	"\x0eupdate_binding\x18\x04 \x03(\v2\".graft.onnx.StringStringEntryProtoR\rupdateBinding\"\x90\x04\n" +
 	"\n" +
 	"ModelProto\x12\x1d\n" +
 	"\n" +
-	"ir_version\x18\x01 \x01(\x03R\tirVersion\x12;\n" +
-	"\fopset_import\x18\b \x03(\v2\x18.onnx.OperatorSetIdProtoR\vopsetImport\x12#\n" +
+	"ir_version\x18\x01 \x01(\x03R\tirVersion\x12A\n" +
+	"\fopset_import\x18\b \x03(\v2\x1e.graft.onnx.OperatorSetIdProtoR\vopsetImport\x12#\n" +
 	"\rproducer_name\x18\x02 \x01(\tR\fproducerName\x12)\n" +
 	"\x10producer_version\x18\x03 \x01(\tR\x0fproducerVersion\x12\x16\n" +
 	"\x06domain\x18\x04 \x01(\tR\x06domain\x12#\n" +
 	"\rmodel_version\x18\x05 \x01(\x03R\fmodelVersion\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\x06 \x01(\tR\tdocString\x12&\n" +
-	"\x05graph\x18\a \x01(\v2\x10.onnx.GraphProtoR\x05graph\x12C\n" +
-	"\x0emetadata_props\x18\x0e \x03(\v2\x1c.onnx.StringStringEntryProtoR\rmetadataProps\x12<\n" +
-	"\rtraining_info\x18\x14 \x03(\v2\x17.onnx.TrainingInfoProtoR\ftrainingInfo\x121\n" +
-	"\tfunctions\x18\x19 \x03(\v2\x13.onnx.FunctionProtoR\tfunctions\"@\n" +
+	"doc_string\x18\x06 \x01(\tR\tdocString\x12,\n" +
+	"\x05graph\x18\a \x01(\v2\x16.graft.onnx.GraphProtoR\x05graph\x12I\n" +
+	"\x0emetadata_props\x18\x0e \x03(\v2\".graft.onnx.StringStringEntryProtoR\rmetadataProps\x12B\n" +
+	"\rtraining_info\x18\x14 \x03(\v2\x1d.graft.onnx.TrainingInfoProtoR\ftrainingInfo\x127\n" +
+	"\tfunctions\x18\x19 \x03(\v2\x19.graft.onnx.FunctionProtoR\tfunctions\"@\n" +
 	"\x16StringStringEntryProto\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x92\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x98\x01\n" +
 	"\x10TensorAnnotation\x12\x1f\n" +
 	"\vtensor_name\x18\x01 \x01(\tR\n" +
-	"tensorName\x12]\n" +
-	"\x1cquant_parameter_tensor_names\x18\x02 \x03(\v2\x1c.onnx.StringStringEntryProtoR\x19quantParameterTensorNames\"\xcc\x04\n" +
+	"tensorName\x12c\n" +
+	"\x1cquant_parameter_tensor_names\x18\x02 \x03(\v2\".graft.onnx.StringStringEntryProtoR\x19quantParameterTensorNames\"\xfc\x04\n" +
 	"\n" +
-	"GraphProto\x12#\n" +
-	"\x04node\x18\x01 \x03(\v2\x0f.onnx.NodeProtoR\x04node\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x123\n" +
-	"\vinitializer\x18\x05 \x03(\v2\x11.onnx.TensorProtoR\vinitializer\x12F\n" +
-	"\x12sparse_initializer\x18\x0f \x03(\v2\x17.onnx.SparseTensorProtoR\x11sparseInitializer\x12\x1d\n" +
+	"GraphProto\x12)\n" +
+	"\x04node\x18\x01 \x03(\v2\x15.graft.onnx.NodeProtoR\x04node\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
+	"\vinitializer\x18\x05 \x03(\v2\x17.graft.onnx.TensorProtoR\vinitializer\x12L\n" +
+	"\x12sparse_initializer\x18\x0f \x03(\v2\x1d.graft.onnx.SparseTensorProtoR\x11sparseInitializer\x12\x1d\n" +
 	"\n" +
 	"doc_string\x18\n" +
-	" \x01(\tR\tdocString\x12*\n" +
-	"\x05input\x18\v \x03(\v2\x14.onnx.ValueInfoProtoR\x05input\x12,\n" +
-	"\x06output\x18\f \x03(\v2\x14.onnx.ValueInfoProtoR\x06output\x123\n" +
+	" \x01(\tR\tdocString\x120\n" +
+	"\x05input\x18\v \x03(\v2\x1a.graft.onnx.ValueInfoProtoR\x05input\x122\n" +
+	"\x06output\x18\f \x03(\v2\x1a.graft.onnx.ValueInfoProtoR\x06output\x129\n" +
 	"\n" +
-	"value_info\x18\r \x03(\v2\x14.onnx.ValueInfoProtoR\tvalueInfo\x12O\n" +
-	"\x17quantization_annotation\x18\x0e \x03(\v2\x16.onnx.TensorAnnotationR\x16quantizationAnnotation\x12C\n" +
-	"\x0emetadata_props\x18\x10 \x03(\v2\x1c.onnx.StringStringEntryProtoR\rmetadataPropsJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x06\x10\n" +
+	"value_info\x18\r \x03(\v2\x1a.graft.onnx.ValueInfoProtoR\tvalueInfo\x12U\n" +
+	"\x17quantization_annotation\x18\x0e \x03(\v2\x1c.graft.onnx.TensorAnnotationR\x16quantizationAnnotation\x12I\n" +
+	"\x0emetadata_props\x18\x10 \x03(\v2\".graft.onnx.StringStringEntryProtoR\rmetadataPropsJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05J\x04\b\x06\x10\n" +
 	"R\n" +
-	"ir_versionR\x10producer_versionR\fproducer_tagR\x06domain\"\x9d\b\n" +
+	"ir_versionR\x10producer_versionR\fproducer_tagR\x06domain\"\xb5\b\n" +
 	"\vTensorProto\x12\x12\n" +
 	"\x04dims\x18\x01 \x03(\x03R\x04dims\x12\x1b\n" +
-	"\tdata_type\x18\x02 \x01(\x05R\bdataType\x123\n" +
-	"\asegment\x18\x03 \x01(\v2\x19.onnx.TensorProto.SegmentR\asegment\x12\x1d\n" +
+	"\tdata_type\x18\x02 \x01(\x05R\bdataType\x129\n" +
+	"\asegment\x18\x03 \x01(\v2\x1f.graft.onnx.TensorProto.SegmentR\asegment\x12\x1d\n" +
 	"\n" +
 	"float_data\x18\x04 \x03(\x02R\tfloatData\x12\x1d\n" +
 	"\n" +
@@ -2311,15 +2317,15 @@ const file_onnx_onnxpb_onnx_proto_rawDesc = "" +
 	"\x04name\x18\b \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
 	"doc_string\x18\f \x01(\tR\tdocString\x12\x19\n" +
-	"\braw_data\x18\t \x01(\fR\arawData\x12A\n" +
-	"\rexternal_data\x18\r \x03(\v2\x1c.onnx.StringStringEntryProtoR\fexternalData\x12C\n" +
-	"\rdata_location\x18\x0e \x01(\x0e2\x1e.onnx.TensorProto.DataLocationR\fdataLocation\x12\x1f\n" +
+	"\braw_data\x18\t \x01(\fR\arawData\x12G\n" +
+	"\rexternal_data\x18\r \x03(\v2\".graft.onnx.StringStringEntryProtoR\fexternalData\x12I\n" +
+	"\rdata_location\x18\x0e \x01(\x0e2$.graft.onnx.TensorProto.DataLocationR\fdataLocation\x12\x1f\n" +
 	"\vdouble_data\x18\n" +
 	" \x03(\x01R\n" +
 	"doubleData\x12\x1f\n" +
 	"\vuint64_data\x18\v \x03(\x04R\n" +
-	"uint64Data\x12C\n" +
-	"\x0emetadata_props\x18\x10 \x03(\v2\x1c.onnx.StringStringEntryProtoR\rmetadataProps\x1a1\n" +
+	"uint64Data\x12I\n" +
+	"\x0emetadata_props\x18\x10 \x03(\v2\".graft.onnx.StringStringEntryProtoR\rmetadataProps\x1a1\n" +
 	"\aSegment\x12\x14\n" +
 	"\x05begin\x18\x01 \x01(\x03R\x05begin\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x03R\x03end\"\xee\x02\n" +
@@ -2363,64 +2369,64 @@ const file_onnx_onnxpb_onnx_proto_rawDesc = "" +
 	"\x04INT2\x10\x1a\")\n" +
 	"\fDataLocation\x12\v\n" +
 	"\aDEFAULT\x10\x00\x12\f\n" +
-	"\bEXTERNAL\x10\x01\"\x7f\n" +
-	"\x11SparseTensorProto\x12)\n" +
-	"\x06values\x18\x01 \x01(\v2\x11.onnx.TensorProtoR\x06values\x12+\n" +
-	"\aindices\x18\x02 \x01(\v2\x11.onnx.TensorProtoR\aindices\x12\x12\n" +
-	"\x04dims\x18\x03 \x03(\x03R\x04dims\"\xba\x01\n" +
-	"\x10TensorShapeProto\x122\n" +
-	"\x03dim\x18\x01 \x03(\v2 .onnx.TensorShapeProto.DimensionR\x03dim\x1ar\n" +
+	"\bEXTERNAL\x10\x01\"\x8b\x01\n" +
+	"\x11SparseTensorProto\x12/\n" +
+	"\x06values\x18\x01 \x01(\v2\x17.graft.onnx.TensorProtoR\x06values\x121\n" +
+	"\aindices\x18\x02 \x01(\v2\x17.graft.onnx.TensorProtoR\aindices\x12\x12\n" +
+	"\x04dims\x18\x03 \x03(\x03R\x04dims\"\xc0\x01\n" +
+	"\x10TensorShapeProto\x128\n" +
+	"\x03dim\x18\x01 \x03(\v2&.graft.onnx.TensorShapeProto.DimensionR\x03dim\x1ar\n" +
 	"\tDimension\x12\x1d\n" +
 	"\tdim_value\x18\x01 \x01(\x03H\x00R\bdimValue\x12\x1d\n" +
 	"\tdim_param\x18\x02 \x01(\tH\x00R\bdimParam\x12\x1e\n" +
 	"\n" +
 	"denotation\x18\x03 \x01(\tR\n" +
 	"denotationB\a\n" +
-	"\x05value\"\xe7\x05\n" +
-	"\tTypeProto\x129\n" +
-	"\vtensor_type\x18\x01 \x01(\v2\x16.onnx.TypeProto.TensorH\x00R\n" +
-	"tensorType\x12?\n" +
-	"\rsequence_type\x18\x04 \x01(\v2\x18.onnx.TypeProto.SequenceH\x00R\fsequenceType\x120\n" +
-	"\bmap_type\x18\x05 \x01(\v2\x13.onnx.TypeProto.MapH\x00R\amapType\x12?\n" +
-	"\roptional_type\x18\t \x01(\v2\x18.onnx.TypeProto.OptionalH\x00R\foptionalType\x12L\n" +
-	"\x12sparse_tensor_type\x18\b \x01(\v2\x1c.onnx.TypeProto.SparseTensorH\x00R\x10sparseTensorType\x12\x1e\n" +
+	"\x05value\"\xa3\x06\n" +
+	"\tTypeProto\x12?\n" +
+	"\vtensor_type\x18\x01 \x01(\v2\x1c.graft.onnx.TypeProto.TensorH\x00R\n" +
+	"tensorType\x12E\n" +
+	"\rsequence_type\x18\x04 \x01(\v2\x1e.graft.onnx.TypeProto.SequenceH\x00R\fsequenceType\x126\n" +
+	"\bmap_type\x18\x05 \x01(\v2\x19.graft.onnx.TypeProto.MapH\x00R\amapType\x12E\n" +
+	"\roptional_type\x18\t \x01(\v2\x1e.graft.onnx.TypeProto.OptionalH\x00R\foptionalType\x12R\n" +
+	"\x12sparse_tensor_type\x18\b \x01(\v2\".graft.onnx.TypeProto.SparseTensorH\x00R\x10sparseTensorType\x12\x1e\n" +
 	"\n" +
 	"denotation\x18\x06 \x01(\tR\n" +
-	"denotation\x1aS\n" +
+	"denotation\x1aY\n" +
 	"\x06Tensor\x12\x1b\n" +
-	"\telem_type\x18\x01 \x01(\x05R\belemType\x12,\n" +
-	"\x05shape\x18\x02 \x01(\v2\x16.onnx.TensorShapeProtoR\x05shape\x1a8\n" +
-	"\bSequence\x12,\n" +
-	"\telem_type\x18\x01 \x01(\v2\x0f.onnx.TypeProtoR\belemType\x1aP\n" +
+	"\telem_type\x18\x01 \x01(\x05R\belemType\x122\n" +
+	"\x05shape\x18\x02 \x01(\v2\x1c.graft.onnx.TensorShapeProtoR\x05shape\x1a>\n" +
+	"\bSequence\x122\n" +
+	"\telem_type\x18\x01 \x01(\v2\x15.graft.onnx.TypeProtoR\belemType\x1aV\n" +
 	"\x03Map\x12\x19\n" +
-	"\bkey_type\x18\x01 \x01(\x05R\akeyType\x12.\n" +
+	"\bkey_type\x18\x01 \x01(\x05R\akeyType\x124\n" +
 	"\n" +
-	"value_type\x18\x02 \x01(\v2\x0f.onnx.TypeProtoR\tvalueType\x1a8\n" +
-	"\bOptional\x12,\n" +
-	"\telem_type\x18\x01 \x01(\v2\x0f.onnx.TypeProtoR\belemType\x1aY\n" +
+	"value_type\x18\x02 \x01(\v2\x15.graft.onnx.TypeProtoR\tvalueType\x1a>\n" +
+	"\bOptional\x122\n" +
+	"\telem_type\x18\x01 \x01(\v2\x15.graft.onnx.TypeProtoR\belemType\x1a_\n" +
 	"\fSparseTensor\x12\x1b\n" +
-	"\telem_type\x18\x01 \x01(\x05R\belemType\x12,\n" +
-	"\x05shape\x18\x02 \x01(\v2\x16.onnx.TensorShapeProtoR\x05shapeB\a\n" +
+	"\telem_type\x18\x01 \x01(\x05R\belemType\x122\n" +
+	"\x05shape\x18\x02 \x01(\v2\x1c.graft.onnx.TensorShapeProtoR\x05shapeB\a\n" +
 	"\x05value\"F\n" +
 	"\x12OperatorSetIdProto\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion\"\x80\x04\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"\x9e\x04\n" +
 	"\rFunctionProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05input\x18\x04 \x03(\tR\x05input\x12\x16\n" +
 	"\x06output\x18\x05 \x03(\tR\x06output\x12\x1c\n" +
-	"\tattribute\x18\x06 \x03(\tR\tattribute\x12=\n" +
-	"\x0fattribute_proto\x18\v \x03(\v2\x14.onnx.AttributeProtoR\x0eattributeProto\x12#\n" +
-	"\x04node\x18\a \x03(\v2\x0f.onnx.NodeProtoR\x04node\x12\x1d\n" +
+	"\tattribute\x18\x06 \x03(\tR\tattribute\x12C\n" +
+	"\x0fattribute_proto\x18\v \x03(\v2\x1a.graft.onnx.AttributeProtoR\x0eattributeProto\x12)\n" +
+	"\x04node\x18\a \x03(\v2\x15.graft.onnx.NodeProtoR\x04node\x12\x1d\n" +
 	"\n" +
-	"doc_string\x18\b \x01(\tR\tdocString\x12;\n" +
-	"\fopset_import\x18\t \x03(\v2\x18.onnx.OperatorSetIdProtoR\vopsetImport\x12\x16\n" +
+	"doc_string\x18\b \x01(\tR\tdocString\x12A\n" +
+	"\fopset_import\x18\t \x03(\v2\x1e.graft.onnx.OperatorSetIdProtoR\vopsetImport\x12\x16\n" +
 	"\x06domain\x18\n" +
 	" \x01(\tR\x06domain\x12\x1a\n" +
-	"\boverload\x18\r \x01(\tR\boverload\x123\n" +
+	"\boverload\x18\r \x01(\tR\boverload\x129\n" +
 	"\n" +
-	"value_info\x18\f \x03(\v2\x14.onnx.ValueInfoProtoR\tvalueInfo\x12C\n" +
-	"\x0emetadata_props\x18\x0e \x03(\v2\x1c.onnx.StringStringEntryProtoR\rmetadataPropsJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\rsince_versionR\x06status*\xe7\x02\n" +
+	"value_info\x18\f \x03(\v2\x1a.graft.onnx.ValueInfoProtoR\tvalueInfo\x12I\n" +
+	"\x0emetadata_props\x18\x0e \x03(\v2\".graft.onnx.StringStringEntryProtoR\rmetadataPropsJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04R\rsince_versionR\x06status*\xe7\x02\n" +
 	"\aVersion\x12\x12\n" +
 	"\x0e_START_VERSION\x10\x00\x12\x19\n" +
 	"\x15IR_VERSION_2017_10_10\x10\x01\x12\x19\n" +
@@ -2458,87 +2464,87 @@ func file_onnx_onnxpb_onnx_proto_rawDescGZIP() []byte {
 var file_onnx_onnxpb_onnx_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_onnx_onnxpb_onnx_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_onnx_onnxpb_onnx_proto_goTypes = []any{
-	(Version)(0),                       // 0: onnx.Version
-	(OperatorStatus)(0),                // 1: onnx.OperatorStatus
-	(AttributeProto_AttributeType)(0),  // 2: onnx.AttributeProto.AttributeType
-	(TensorProto_DataType)(0),          // 3: onnx.TensorProto.DataType
-	(TensorProto_DataLocation)(0),      // 4: onnx.TensorProto.DataLocation
-	(*AttributeProto)(nil),             // 5: onnx.AttributeProto
-	(*ValueInfoProto)(nil),             // 6: onnx.ValueInfoProto
-	(*NodeProto)(nil),                  // 7: onnx.NodeProto
-	(*TrainingInfoProto)(nil),          // 8: onnx.TrainingInfoProto
-	(*ModelProto)(nil),                 // 9: onnx.ModelProto
-	(*StringStringEntryProto)(nil),     // 10: onnx.StringStringEntryProto
-	(*TensorAnnotation)(nil),           // 11: onnx.TensorAnnotation
-	(*GraphProto)(nil),                 // 12: onnx.GraphProto
-	(*TensorProto)(nil),                // 13: onnx.TensorProto
-	(*SparseTensorProto)(nil),          // 14: onnx.SparseTensorProto
-	(*TensorShapeProto)(nil),           // 15: onnx.TensorShapeProto
-	(*TypeProto)(nil),                  // 16: onnx.TypeProto
-	(*OperatorSetIdProto)(nil),         // 17: onnx.OperatorSetIdProto
-	(*FunctionProto)(nil),              // 18: onnx.FunctionProto
-	(*TensorProto_Segment)(nil),        // 19: onnx.TensorProto.Segment
-	(*TensorShapeProto_Dimension)(nil), // 20: onnx.TensorShapeProto.Dimension
-	(*TypeProto_Tensor)(nil),           // 21: onnx.TypeProto.Tensor
-	(*TypeProto_Sequence)(nil),         // 22: onnx.TypeProto.Sequence
-	(*TypeProto_Map)(nil),              // 23: onnx.TypeProto.Map
-	(*TypeProto_Optional)(nil),         // 24: onnx.TypeProto.Optional
-	(*TypeProto_SparseTensor)(nil),     // 25: onnx.TypeProto.SparseTensor
+	(Version)(0),                       // 0: graft.onnx.Version
+	(OperatorStatus)(0),                // 1: graft.onnx.OperatorStatus
+	(AttributeProto_AttributeType)(0),  // 2: graft.onnx.AttributeProto.AttributeType
+	(TensorProto_DataType)(0),          // 3: graft.onnx.TensorProto.DataType
+	(TensorProto_DataLocation)(0),      // 4: graft.onnx.TensorProto.DataLocation
+	(*AttributeProto)(nil),             // 5: graft.onnx.AttributeProto
+	(*ValueInfoProto)(nil),             // 6: graft.onnx.ValueInfoProto
+	(*NodeProto)(nil),                  // 7: graft.onnx.NodeProto
+	(*TrainingInfoProto)(nil),          // 8: graft.onnx.TrainingInfoProto
+	(*ModelProto)(nil),                 // 9: graft.onnx.ModelProto
+	(*StringStringEntryProto)(nil),     // 10: graft.onnx.StringStringEntryProto
+	(*TensorAnnotation)(nil),           // 11: graft.onnx.TensorAnnotation
+	(*GraphProto)(nil),                 // 12: graft.onnx.GraphProto
+	(*TensorProto)(nil),                // 13: graft.onnx.TensorProto
+	(*SparseTensorProto)(nil),          // 14: graft.onnx.SparseTensorProto
+	(*TensorShapeProto)(nil),           // 15: graft.onnx.TensorShapeProto
+	(*TypeProto)(nil),                  // 16: graft.onnx.TypeProto
+	(*OperatorSetIdProto)(nil),         // 17: graft.onnx.OperatorSetIdProto
+	(*FunctionProto)(nil),              // 18: graft.onnx.FunctionProto
+	(*TensorProto_Segment)(nil),        // 19: graft.onnx.TensorProto.Segment
+	(*TensorShapeProto_Dimension)(nil), // 20: graft.onnx.TensorShapeProto.Dimension
+	(*TypeProto_Tensor)(nil),           // 21: graft.onnx.TypeProto.Tensor
+	(*TypeProto_Sequence)(nil),         // 22: graft.onnx.TypeProto.Sequence
+	(*TypeProto_Map)(nil),              // 23: graft.onnx.TypeProto.Map
+	(*TypeProto_Optional)(nil),         // 24: graft.onnx.TypeProto.Optional
+	(*TypeProto_SparseTensor)(nil),     // 25: graft.onnx.TypeProto.SparseTensor
 }
 var file_onnx_onnxpb_onnx_proto_depIdxs = []int32{
-	2,  // 0: onnx.AttributeProto.type:type_name -> onnx.AttributeProto.AttributeType
-	13, // 1: onnx.AttributeProto.t:type_name -> onnx.TensorProto
-	12, // 2: onnx.AttributeProto.g:type_name -> onnx.GraphProto
-	14, // 3: onnx.AttributeProto.sparse_tensor:type_name -> onnx.SparseTensorProto
-	16, // 4: onnx.AttributeProto.tp:type_name -> onnx.TypeProto
-	13, // 5: onnx.AttributeProto.tensors:type_name -> onnx.TensorProto
-	12, // 6: onnx.AttributeProto.graphs:type_name -> onnx.GraphProto
-	14, // 7: onnx.AttributeProto.sparse_tensors:type_name -> onnx.SparseTensorProto
-	16, // 8: onnx.AttributeProto.type_protos:type_name -> onnx.TypeProto
-	16, // 9: onnx.ValueInfoProto.type:type_name -> onnx.TypeProto
-	10, // 10: onnx.ValueInfoProto.metadata_props:type_name -> onnx.StringStringEntryProto
-	5,  // 11: onnx.NodeProto.attribute:type_name -> onnx.AttributeProto
-	10, // 12: onnx.NodeProto.metadata_props:type_name -> onnx.StringStringEntryProto
-	12, // 13: onnx.TrainingInfoProto.initialization:type_name -> onnx.GraphProto
-	12, // 14: onnx.TrainingInfoProto.algorithm:type_name -> onnx.GraphProto
-	10, // 15: onnx.TrainingInfoProto.initialization_binding:type_name -> onnx.StringStringEntryProto
-	10, // 16: onnx.TrainingInfoProto.update_binding:type_name -> onnx.StringStringEntryProto
-	17, // 17: onnx.ModelProto.opset_import:type_name -> onnx.OperatorSetIdProto
-	12, // 18: onnx.ModelProto.graph:type_name -> onnx.GraphProto
-	10, // 19: onnx.ModelProto.metadata_props:type_name -> onnx.StringStringEntryProto
-	8,  // 20: onnx.ModelProto.training_info:type_name -> onnx.TrainingInfoProto
-	18, // 21: onnx.ModelProto.functions:type_name -> onnx.FunctionProto
-	10, // 22: onnx.TensorAnnotation.quant_parameter_tensor_names:type_name -> onnx.StringStringEntryProto
-	7,  // 23: onnx.GraphProto.node:type_name -> onnx.NodeProto
-	13, // 24: onnx.GraphProto.initializer:type_name -> onnx.TensorProto
-	14, // 25: onnx.GraphProto.sparse_initializer:type_name -> onnx.SparseTensorProto
-	6,  // 26: onnx.GraphProto.input:type_name -> onnx.ValueInfoProto
-	6,  // 27: onnx.GraphProto.output:type_name -> onnx.ValueInfoProto
-	6,  // 28: onnx.GraphProto.value_info:type_name -> onnx.ValueInfoProto
-	11, // 29: onnx.GraphProto.quantization_annotation:type_name -> onnx.TensorAnnotation
-	10, // 30: onnx.GraphProto.metadata_props:type_name -> onnx.StringStringEntryProto
-	19, // 31: onnx.TensorProto.segment:type_name -> onnx.TensorProto.Segment
-	10, // 32: onnx.TensorProto.external_data:type_name -> onnx.StringStringEntryProto
-	4,  // 33: onnx.TensorProto.data_location:type_name -> onnx.TensorProto.DataLocation
-	10, // 34: onnx.TensorProto.metadata_props:type_name -> onnx.StringStringEntryProto
-	13, // 35: onnx.SparseTensorProto.values:type_name -> onnx.TensorProto
-	13, // 36: onnx.SparseTensorProto.indices:type_name -> onnx.TensorProto
-	20, // 37: onnx.TensorShapeProto.dim:type_name -> onnx.TensorShapeProto.Dimension
-	21, // 38: onnx.TypeProto.tensor_type:type_name -> onnx.TypeProto.Tensor
-	22, // 39: onnx.TypeProto.sequence_type:type_name -> onnx.TypeProto.Sequence
-	23, // 40: onnx.TypeProto.map_type:type_name -> onnx.TypeProto.Map
-	24, // 41: onnx.TypeProto.optional_type:type_name -> onnx.TypeProto.Optional
-	25, // 42: onnx.TypeProto.sparse_tensor_type:type_name -> onnx.TypeProto.SparseTensor
-	5,  // 43: onnx.FunctionProto.attribute_proto:type_name -> onnx.AttributeProto
-	7,  // 44: onnx.FunctionProto.node:type_name -> onnx.NodeProto
-	17, // 45: onnx.FunctionProto.opset_import:type_name -> onnx.OperatorSetIdProto
-	6,  // 46: onnx.FunctionProto.value_info:type_name -> onnx.ValueInfoProto
-	10, // 47: onnx.FunctionProto.metadata_props:type_name -> onnx.StringStringEntryProto
-	15, // 48: onnx.TypeProto.Tensor.shape:type_name -> onnx.TensorShapeProto
-	16, // 49: onnx.TypeProto.Sequence.elem_type:type_name -> onnx.TypeProto
-	16, // 50: onnx.TypeProto.Map.value_type:type_name -> onnx.TypeProto
-	16, // 51: onnx.TypeProto.Optional.elem_type:type_name -> onnx.TypeProto
-	15, // 52: onnx.TypeProto.SparseTensor.shape:type_name -> onnx.TensorShapeProto
+	2,  // 0: graft.onnx.AttributeProto.type:type_name -> graft.onnx.AttributeProto.AttributeType
+	13, // 1: graft.onnx.AttributeProto.t:type_name -> graft.onnx.TensorProto
+	12, // 2: graft.onnx.AttributeProto.g:type_name -> graft.onnx.GraphProto
+	14, // 3: graft.onnx.AttributeProto.sparse_tensor:type_name -> graft.onnx.SparseTensorProto
+	16, // 4: graft.onnx.AttributeProto.tp:type_name -> graft.onnx.TypeProto
+	13, // 5: graft.onnx.AttributeProto.tensors:type_name -> graft.onnx.TensorProto
+	12, // 6: graft.onnx.AttributeProto.graphs:type_name -> graft.onnx.GraphProto
+	14, // 7: graft.onnx.AttributeProto.sparse_tensors:type_name -> graft.onnx.SparseTensorProto
+	16, // 8: graft.onnx.AttributeProto.type_protos:type_name -> graft.onnx.TypeProto
+	16, // 9: graft.onnx.ValueInfoProto.type:type_name -> graft.onnx.TypeProto
+	10, // 10: graft.onnx.ValueInfoProto.metadata_props:type_name -> graft.onnx.StringStringEntryProto
+	5,  // 11: graft.onnx.NodeProto.attribute:type_name -> graft.onnx.AttributeProto
+	10, // 12: graft.onnx.NodeProto.metadata_props:type_name -> graft.onnx.StringStringEntryProto
+	12, // 13: graft.onnx.TrainingInfoProto.initialization:type_name -> graft.onnx.GraphProto
+	12, // 14: graft.onnx.TrainingInfoProto.algorithm:type_name -> graft.onnx.GraphProto
+	10, // 15: graft.onnx.TrainingInfoProto.initialization_binding:type_name -> graft.onnx.StringStringEntryProto
+	10, // 16: graft.onnx.TrainingInfoProto.update_binding:type_name -> graft.onnx.StringStringEntryProto
+	17, // 17: graft.onnx.ModelProto.opset_import:type_name -> graft.onnx.OperatorSetIdProto
+	12, // 18: graft.onnx.ModelProto.graph:type_name -> graft.onnx.GraphProto
+	10, // 19: graft.onnx.ModelProto.metadata_props:type_name -> graft.onnx.StringStringEntryProto
+	8,  // 20: graft.onnx.ModelProto.training_info:type_name -> graft.onnx.TrainingInfoProto
+	18, // 21: graft.onnx.ModelProto.functions:type_name -> graft.onnx.FunctionProto
+	10, // 22: graft.onnx.TensorAnnotation.quant_parameter_tensor_names:type_name -> graft.onnx.StringStringEntryProto
+	7,  // 23: graft.onnx.GraphProto.node:type_name -> graft.onnx.NodeProto
+	13, // 24: graft.onnx.GraphProto.initializer:type_name -> graft.onnx.TensorProto
+	14, // 25: graft.onnx.GraphProto.sparse_initializer:type_name -> graft.onnx.SparseTensorProto
+	6,  // 26: graft.onnx.GraphProto.input:type_name -> graft.onnx.ValueInfoProto
+	6,  // 27: graft.onnx.GraphProto.output:type_name -> graft.onnx.ValueInfoProto
+	6,  // 28: graft.onnx.GraphProto.value_info:type_name -> graft.onnx.ValueInfoProto
+	11, // 29: graft.onnx.GraphProto.quantization_annotation:type_name -> graft.onnx.TensorAnnotation
+	10, // 30: graft.onnx.GraphProto.metadata_props:type_name -> graft.onnx.StringStringEntryProto
+	19, // 31: graft.onnx.TensorProto.segment:type_name -> graft.onnx.TensorProto.Segment
+	10, // 32: graft.onnx.TensorProto.external_data:type_name -> graft.onnx.StringStringEntryProto
+	4,  // 33: graft.onnx.TensorProto.data_location:type_name -> graft.onnx.TensorProto.DataLocation
+	10, // 34: graft.onnx.TensorProto.metadata_props:type_name -> graft.onnx.StringStringEntryProto
+	13, // 35: graft.onnx.SparseTensorProto.values:type_name -> graft.onnx.TensorProto
+	13, // 36: graft.onnx.SparseTensorProto.indices:type_name -> graft.onnx.TensorProto
+	20, // 37: graft.onnx.TensorShapeProto.dim:type_name -> graft.onnx.TensorShapeProto.Dimension
+	21, // 38: graft.onnx.TypeProto.tensor_type:type_name -> graft.onnx.TypeProto.Tensor
+	22, // 39: graft.onnx.TypeProto.sequence_type:type_name -> graft.onnx.TypeProto.Sequence
+	23, // 40: graft.onnx.TypeProto.map_type:type_name -> graft.onnx.TypeProto.Map
+	24, // 41: graft.onnx.TypeProto.optional_type:type_name -> graft.onnx.TypeProto.Optional
+	25, // 42: graft.onnx.TypeProto.sparse_tensor_type:type_name -> graft.onnx.TypeProto.SparseTensor
+	5,  // 43: graft.onnx.FunctionProto.attribute_proto:type_name -> graft.onnx.AttributeProto
+	7,  // 44: graft.onnx.FunctionProto.node:type_name -> graft.onnx.NodeProto
+	17, // 45: graft.onnx.FunctionProto.opset_import:type_name -> graft.onnx.OperatorSetIdProto
+	6,  // 46: graft.onnx.FunctionProto.value_info:type_name -> graft.onnx.ValueInfoProto
+	10, // 47: graft.onnx.FunctionProto.metadata_props:type_name -> graft.onnx.StringStringEntryProto
+	15, // 48: graft.onnx.TypeProto.Tensor.shape:type_name -> graft.onnx.TensorShapeProto
+	16, // 49: graft.onnx.TypeProto.Sequence.elem_type:type_name -> graft.onnx.TypeProto
+	16, // 50: graft.onnx.TypeProto.Map.value_type:type_name -> graft.onnx.TypeProto
+	16, // 51: graft.onnx.TypeProto.Optional.elem_type:type_name -> graft.onnx.TypeProto
+	15, // 52: graft.onnx.TypeProto.SparseTensor.shape:type_name -> graft.onnx.TensorShapeProto
 	53, // [53:53] is the sub-list for method output_type
 	53, // [53:53] is the sub-list for method input_type
 	53, // [53:53] is the sub-list for extension type_name

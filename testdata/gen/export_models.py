@@ -288,7 +288,36 @@ def export(name, ctor, make_input, opset, seed):
     }
 
 
+def write_dtype_model():
+    """testdata/ortref/dtypes.onnx: Identity over one input per element type
+    (dynamic first dim except for the half floats, whose outputs
+    onnxruntime_go can only return with a static shape) plus a rank-0
+    ReduceSum output "sum" of the float32 input. Used by internal/ortref."""
+    from onnx import TensorProto as TP, helper as h
+    types = [("float32", TP.FLOAT), ("float64", TP.DOUBLE), ("int64", TP.INT64),
+             ("int32", TP.INT32), ("int16", TP.INT16), ("int8", TP.INT8),
+             ("uint8", TP.UINT8), ("uint16", TP.UINT16), ("uint32", TP.UINT32),
+             ("uint64", TP.UINT64), ("bool", TP.BOOL), ("float16", TP.FLOAT16),
+             ("bfloat16", TP.BFLOAT16)]
+    inputs, outputs, nodes = [], [], []
+    for name, dt in types:
+        shape = [2, 3] if name in ("float16", "bfloat16") else ["batch", 3]
+        inputs.append(h.make_tensor_value_info(name, dt, shape))
+        outputs.append(h.make_tensor_value_info("out_" + name, dt, shape))
+        nodes.append(h.make_node("Identity", [name], ["out_" + name]))
+    nodes.append(h.make_node("ReduceSum", ["float32"], ["sum"], keepdims=0))
+    outputs.append(h.make_tensor_value_info("sum", TP.FLOAT, []))
+    g = h.make_graph(nodes, "dtypes", inputs, outputs)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)], producer_name="graft")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    d = os.path.join(os.path.dirname(OUT), "ortref")
+    os.makedirs(d, exist_ok=True)
+    onnx.save(m, os.path.join(d, "dtypes.onnx"))
+
+
 def main():
+    write_dtype_model()
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     rows = []

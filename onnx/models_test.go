@@ -132,11 +132,17 @@ func randomInputs(t *testing.T, g *nn.Graph, batch int, scale float32, seed int6
 	sort.Strings(names)
 	for _, n := range names {
 		x := feed[n]
-		if x.DType != nn.Float32 {
+		switch x.DType {
+		case nn.Float32:
+			for i := range x.F32 {
+				x.F32[i] = float32(rng.NormFloat64()) * scale
+			}
+		case nn.Int64: // token ids: small non-negative integers
+			for i := range x.I64 {
+				x.I64[i] = rng.Int63n(20)
+			}
+		default:
 			t.Fatalf("input %q: %v inputs are not generated", n, x.DType)
-		}
-		for i := range x.F32 {
-			x.F32[i] = float32(rng.NormFloat64()) * scale
 		}
 	}
 	return feed

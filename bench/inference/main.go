@@ -1,0 +1,178 @@
+// Command inference measures graft's inference latency next to
+// onnxruntime's, in the same process, on the same inputs and with the same
+// thread count, and prints median latencies and their ratio.
+//
+//	go run [-tags openblas] ./bench/inference -models testdata/bench
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/graftml/graft/internal/ortref"
+	"github.com/graftml/graft/nn"
+	"github.com/graftml/graft/onnx"
+)
+
+type row struct {
+	Model      string  `json:"model"`
+	Batch      int     `json:"batch"`
+	GraftMS    float64 `json:"graft_ms"`
+	ORTMS      float64 `json:"onnxruntime_ms,omitempty"`
+	Ratio      float64 `json:"ratio,omitempty"`
+	MaxAbsDiff float64 `json:"max_abs_diff,omitempty"`
+	Note       string  `json:"note,omitempty"`
+}
+
+func main() {
+	dir := flag.String("models", "testdata/bench", "folder with the exported benchmark models")
+	names := flag.String("names", "resnet18,mobilenet_v2,efficientnet_b0", "models to run (comma-separated)")
+	batches := flag.String("batches", "1,8", "batch sizes")
+	runs := flag.Int("runs", 10, "timed runs per measurement (median reported)")
+	warm := flag.Int("warmup", 2, "untimed warm-up runs")
+	threads := flag.Int("threads", 2, "threads for both runtimes (GOMAXPROCS for graft)")
+	asJSON := flag.Bool("json", false, "print JSON")
+	flag.Parse()
+	runtime.GOMAXPROCS(*threads)
+
+	var rows []row
+	ortErr := ortref.Init()
+	for _, name := range strings.Split(*names, ",") {
+		path := filepath.Join(*dir, name+".onnx")
+		if _, err := os.Stat(path); err != nil {
+			rows = append(rows, row{Model: name, Note: "model missing: run testdata/gen/export_bench_models.py"})
+			continue
+		}
+		g, err := onnx.LoadGraph(path)
+		if err != nil {
+			rows = append(rows, row{Model: name, Note: "graft import: " + err.Error()})
+			continue
+		}
+		var sess *ortref.Session
+		if ortErr == nil {
+			sess, err = ortref.Open(path, *threads)
+			if err != nil {
+				ortErr = err
+			}
+		}
+		for _, b := range parseInts(*batches) {
+			rows = append(rows, measure(name, g, sess, ortErr, b, *runs, *warm))
+		}
+		if sess != nil {
+			sess.Close()
+		}
+		debug.FreeOSMemory()
+	}
+	if *asJSON {
+		json.NewEncoder(os.Stdout).Encode(map[string]any{"blas": nn.BLASBackend(), "threads": *threads, "rows": rows})
+		return
+	}
+	fmt.Printf("graft %s BLAS, %d threads, median of %d runs after %d warm-up\n", nn.BLASBackend(), *threads, *runs, *warm)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "MODEL\tBATCH\tGRAFT ms\tONNXRUNTIME ms\tGRAFT/ORT\tMAX |DIFF|\t")
+	for _, r := range rows {
+		if r.Note != "" && r.GraftMS == 0 {
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t%s\t\n", r.Model, r.Batch, r.Note)
+			continue
+		}
+		ortCol, ratio := "-", r.Note
+		if r.ORTMS > 0 {
+			ortCol, ratio = fmt.Sprintf("%.2f", r.ORTMS), fmt.Sprintf("%.2fx", r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%s\t%s\t%.2g\t\n", r.Model, r.Batch, r.GraftMS, ortCol, ratio, r.MaxAbsDiff)
+	}
+	tw.Flush()
+	if ortErr != nil {
+		fmt.Printf("onnxruntime reference missing: %v\n", ortErr)
+	}
+}
+
+func measure(name string, g *nn.Graph, sess *ortref.Session, ortErr error, batch, runs, warm int) row {
+	r := row{Model: name, Batch: batch}
+	feed, err := onnx.ZeroInputs(g, batch)
+	if err != nil {
+		r.Note = err.Error()
+		return r
+	}
+	rng := rand.New(rand.NewSource(1))
+	for _, t := range feed {
+		for i := range t.F32 {
+			t.F32[i] = float32(rng.NormFloat64())
+		}
+	}
+	var graftOut, ortOut map[string]*nn.Tensor
+	graftTimes := make([]float64, 0, runs)
+	ortTimes := make([]float64, 0, runs)
+	for i := 0; i < warm+runs; i++ {
+		start := time.Now()
+		out, err := g.Run(nil, feed)
+		el := time.Since(start)
+		if err != nil {
+			r.Note = "graft: " + err.Error()
+			return r
+		}
+		graftOut = out
+		if i >= warm {
+			graftTimes = append(graftTimes, ms(el))
+		}
+		if sess != nil {
+			start = time.Now()
+			out, err := sess.Run(feed)
+			el = time.Since(start)
+			if err != nil {
+				r.Note = "onnxruntime: " + err.Error()
+				sess = nil
+				continue
+			}
+			ortOut = out
+			if i >= warm {
+				ortTimes = append(ortTimes, ms(el))
+			}
+		}
+	}
+	r.GraftMS = median(graftTimes)
+	if len(ortTimes) > 0 {
+		r.ORTMS = median(ortTimes)
+		r.Ratio = r.GraftMS / r.ORTMS
+		for _, o := range g.Outputs {
+			if d, err := nn.Compare(graftOut[o.Name], ortOut[o.Name], 0, 0); err == nil && d.MaxAbs > r.MaxAbsDiff {
+				r.MaxAbsDiff = d.MaxAbs
+			}
+		}
+	} else if ortErr != nil && r.Note == "" {
+		r.Note = "no onnxruntime"
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median(v []float64) float64 {
+	s := append([]float64{}, v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func parseInts(s string) []int {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(p), &n); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,239 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// smOp is Softmax or LogSoftmax. Before opset 13 the input is coerced to
+// 2-D at axis and normalized over the flattened trailing dimensions; from
+// opset 13 it is normalized along the single axis.
+type smOp struct {
+	log      bool
+	axis     int
+	coerce2D bool
+}
+
+func smNew(log, coerce2D bool) func(n *Node) (Op, error) {
+	return func(n *Node) (Op, error) {
+		def := int64(-1)
+		if coerce2D {
+			def = 1
+		}
+		return &smOp{log: log, axis: int(n.AttrInt("axis", def)), coerce2D: coerce2D}, nil
+	}
+}
+
+func (op *smOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	if len(in) < 1 || in[0] == nil {
+		return nil, fmt.Errorf("missing input")
+	}
+	x := in[0]
+	if err := normCheckFloat(x, "input"); err != nil {
+		return nil, err
+	}
+	rank := x.Rank()
+	var outer, D, inner int
+	if rank == 0 {
+		outer, D, inner = 1, 1, 1
+	} else {
+		axis, err := normAxis(op.axis, rank)
+		if err != nil {
+			return nil, fmt.Errorf("input shape %s: %w", ShapeString(x.Shape), err)
+		}
+		outer = NumElements(x.Shape[:axis])
+		if op.coerce2D {
+			D, inner = NumElements(x.Shape[axis:]), 1
+		} else {
+			D, inner = x.Shape[axis], NumElements(x.Shape[axis+1:])
+		}
+	}
+	y := New(x.DType, x.Shape...)
+	if x.Len() == 0 {
+		return []*Tensor{y}, nil
+	}
+	if x.F64 != nil {
+		smRun(x.F64, y.F64, outer, D, inner, op.log, math.Exp)
+	} else {
+		smRun(x.F32, y.F32, outer, D, inner, op.log, smExp32)
+		y.RoundToDType()
+	}
+	return []*Tensor{y}, nil
+}
+
+// smRun computes (log-)softmax over D for each of outer x inner positions,
+// with exp (math.Exp, or smExp32 for float32 results).
+func smRun[T float32 | float64](x, y []T, outer, D, inner int, log bool, exp func(float64) float64) {
+	if inner == 1 {
+		normParallel(outer, D, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				smRow(x[o*D:(o+1)*D], y[o*D:(o+1)*D], log, exp)
+			}
+		})
+		return
+	}
+	normParallel(outer, D*inner, func(lo, hi int) {
+		mx := make([]float64, inner)
+		sum := make([]float64, inner)
+		for o := lo; o < hi; o++ {
+			xb := x[o*D*inner : (o+1)*D*inner]
+			yb := y[o*D*inner : (o+1)*D*inner]
+			for i := range mx {
+				mx[i] = math.Inf(-1)
+				sum[i] = 0
+			}
+			for j := 0; j < D; j++ {
+				for i, v := range xb[j*inner : (j+1)*inner] {
+					if f := float64(v); f > mx[i] || f != f {
+						mx[i] = f
+					}
+				}
+			}
+			for j := 0; j < D; j++ {
+				yr := yb[j*inner : (j+1)*inner]
+				for i, v := range xb[j*inner : (j+1)*inner] {
+					e := exp(float64(v) - mx[i])
+					sum[i] += e
+					if !log {
+						yr[i] = T(e)
+					}
+				}
+			}
+			if log {
+				for i := range sum {
+					sum[i] = mx[i] + math.Log(sum[i])
+				}
+				for j := 0; j < D; j++ {
+					yr := yb[j*inner : (j+1)*inner]
+					for i, v := range xb[j*inner : (j+1)*inner] {
+						yr[i] = T(float64(v) - sum[i])
+					}
+				}
+				continue
+			}
+			for i := range sum {
+				sum[i] = 1 / sum[i]
+			}
+			for j := 0; j < D; j++ {
+				yr := yb[j*inner : (j+1)*inner]
+				for i := range yr {
+					yr[i] = T(float64(yr[i]) * sum[i])
+				}
+			}
+		}
+	})
+}
+
+// smRow computes (log-)softmax of one contiguous row.
+func smRow[T float32 | float64](x, y []T, log bool, exp func(float64) float64) {
+	m := math.Inf(-1)
+	for _, v := range x {
+		if f := float64(v); f > m || f != f {
+			m = f
+		}
+	}
+	var s float64
+	if log {
+		for _, v := range x {
+			s += exp(float64(v) - m)
+		}
+		c := m + math.Log(s)
+		for i, v := range x {
+			y[i] = T(float64(v) - c)
+		}
+		return
+	}
+	for i, v := range x {
+		e := exp(float64(v) - m)
+		s += e
+		y[i] = T(e)
+	}
+	r := 1 / s
+	for i := range y {
+		y[i] = T(float64(y[i]) * r)
+	}
+}
+
+// smExp32 returns e^x with float32-grade accuracy (relative error below
+// 1e-7), several times faster than math.Exp. It is used where the result is
+// stored as float32.
+func smExp32(x float64) float64 {
+	const (
+		log2e   = 1.4426950408889634
+		ln2hi   = 6.93147180369123816490e-01
+		ln2lo   = 1.90821492927058770002e-10
+		shifter = 6755399441055744.0 // 1.5 * 2^52: adding it rounds to an integer
+	)
+	switch {
+	case x != x:
+		return x
+	case x < -104:
+		return 0
+	case x > 89:
+		return math.Inf(1)
+	}
+	k := (x*log2e + shifter) - shifter
+	r := x - k*ln2hi - k*ln2lo
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
+	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+}
+
+// smHardmaxOp is Hardmax: 1 at the first maximum along the axis (or of the
+// flattened trailing dimensions before opset 13), 0 elsewhere.
+type smHardmaxOp struct {
+	axis     int
+	coerce2D bool
+}
+
+func smHardmaxNew(coerce2D bool) func(n *Node) (Op, error) {
+	return func(n *Node) (Op, error) {
+		def := int64(-1)
+		if coerce2D {
+			def = 1
+		}
+		return &smHardmaxOp{axis: int(n.AttrInt("axis", def)), coerce2D: coerce2D}, nil
+	}
+}
+
+func (op *smHardmaxOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	if len(in) < 1 || in[0] == nil {
+		return nil, fmt.Errorf("missing input")
+	}
+	x := in[0]
+	if err := normCheckFloat(x, "input"); err != nil {
+		return nil, err
+	}
+	if x.Rank() == 0 {
+		return nil, fmt.Errorf("input is a scalar, want rank >= 1")
+	}
+	axis, err := normAxis(op.axis, x.Rank())
+	if err != nil {
+		return nil, fmt.Errorf("input shape %s: %w", ShapeString(x.Shape), err)
+	}
+	outer := NumElements(x.Shape[:axis])
+	D, inner := x.Shape[axis], NumElements(x.Shape[axis+1:])
+	if op.coerce2D {
+		D, inner = NumElements(x.Shape[axis:]), 1
+	}
+	y := New(x.DType, x.Shape...)
+	if D == 0 || x.Len() == 0 {
+		return []*Tensor{y}, nil
+	}
+	idx := make([]int64, outer*inner)
+	if x.F64 != nil {
+		argRun(x.F64, idx, outer, D, inner, true, false)
+	} else {
+		argRun(x.F32, idx, outer, D, inner, true, false)
+	}
+	for o := 0; o < outer; o++ {
+		for i := 0; i < inner; i++ {
+			p := (o*D+int(idx[o*inner+i]))*inner + i
+			if y.F64 != nil {
+				y.F64[p] = 1
+			} else {
+				y.F32[p] = 1
+			}
+		}
+	}
+	return []*Tensor{y}, nil
+}
