@@ -492,13 +492,14 @@ func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta flo
 		}
 		return
 	}
-	impl := blas32.Implementation()
-	if m*n*k >= rnnParallelMACs {
-		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	if m >= rnnPackedRows || m*n*k >= rnnParallelMACs {
+		// The package's GEMM (packed AVX2 kernel or the blas32 backend).
+		gemmF32(false, true, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	// Blocks this small stay on gonum's serial path, which neither starts
-	// goroutines nor allocates.
+	// A few rows (batch 1 recurrences): dot products of contiguous rows on
+	// gonum's serial path, which neither starts goroutines nor allocates.
+	impl := blas32.Implementation()
 	for i := 0; i < m; i += rnnSerialRows {
 		mc := min(rnnSerialRows, m-i)
 		for j := 0; j < n; j += rnnSerialCols {
@@ -508,10 +509,11 @@ func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta flo
 	}
 }
 
-// GEMMs of at least rnnParallelMACs multiply-adds use gonum's parallel
-// path; smaller ones run serially in blocks of rnnSerialRows×rnnSerialCols
-// (gonum goes parallel from 4 blocks of 64×64).
+// GEMMs with at least rnnPackedRows rows or rnnParallelMACs multiply-adds
+// go to gemmF32; smaller ones run serially in blocks of
+// rnnSerialRows×rnnSerialCols (gonum goes parallel from 4 blocks of 64×64).
 const (
+	rnnPackedRows   = 4
 	rnnParallelMACs = 1 << 21
 	rnnSerialRows   = 64
 	rnnSerialCols   = 192
