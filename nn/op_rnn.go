@@ -476,10 +476,11 @@ type rnnIO[T rnnFloat] struct {
 	y, yh, yc             []T
 }
 
-// rnnGemmFunc computes c = a·bᵀ + beta·c for row-major a (m×k) and b (n×k).
-type rnnGemmFunc[T rnnFloat] func(m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+// rnnGemmFunc computes c = a·op(b) + beta·c for row-major a (m×k) and b
+// (n×k when transB, else k×n).
+type rnnGemmFunc[T rnnFloat] func(transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
-func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func rnnGemm32(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -494,8 +495,12 @@ func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta flo
 	}
 	if m >= rnnPackedRows || m*n*k >= rnnParallelMACs {
 		// The package's GEMM (packed AVX2 kernel or the blas32 backend).
-		gemmF32(false, true, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		gemmF32(false, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 		return
+	}
+	tb := blas.NoTrans
+	if transB {
+		tb = blas.Trans
 	}
 	// A few rows (batch 1 recurrences): dot products of contiguous rows on
 	// gonum's serial path, which neither starts goroutines nor allocates.
@@ -504,9 +509,17 @@ func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta flo
 		mc := min(rnnSerialRows, m-i)
 		for j := 0; j < n; j += rnnSerialCols {
 			nc := min(rnnSerialCols, n-j)
-			impl.Sgemm(blas.NoTrans, blas.Trans, mc, nc, k, 1, a[i*lda:], lda, b[j*ldb:], ldb, beta, c[i*ldc+j:], ldc)
+			impl.Sgemm(blas.NoTrans, tb, mc, nc, k, 1, a[i*lda:], lda, b[rnnColOff(transB, j, ldb):], ldb, beta, c[i*ldc+j:], ldc)
 		}
 	}
+}
+
+// rnnColOff is the offset in b of output column j.
+func rnnColOff(transB bool, j, ldb int) int {
+	if transB {
+		return j * ldb
+	}
+	return j
 }
 
 // GEMMs with at least rnnPackedRows rows or rnnParallelMACs multiply-adds
@@ -519,7 +532,7 @@ const (
 	rnnSerialCols   = 192
 )
 
-func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+func rnnGemm64(transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -532,16 +545,20 @@ func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta flo
 		}
 		return
 	}
+	tb := blas.NoTrans
+	if transB {
+		tb = blas.Trans
+	}
 	impl := blas64.Implementation()
 	if m*n*k >= rnnParallelMACs {
-		impl.Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		impl.Dgemm(blas.NoTrans, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	for i := 0; i < m; i += rnnSerialRows {
 		mc := min(rnnSerialRows, m-i)
 		for j := 0; j < n; j += rnnSerialCols {
 			nc := min(rnnSerialCols, n-j)
-			impl.Dgemm(blas.NoTrans, blas.Trans, mc, nc, k, 1, a[i*lda:], lda, b[j*ldb:], ldb, beta, c[i*ldc+j:], ldc)
+			impl.Dgemm(blas.NoTrans, tb, mc, nc, k, 1, a[i*lda:], lda, b[rnnColOff(transB, j, ldb):], ldb, beta, c[i*ldc+j:], ldc)
 		}
 	}
 }
@@ -585,6 +602,7 @@ type rnnDirState[T rnnFloat] struct {
 	gate  []T // [batch, G*H]: H·Rᵀ of the current step
 	h, c  []T // [batch, H] state
 	tmp   []T // [batch, H] scratch (GRU: r⊙Ht-1)
+	rt    []T // Rᵀ [H, G*H], or nil to use R directly
 	io    rnnIO[T]
 	w, r  []T // this direction's W and R
 	acts  []rnnAct
@@ -593,6 +611,17 @@ type rnnDirState[T rnnFloat] struct {
 	maxL  int
 	ystep int // distance in Y between consecutive time steps
 	ybat  int // distance in Y between consecutive batch entries
+}
+
+// stepGemm computes c = a·R[col0:col0+n]ᵀ for the gate rows col0..col0+n
+// of this direction's R, with a m×H.
+func (st *rnnDirState[T]) stepGemm(m, n int, a []T, col0 int, c []T, ldc int) {
+	H := st.s.hidden
+	if st.rt != nil {
+		st.gemm(false, m, n, H, a, H, st.rt[col0:], st.s.gates*H, 0, c, ldc)
+		return
+	}
+	st.gemm(true, m, n, H, a, H, st.r[col0*H:], H, 0, c, ldc)
 }
 
 // xrow returns the offset of time t, batch b in xw.
@@ -635,7 +664,7 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	GH := G * H
 	// One allocation holds all working memory: the input projection, the
 	// step's recurrent products, the states and the bias sum.
-	ws := make([]T, s.seq*B*GH+B*GH+3*B*H+GH)
+	ws := make([]T, s.seq*B*GH+B*GH+3*B*H+GH+GH*H)
 	carve := func(n int) []T {
 		p := ws[:n:n]
 		ws = ws[n:]
@@ -661,7 +690,19 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	}
 
 	// X·Wᵀ for every time step and batch entry at once.
-	gemm(s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
+	gemm(true, s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
+
+	// When the step products take the packed GEMM, keep Rᵀ (H×G·H) so that
+	// each step packs contiguous rows instead of transposing R again.
+	if B >= rnnPackedRows && st.maxL > 1 {
+		st.rt = carve(GH * H)
+		for j := 0; j < GH; j++ {
+			row := st.r[j*H : (j+1)*H]
+			for kk, v := range row {
+				st.rt[kk*GH+j] = v
+			}
+		}
+	}
 
 	// Fold the biases into the projection. GRU with linear_before_reset
 	// keeps Rbh apart: it is scaled by the reset gate.
@@ -728,7 +769,7 @@ func rnnLoopRNN[T rnnFloat](st *rnnDirState[T]) {
 	H, B := st.s.hidden, st.s.batch
 	f := st.acts[0]
 	for k := 0; k < st.maxL; k++ {
-		st.gemm(B, H, H, st.h, H, st.r, H, 0, st.gate, H)
+		st.stepGemm(B, H, st.h, 0, st.gate, H)
 		for b := 0; b < B; b++ {
 			if k >= st.lens[b] {
 				continue
