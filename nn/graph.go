@@ -103,6 +103,8 @@ type Node struct {
 
 	// Op is the implementation, built from the registry at import.
 	Op Op
+	// Grad is the backward pass, when the op type has one.
+	Grad GradFunc
 	// Folded is set when every output was computed at import time (constant
 	// folding); the executor skips the node, export still writes it.
 	Folded bool
