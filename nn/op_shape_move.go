@@ -229,13 +229,8 @@ func shpNewSplit(n *Node) (Op, error) {
 		if n.HasAttr("num_outputs") && o.numOutputs < 1 {
 			return nil, fmt.Errorf("Split: num_outputs %d must be positive", o.numOutputs)
 		}
-		if o.numOutputs > 0 && o.numOutputs < len(n.Outputs) {
+		if o.numOutputs > 0 && o.numOutputs != len(n.Outputs) {
 			return nil, fmt.Errorf("Split: num_outputs %d but the node has %d outputs", o.numOutputs, len(n.Outputs))
-		}
-		if o.numOutputs > 0 {
-			// Like onnxruntime, accept nodes that name fewer outputs
-			// than num_outputs: the unnamed parts are dropped.
-			o.nOut = o.numOutputs
 		}
 	}
 	if o.split != nil && len(o.split) != o.nOut {
