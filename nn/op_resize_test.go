@@ -191,3 +191,22 @@ func TestShapeLargeParallel(t *testing.T) {
 		}
 	}
 }
+
+func TestResizeCoordinateModes(t *testing.T) {
+	x := shpF([]int{4}, 0, 10, 20, 30)
+	// tf_half_pixel_for_nn: x_orig = (o+0.5)/2, clamped to [0,3].
+	y := shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear"), shpAStr("coordinate_transformation_mode", "tf_half_pixel_for_nn")), x, nil, shpF([]int{1}, 2))[0]
+	shpExpect(t, "tf_half_pixel_for_nn", y, []int{8}, []float64{2.5, 7.5, 12.5, 17.5, 22.5, 27.5, 30, 30})
+	// pytorch_half_pixel with one output element reads x_orig = 0.
+	y = shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear"), shpAStr("coordinate_transformation_mode", "pytorch_half_pixel")), x, nil, nil, shpIv(1))[0]
+	shpExpect(t, "pytorch_half_pixel", y, []int{1}, []float64{0})
+	// half_pixel_symmetric, scale 1.7: 6 outputs, offset 2*(1-6/6.8).
+	y = shpMust(t, shpTestNode("Resize", 19, 1, shpAStr("mode", "linear"), shpAStr("coordinate_transformation_mode", "half_pixel_symmetric")), x, nil, shpF([]int{1}, 1.7))[0]
+	want := make([]float64, 6)
+	off := 2 * (1 - 6/6.8)
+	for o := range want {
+		v := off + (float64(o)+0.5)/1.7 - 0.5
+		want[o] = 10 * max(0, min(v, 3))
+	}
+	shpExpect(t, "half_pixel_symmetric", y, []int{6}, want)
+}

@@ -87,6 +87,40 @@ func shpView(t *Tensor, shape []int) *Tensor {
 	return &c
 }
 
+// shpSubView returns a tensor of the given shape sharing elements
+// [off, off+n) of t's data (capacity capped so appends cannot reach t).
+func shpSubView(t *Tensor, off int, shape []int) *Tensor {
+	n := NumElements(shape)
+	c := &Tensor{DType: t.DType, Shape: append([]int{}, shape...)}
+	switch t.DType.Storage() {
+	case StoreF32:
+		c.F32 = t.F32[off : off+n : off+n]
+	case StoreF64:
+		c.F64 = t.F64[off : off+n : off+n]
+	case StoreI64:
+		c.I64 = t.I64[off : off+n : off+n]
+	case StoreBool:
+		c.Bool = t.Bool[off : off+n : off+n]
+	}
+	return c
+}
+
+// shpContiguous reports whether reading src with strides sstride from base
+// for output shape oshape is one contiguous block of the source.
+func shpContiguous(oshape, sstride []int) bool {
+	want := 1
+	for i := len(oshape) - 1; i >= 0; i-- {
+		if oshape[i] == 1 {
+			continue
+		}
+		if sstride[i] != want {
+			return false
+		}
+		want *= oshape[i]
+	}
+	return true
+}
+
 // shpIndexList reads an integer tensor (indices, axes, shape values) as ints.
 func shpIndexList(t *Tensor, what string) ([]int, error) {
 	if t == nil {
