@@ -118,7 +118,7 @@ func (t *Trainer) setFreeze(spec string) error {
 		return err
 	}
 	t.Freeze = f
-	if err := t.G.NonDifferentiable(f.TrainableNames()); err != nil {
+	if err := t.G.NonDifferentiable(f.TrainableNames(), []string{t.Head.Logits}); err != nil {
 		return err
 	}
 	if t.Cfg.Log != nil {
