@@ -624,13 +624,13 @@ func ewPowRun(a, b *Tensor) (*Tensor, error) {
 	return out, nil
 }
 
-// ewFloatToInt converts with truncation toward zero (C semantics for values
-// in range; out-of-range values give the platform's saturated pattern).
+// ewFloatToInt converts with truncation toward zero to a 64-bit integer
+// (unsigned when asked); see ewFloatToIntType for out-of-range values.
 func ewFloatToInt(v float64, unsigned bool) int64 {
-	if unsigned && v >= 1<<63 {
-		return int64(uint64(v))
+	if unsigned {
+		return ewFloatToIntType(v, Uint64)
 	}
-	return int64(v)
+	return ewFloatToIntType(v, Int64)
 }
 
 // ewModRun computes Mod: with fmod the result takes the dividend's sign (C

@@ -312,6 +312,15 @@ func ewOrtCases() []ewOrtCase {
 		cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))},
 			in: []ewOrtIn{{dt: nn.Int64, shape: []int{16}, lo: -1e12, hi: 1e12}}})
 	}
+	// out-of-range float -> integer conversions (x86 semantics in onnxruntime)
+	for _, from := range []nn.DType{nn.Float32, nn.Float64} {
+		for _, to := range []nn.DType{nn.Int8, nn.Uint8, nn.Int16, nn.Uint16, nn.Int32, nn.Uint32, nn.Int64, nn.Uint64} {
+			cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))},
+				in: []ewOrtIn{{dt: from, shape: []int{32}, lo: -1e10, hi: 1e10}}})
+			cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))},
+				in: []ewOrtIn{{dt: from, shape: []int{32}, lo: -1e20, hi: 1e20}}})
+		}
+	}
 	// large float64 -> float16 / bfloat16 values round once
 	cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: nn.Float16, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(nn.Float16))},
 		in: []ewOrtIn{{dt: nn.Float64, shape: []int{64}, lo: -70000, hi: 70000}}})
@@ -346,8 +355,8 @@ func TestEwAgainstOnnxruntime(t *testing.T) {
 		for _, in := range c.in {
 			label += fmt.Sprintf(" %v%v", in.dt, in.shape)
 		}
-		if len(c.attrs) > 0 {
-			label += fmt.Sprintf(" attrs=%d", len(c.attrs))
+		for _, a := range c.attrs {
+			label += fmt.Sprintf(" %s=%v%s", a.Name, a.I+int64(a.F), a.S)
 		}
 		m := ewOrtModel(c)
 		path := filepath.Join(dir, fmt.Sprintf("m%d.onnx", ci))
