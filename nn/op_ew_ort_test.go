@@ -20,6 +20,7 @@ type ewOrtIn struct {
 	shape   []int
 	lo, hi  float64 // value range
 	nonzero bool    // avoid zeros (divisors)
+	special bool    // cycle through NaN, infinities, signed zeros, ...
 }
 
 type ewOrtCase struct {
@@ -78,8 +79,22 @@ func (r *ewOrtRand) float() float64 {
 	return float64(r.s>>11) / (1 << 53)
 }
 
+var ewOrtSpecials = []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 1, -1, 1e-40, 0.5, -0.5, 2.5, 100, -100}
+
 func ewOrtInput(r *ewOrtRand, in ewOrtIn) *nn.Tensor {
 	t := nn.New(in.dt, in.shape...)
+	if in.special {
+		for i := 0; i < t.Len(); i++ {
+			v := ewOrtSpecials[(i+int(in.lo))%len(ewOrtSpecials)]
+			if in.dt == nn.Float64 {
+				t.F64[i] = v
+			} else {
+				t.F32[i] = float32(v)
+			}
+		}
+		t.RoundToDType()
+		return t
+	}
 	for i := 0; i < t.Len(); i++ {
 		v := in.lo + (in.hi-in.lo)*r.float()
 		switch in.dt.Storage() {
@@ -336,6 +351,32 @@ func ewOrtCases() []ewOrtCase {
 		for _, dt := range []nn.DType{nn.Uint8, nn.Uint16, nn.Uint32, nn.Uint64} {
 			cs = append(cs, ewOrtCase{op: "BitShift", opset: 11, out: dt, attrs: []*onnxpb.AttributeProto{ewOrtAttrS("direction", dir)}, in: []ewOrtIn{
 				{dt: dt, shape: []int{3, 4}, lo: 0, hi: 250}, {dt: dt, shape: []int{4}, lo: 0, hi: 7}}})
+		}
+	}
+	// special values: NaN, infinities, signed zeros, subnormals
+	sp := func(dt nn.DType, n, shift int) ewOrtIn {
+		return ewOrtIn{dt: dt, shape: []int{n}, lo: float64(shift), special: true}
+	}
+	for _, dt := range []nn.DType{nn.Float32, nn.Float64} {
+		n := len(ewOrtSpecials)
+		for _, op := range []string{"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Equal", "Less", "Greater"} {
+			out := dt
+			if op == "Equal" || op == "Less" || op == "Greater" {
+				out = nn.Bool
+			}
+			for shift := 0; shift < n; shift++ {
+				cs = append(cs, ewOrtCase{op: op, opset: 15, out: out, in: []ewOrtIn{sp(dt, n, 0), sp(dt, n, shift)}})
+			}
+		}
+		for _, u := range unary {
+			if u.opset > 18 && dt == nn.Float64 {
+				continue
+			}
+			cs = append(cs, ewOrtCase{op: u.op, opset: u.opset, attrs: u.attrs, out: dt, in: []ewOrtIn{sp(dt, n, 0)}})
+		}
+		cs = append(cs, ewOrtCase{op: "Clip", opset: 13, out: dt, in: []ewOrtIn{sp(dt, n, 0), {dt: dt, shape: []int{}, lo: -1, hi: -1}, {dt: dt, shape: []int{}, lo: 1, hi: 1}}})
+		for _, to := range []nn.DType{nn.Float16, nn.BFloat16, nn.Bool, nn.Float32, nn.Float64} {
+			cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))}, in: []ewOrtIn{sp(dt, n, 0)}})
 		}
 	}
 	return cs
