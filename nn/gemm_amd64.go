@@ -34,3 +34,18 @@ var gemmKernelOK = gemmHasAVX2FMA()
 func gemmMicro(kc int, a, b, c []float32, ldc int) {
 	gemmKernel6x16(kc, &a[0], &b[0], &c[0], ldc)
 }
+
+//go:noescape
+func gemmTapsF32(n, ntaps int, w *float32, offs *int, base, y *float32)
+
+// gemmTaps computes y[i] += sum_t w[t]*base[offs[t]+i] for i < len(y)
+// (vectorised part; the caller handles len(y)%8 itself and must ensure
+// every read is inside base).
+func gemmTaps(y []float32, w []float32, offs []int, base []float32) int {
+	n := len(y) &^ 7
+	if n == 0 || len(w) == 0 {
+		return 0
+	}
+	gemmTapsF32(n, len(w), &w[0], &offs[0], &base[0], &y[0])
+	return n
+}

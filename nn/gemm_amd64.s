@@ -104,3 +104,74 @@ loop:
 	VMOVUPS Y15, 32(DX)
 	VZEROUPPER
 	RET
+
+// func gemmTapsF32(n, ntaps int, w *float32, offs *int, base, y *float32)
+//
+// For i in [0, n) with n a multiple of 8:
+//   y[i] += sum over t < ntaps of w[t] * base[offs[t] + i].
+// ntaps must be at least 1.
+TEXT ·gemmTapsF32(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ ntaps+8(FP), BX
+	MOVQ w+16(FP), R10
+	MOVQ offs+24(FP), R9
+	MOVQ base+32(FP), SI
+	MOVQ y+40(FP), DI
+
+quad:
+	CMPQ CX, $32
+	JLT  single
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+quadtap:
+	MOVQ (R12), AX
+	LEAQ (SI)(AX*4), DX
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS (DX), Y4, Y0
+	VFMADD231PS 32(DX), Y4, Y1
+	VFMADD231PS 64(DX), Y4, Y2
+	VFMADD231PS 96(DX), Y4, Y3
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  quadtap
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JMP  quad
+
+single:
+	CMPQ CX, $8
+	JLT  done
+	VMOVUPS (DI), Y0
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+singletap:
+	MOVQ (R12), AX
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS (SI)(AX*4), Y4, Y0
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  singletap
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  single
+
+done:
+	VZEROUPPER
+	RET

@@ -110,6 +110,10 @@ type Node struct {
 	// whose leading 1 is the model's fixed batch size: at run time the
 	// leading dimension follows the actual batch.
 	RelaxBatch bool
+	// Frozen is set by fine-tuning on nodes whose parameters are all
+	// frozen: in training mode their BatchNormalization keeps using the
+	// running statistics (Keras semantics).
+	Frozen bool
 }
 
 // Attr returns the attribute called name, or nil.

@@ -48,6 +48,11 @@ func (c *Context) RNG() *rand.Rand {
 	return c.Rand
 }
 
+// TrainingNode reports whether node n runs in training mode: the context
+// is in training mode and the node is not frozen. BatchNormalization uses
+// batch statistics (and updates its running statistics) only then.
+func (c *Context) TrainingNode(n *Node) bool { return c.Training && !n.Frozen }
+
 // OpFunc adapts a function to the Op interface.
 type OpFunc func(ctx *Context, in []*Tensor) ([]*Tensor, error)
 

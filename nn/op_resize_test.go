@@ -84,8 +84,17 @@ func TestResizeLinear(t *testing.T) {
 	y = shpMust(t, shpTestNode("Resize", 18, 1, shpAStr("mode", "linear"), shpAInt("antialias", 1)), x4, nil, shpF([]int{4}, 1, 1, 0.6, 0.6))[0]
 	shpExpect(t, "antialias", y, []int{1, 1, 2, 2}, []float64{2.875, 4.5, 9.375, 11})
 
-	_, err := shpRunNode(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), shpI([]int{2}, 1, 2), nil, shpF([]int{1}, 2))
-	shpWantErr(t, err, "float input")
+	// Integer linear resize truncates like onnxruntime: [0,1,2,-3] x2.5
+	// (half_pixel) is [0,.1,.5,.9,1.3,1.7,1.5,-.5,-2.5,-3] in float.
+	xi := &Tensor{DType: Int8, Shape: []int{4}, I64: []int64{0, 1, 2, -3}}
+	y = shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), xi, nil, shpF([]int{1}, 2.5))[0]
+	if y.DType != Int8 {
+		t.Fatal("dtype lost")
+	}
+	shpExpect(t, "int8 linear", y, []int{10}, []float64{0, 0, 0, 0, 1, 1, 1, 0, -2, -3})
+	xb := &Tensor{DType: Bool, Shape: []int{2}, Bool: []bool{true, false}}
+	_, err := shpRunNode(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), xb, nil, shpF([]int{1}, 2))
+	shpWantErr(t, err, "numeric input")
 	_, err = shpRunNode(t, shpTestNode("Resize", 13, 1), x, nil, shpF([]int{3}, 1, 2, 2))
 	shpWantErr(t, err, "scales")
 }

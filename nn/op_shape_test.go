@@ -429,3 +429,11 @@ func TestShapeOpsKeepDType(t *testing.T) {
 		}
 	}
 }
+
+func TestShapeCenterCropPad(t *testing.T) {
+	x := shpF([]int{5, 2}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+	y := shpMust(t, shpTestNode("CenterCropPad", 18, 1), x, shpIv(3, 5))[0]
+	shpExpect(t, "crop/pad", y, []int{3, 5}, []float64{0, 3, 4, 0, 0, 0, 5, 6, 0, 0, 0, 7, 8, 0, 0})
+	y = shpMust(t, shpTestNode("CenterCropPad", 18, 1, shpAInts("axes", -2)), x, shpIv(2))[0]
+	shpExpect(t, "axes", y, []int{2, 2}, []float64{3, 4, 5, 6})
+}

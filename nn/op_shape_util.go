@@ -58,17 +58,25 @@ func shpNew(dt DType, shape []int) (*Tensor, error) {
 	if dt.Storage() == StoreNone {
 		return nil, fmt.Errorf("unsupported element type %v", dt)
 	}
+	if err := shpSizeOK(shape); err != nil {
+		return nil, err
+	}
+	return New(dt, shape...), nil
+}
+
+// shpSizeOK rejects negative dimensions and element counts beyond 2^35.
+func shpSizeOK(shape []int) error {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return nil, fmt.Errorf("negative dimension in output shape %v", shape)
+			return fmt.Errorf("negative dimension in output shape %v", shape)
 		}
 		if d > 0 && n > math.MaxInt32*16/d {
-			return nil, fmt.Errorf("output shape %v is too large", shape)
+			return fmt.Errorf("output shape %v is too large", shape)
 		}
 		n *= d
 	}
-	return New(dt, shape...), nil
+	return nil
 }
 
 // shpView returns a tensor sharing t's data with another shape of the same

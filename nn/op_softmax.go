@@ -16,6 +16,9 @@ type smOp struct {
 
 func smNew(log, coerce2D bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		def := int64(-1)
 		if coerce2D {
 			def = 1
@@ -91,7 +94,13 @@ func smRun[T float32 | float64](x, y []T, outer, D, inner int, log bool, exp fun
 			}
 			for j := 0; j < D; j++ {
 				yr := yb[j*inner : (j+1)*inner]
-				for i, v := range xb[j*inner : (j+1)*inner] {
+				xr := xb[j*inner : (j+1)*inner]
+				if x32, ok := any(xr).([]float32); ok {
+					// Log softmax overwrites yr below.
+					smExpCols32(x32, any(yr).([]float32), mx, sum)
+					continue
+				}
+				for i, v := range xr {
 					e := exp(float64(v) - mx[i])
 					sum[i] += e
 					if !log {
@@ -133,9 +142,25 @@ func smRow[T float32 | float64](x, y []T, log bool, exp func(float64) float64) {
 		}
 	}
 	var s float64
+	x32, fast := any(x).([]float32)
+	if fast {
+		y32 := any(y).([]float32)
+		if log {
+			s = smExpRow32(x32, nil, m)
+		} else {
+			s = smExpRow32(x32, y32, m)
+			r := float32(1 / s)
+			for i := range y32 {
+				y32[i] *= r
+			}
+			return
+		}
+	}
 	if log {
-		for _, v := range x {
-			s += exp(float64(v) - m)
+		if !fast {
+			for _, v := range x {
+				s += exp(float64(v) - m)
+			}
 		}
 		c := m + math.Log(s)
 		for i, v := range x {
@@ -158,12 +183,6 @@ func smRow[T float32 | float64](x, y []T, log bool, exp func(float64) float64) {
 // 1e-7), several times faster than math.Exp. It is used where the result is
 // stored as float32.
 func smExp32(x float64) float64 {
-	const (
-		log2e   = 1.4426950408889634
-		ln2hi   = 6.93147180369123816490e-01
-		ln2lo   = 1.90821492927058770002e-10
-		shifter = 6755399441055744.0 // 1.5 * 2^52: adding it rounds to an integer
-	)
 	switch {
 	case x != x:
 		return x
@@ -172,10 +191,59 @@ func smExp32(x float64) float64 {
 	case x > 89:
 		return math.Inf(1)
 	}
-	k := (x*log2e + shifter) - shifter
-	r := x - k*ln2hi - k*ln2lo
+	return smExpCore(x)
+}
+
+// smExpCore is smExp32 for finite x in [-104, 89] (small enough to inline):
+// x = k*ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial,
+// scaled by 2^k through the exponent bits.
+func smExpCore(x float64) float64 {
+	const shifter = 6755399441055744.0 // 1.5 * 2^52: adding it rounds to an integer
+	k := (x*1.4426950408889634 + shifter) - shifter
+	r := x - k*6.93147180369123816490e-01 - k*1.90821492927058770002e-10
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
 	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+}
+
+// smExpRow32 sets y[i] = e^(x[i]-m) (y may be nil) and returns the sum, for
+// m = max(x) (so every exponent is <= 0, or NaN).
+func smExpRow32(x, y []float32, m float64) float64 {
+	var s float64
+	if y != nil {
+		y = y[:len(x)]
+	}
+	for i, v := range x {
+		d := float64(v) - m
+		var e float64
+		switch {
+		case d >= -104:
+			e = smExpCore(d)
+		case d != d:
+			e = d
+		}
+		s += e
+		if y != nil {
+			y[i] = float32(e)
+		}
+	}
+	return s
+}
+
+// smExpCols32 sets y[i] = e^(x[i]-m[i]) and adds it to sum[i].
+func smExpCols32(x, y []float32, m, sum []float64) {
+	y, m, sum = y[:len(x)], m[:len(x)], sum[:len(x)]
+	for i, v := range x {
+		d := float64(v) - m[i]
+		var e float64
+		switch {
+		case d >= -104:
+			e = smExpCore(d)
+		case d != d:
+			e = d
+		}
+		sum[i] += e
+		y[i] = float32(e)
+	}
 }
 
 // smHardmaxOp is Hardmax: 1 at the first maximum along the axis (or of the
@@ -187,6 +255,9 @@ type smHardmaxOp struct {
 
 func smHardmaxNew(coerce2D bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		def := int64(-1)
 		if coerce2D {
 			def = 1
