@@ -276,6 +276,7 @@ func ewOrtCases() []ewOrtCase {
 		{"HardSwish", 14, -5, 5, nil}, {"Softplus", 1, -30, 30, nil}, {"Softsign", 1, -5, 5, nil},
 		{"Gelu", 20, -5, 5, nil}, {"Gelu", 20, -5, 5, []*onnxpb.AttributeProto{ewOrtAttrS("approximate", "tanh")}},
 		{"Mish", 18, -10, 10, nil}, {"ThresholdedRelu", 10, -3, 3, []*onnxpb.AttributeProto{ewOrtAttrF("alpha", 0.5)}},
+		{"Shrink", 9, -3, 3, []*onnxpb.AttributeProto{ewOrtAttrF("lambd", 0.7), ewOrtAttrF("bias", 0.2)}},
 		{"Tan", 7, -1.5, 1.5, nil}, {"Asin", 7, -1, 1, nil}, {"Acos", 7, -1, 1, nil}, {"Atan", 7, -5, 5, nil},
 		{"Sinh", 9, -5, 5, nil}, {"Cosh", 9, -5, 5, nil}, {"Asinh", 9, -5, 5, nil}, {"Acosh", 9, 1, 5, nil}, {"Atanh", 9, -0.99, 0.99, nil},
 	}

@@ -485,3 +485,15 @@ func TestEwBroadcastRandom(t *testing.T) {
 		}
 	}
 }
+
+func TestEwShrinkSwish(t *testing.T) {
+	x := FromFloat32([]float32{-2, -0.5, 0, 0.4, 1.5}, 5)
+	attrs := map[string]*Attr{"lambd": {Type: AttrFloat, F: 0.45}, "bias": {Type: AttrFloat, F: 0.25}}
+	ewCheckF32(t, "shrink", ewTestOne(t, "Shrink", 9, attrs, x), []int{5}, []float32{-1.75, -0.25, 0, 0, 1.25}, 1e-7)
+	ewCheckF32(t, "shrink default", ewTestOne(t, "Shrink", 9, nil, x), []int{5}, []float32{-2, 0, 0, 0, 1.5}, 0)
+	ewCheckI64(t, "shrink int", ewTestOne(t, "Shrink", 9, map[string]*Attr{"lambd": {Type: AttrFloat, F: 1.5}, "bias": {Type: AttrFloat, F: 1}},
+		ewInts(Int8, []int{4}, -3, -1, 1, 5)), Int8, -2, 0, 0, 4)
+	// swish(x) = x*sigmoid(alpha*x); sigmoid(1) = 0.7310585786300049, sigmoid(-2) = 0.11920292202211755
+	sw := ewTestOne(t, "Swish", 24, map[string]*Attr{"alpha": {Type: AttrFloat, F: 2}}, FromFloat32([]float32{0.5, -1}, 2))
+	ewCheckF32(t, "swish", sw, []int{2}, []float32{0.5 * 0.7310585786300049, -0.11920292202211755}, 1e-6)
+}
