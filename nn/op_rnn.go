@@ -664,7 +664,18 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	GH := G * H
 	// One allocation holds all working memory: the input projection, the
 	// step's recurrent products, the states and the bias sum.
-	ws := make([]T, s.seq*B*GH+B*GH+3*B*H+GH+GH*H)
+	maxL := 0
+	for _, l := range lens {
+		maxL = max(maxL, l)
+	}
+	// When the step products take the packed GEMM, keep Rᵀ (H×G·H) so that
+	// each step packs contiguous rows instead of transposing R again.
+	useRT := B >= rnnPackedRows && maxL > 1
+	size := s.seq*B*GH + B*GH + 3*B*H + GH
+	if useRT {
+		size += GH * H
+	}
+	ws := make([]T, size)
 	carve := func(n int) []T {
 		p := ws[:n:n]
 		ws = ws[n:]
@@ -685,16 +696,12 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	if op.clip > 0 {
 		st.clip = T(op.clip)
 	}
-	for _, l := range lens {
-		st.maxL = max(st.maxL, l)
-	}
+	st.maxL = maxL
 
 	// X·Wᵀ for every time step and batch entry at once.
 	gemm(true, s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
 
-	// When the step products take the packed GEMM, keep Rᵀ (H×G·H) so that
-	// each step packs contiguous rows instead of transposing R again.
-	if B >= rnnPackedRows && st.maxL > 1 {
+	if useRT {
 		st.rt = carve(GH * H)
 		for j := 0; j < GH; j++ {
 			row := st.r[j*H : (j+1)*H]
