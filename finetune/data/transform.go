@@ -427,7 +427,7 @@ func dataComputeWeights(inSize int, in0, inLen float64, outSize, off, cnt int) d
 		ws := wt.w[j*taps : j*taps+taps]
 		var sum float64
 		for x := lo; x < hi; x++ {
-			t := math.Abs((float64(x)+0.5-center)/fs)
+			t := math.Abs((float64(x) + 0.5 - center) / fs)
 			v := 0.0
 			if t < 1 {
 				v = 1 - t
