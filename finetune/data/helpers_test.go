@@ -74,3 +74,6 @@ func closeTo(t *testing.T, what string, got []float32, want []float64, tol float
 		}
 	}
 }
+
+// truncateFile cuts a file to n bytes.
+func truncateFile(path string, n int64) error { return os.Truncate(path, n) }
