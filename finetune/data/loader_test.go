@@ -165,6 +165,7 @@ func TestLoaderCancel(t *testing.T) {
 	ds := &seqData{n: 400, delay: 2 * time.Millisecond, failAt: -1}
 	l, _ := NewLoader(ds, LoaderOptions{BatchSize: 4, Workers: 2, Prefetch: 2})
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var got int
 	var gotErr error
 	start := time.Now()
