@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graftml/graft/finetune/data"
+	"github.com/graftml/graft/finetune/plot"
 	"github.com/graftml/graft/nn"
 )
 
@@ -50,15 +51,7 @@ type PhaseConfig struct {
 }
 
 // EpochRecord is one line of training history.
-type EpochRecord struct {
-	Epoch     int     `json:"epoch"`
-	TrainLoss float64 `json:"train_loss"`
-	TrainAcc  float64 `json:"train_accuracy"`
-	ValLoss   float64 `json:"val_loss"`
-	ValAcc    float64 `json:"val_accuracy"`
-	LR        float64 `json:"lr"`
-	Seconds   float64 `json:"seconds"`
-}
+type EpochRecord = plot.EpochRecord
 
 // Result summarizes a run.
 type Result struct {
