@@ -146,6 +146,7 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		if err != nil {
 			return res, err
 		}
+		rec.ValLoss, rec.ValAcc = math.NaN(), math.NaN()
 		if val != nil && val.Len() > 0 {
 			ev, err := Evaluate(ctx, t.G, t.Head, val, t.Cfg.BatchSize)
 			if err != nil {
@@ -164,8 +165,12 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		}
 		res.History = append(res.History, rec)
 		if t.Cfg.Log != nil {
-			fmt.Fprintf(t.Cfg.Log, "epoch %3d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  %.1fs\n",
-				rec.Epoch, rec.TrainLoss, rec.TrainAcc, rec.ValLoss, rec.ValAcc, rec.LR, rec.Seconds)
+			v := ""
+			if val != nil && val.Len() > 0 {
+				v = fmt.Sprintf("  val_loss %.4f  val_acc %.4f", rec.ValLoss, rec.ValAcc)
+			}
+			fmt.Fprintf(t.Cfg.Log, "epoch %3d/%d  loss %.4f  acc %.4f%s  lr %.3g  %.1fs\n",
+				rec.Epoch, total, rec.TrainLoss, rec.TrainAcc, v, rec.LR, rec.Seconds)
 		}
 		if t.Cfg.OnEpoch != nil {
 			t.Cfg.OnEpoch(rec)
