@@ -460,3 +460,27 @@ func FuzzLoad(f *testing.F) {
 		equalCheckpoints(t, c2, c)
 	})
 }
+
+func TestFlatSlots(t *testing.T) {
+	flat := map[string]map[string][]float32{"w": {"m": {1, 2, 3}, "v": {4, 5, 6}}, "b": {"momentum": {7}}}
+	path := filepath.Join(t.TempDir(), "c")
+	c := &Checkpoint{Optimizer: Optimizer{Name: "adam", Slots: SlotsFromFlat(flat), Scalars: map[string]float64{"step": 10}}}
+	if err := Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := got.Optimizer.FlatSlots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, flat) || got.Optimizer.Scalars["step"] != 10 {
+		t.Errorf("flat slots %v, step %v", back, got.Optimizer.Scalars["step"])
+	}
+	c.Optimizer.Slots["w"]["m"] = nn.FromInt64([]int64{1}, 1)
+	if _, err := c.Optimizer.FlatSlots(); err == nil {
+		t.Error("int64 slot accepted")
+	}
+}
