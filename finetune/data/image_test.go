@@ -410,3 +410,31 @@ func TestImageFolderCache(t *testing.T) {
 		t.Fatalf("cached image %dx%d, want shorter side int(32/0.875)=36", u.w, u.h)
 	}
 }
+
+// TestYCbCrFastPath checks the YCbCr conversion against image.At for every
+// subsampling ratio and an odd sub-rectangle.
+func TestYCbCrFastPath(t *testing.T) {
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410} {
+		full := image.NewYCbCr(image.Rect(0, 0, 13, 9), ratio)
+		for i := range full.Y {
+			full.Y[i] = uint8(i * 7)
+		}
+		for i := range full.Cb {
+			full.Cb[i], full.Cr[i] = uint8(i*13+5), uint8(i*29+100)
+		}
+		img := full.SubImage(image.Rect(3, 1, 12, 8)).(*image.YCbCr)
+		u := dataFromImage(img, 3)
+		g := dataFromImage(img, 1)
+		for y := range 7 {
+			for x := range 9 {
+				c := img.YCbCrAt(x+3, y+1)
+				R, G, B := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				i := y*9 + x
+				if u.pix[3*i] != R || u.pix[3*i+1] != G || u.pix[3*i+2] != B || g.pix[i] != c.Y {
+					t.Fatalf("%v at %d,%d: got %v want %v %v %v", ratio, x, y, u.pix[3*i:3*i+3], R, G, B)
+				}
+			}
+		}
+	}
+}
