@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,5 +198,53 @@ func TestSplit(t *testing.T) {
 	}
 	if TargetDim(va) != 1 {
 		t.Fatal("view lost targets")
+	}
+}
+
+func TestSelect(t *testing.T) {
+	labels := []int{0, 1, 2, 3, 2, 1, 3, 3, 2, 0, 3}
+	n := len(labels)
+	x := nn.New(nn.Float32, n, 1)
+	for i := range n {
+		x.F32[i] = float32(i)
+	}
+	m, _ := NewMemory(x, labels, []string{"a", "b", "c", "d"})
+	s, err := Select(m, []int{3, 2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Indices, []int{2, 3, 4, 6}) || !slices.Equal(s.Classes(), []string{"d", "c"}) {
+		t.Fatalf("indices %v classes %v", s.Indices, s.Classes())
+	}
+	want := []int{1, 0, 1, 0}
+	for i, w := range want {
+		xi, l, err := s.Get(i)
+		if err != nil || l != w || xi.F32[0] != float32(s.Indices[i]) {
+			t.Fatalf("sample %d: %v label %d, want %d (%v)", i, xi, l, w, err)
+		}
+		if l2, _ := LabelOf(s, i); l2 != w {
+			t.Fatalf("LabelOf %d = %d", i, l2)
+		}
+		if _, l3, err := GetAugmented(s, i, nil, nil); l3 != w || err != nil {
+			t.Fatalf("GetAugmented label %d", l3)
+		}
+	}
+	// Views of the selection keep its labels.
+	v, _ := NewSubset(s, []int{3, 0})
+	if l, _ := LabelOf(v, 0); l != 0 {
+		t.Fatalf("nested label %d", l)
+	}
+	_, lb, _ := Batch(v, []int{0, 1})
+	if !slices.Equal(lb, []int{0, 1}) {
+		t.Fatalf("batch labels %v", lb)
+	}
+	all, err := Select(m, nil, 1)
+	if err != nil || !slices.Equal(all.Indices, []int{0, 1, 2, 3}) || len(all.Classes()) != 4 {
+		t.Fatalf("per-class only: %v %v", all, err)
+	}
+	for _, c := range [][]int{{4}, {1, 1}, {}} {
+		if _, err := Select(m, c, 0); err == nil {
+			t.Errorf("classes %v accepted", c)
+		}
 	}
 }
