@@ -20,8 +20,14 @@
 //     float32 samples from a CSV table (numeric features, label column by
 //     header name, class names or numbers, or a float target for
 //     regression) or from X.npy / y.npy arrays.
-//   - Subset: an index view of another dataset; Split makes a stratified
-//     train/validation pair of views.
+//   - Subset: an index view of another dataset (optionally relabelling);
+//     Split makes a stratified train/validation pair of views and Select
+//     keeps chosen classes (relabelled 0..K-1) and the first K samples per
+//     class of any classification dataset.
+//
+// Open detects the format of a path (CSV file, NPY pair, IDX folder, image
+// folder with or without train/val splits) and returns the training and,
+// when the data has one, the validation dataset.
 //
 // Optional interfaces: Labeler (labels without decoding, used by Split and
 // ClassCounts), Regressor (float targets; such datasets report label -1 and
