@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,4 +205,41 @@ func TestFashionMNIST(t *testing.T) {
 			t.Fatalf("class %d has %d samples", c, n)
 		}
 	}
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	var b bytes.Buffer
+	png.Encode(&b, patternRGB(3, 2))
+	f.Add(b.Bytes())
+	b.Reset()
+	gif.Encode(&b, patternRGB(4, 4), nil)
+	f.Add(b.Bytes())
+	b.Reset()
+	jpeg.Encode(&b, patternRGB(9, 5), nil)
+	f.Add(b.Bytes())
+	pipe, err := dataNewPipe(ImageOptions{Height: 5, Width: 7}, 0, 0, 3, ResizeCrop)
+	if err != nil {
+		f.Fatal(err)
+	}
+	aug := &Augment{RRC: true, Flip: true, CropPad: 2}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, c := range []int{1, 3} {
+			u, err := dataDecode(data, c)
+			if err != nil {
+				return
+			}
+			if len(u.pix) != u.w*u.h*c {
+				t.Fatalf("%dx%dx%d image with %d bytes", u.w, u.h, c, len(u.pix))
+			}
+			x := pipe.run(u, aug, SampleRNG(1, 2, len(data)))
+			if !sameInts(x.Shape, []int{3, 5, 7}) {
+				t.Fatalf("shape %v", x.Shape)
+			}
+			for _, v := range x.F32 {
+				if v != v || v < -0.01 || v > 1.01 {
+					t.Fatalf("value %v", v)
+				}
+			}
+		}
+	})
 }

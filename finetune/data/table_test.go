@@ -248,3 +248,47 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+func TestStandardize(t *testing.T) {
+	m, err := ReadCSV(strings.NewReader("a,b,l\n1,5,x\n3,5,y\n5,5,x\n"), CSVOptions{Label: "l"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := NewSubset(m, []int{0, 1})
+	mean, std, err := FeatureStats(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Over rows 0 and 1: a has mean 2 and std 1; b is constant (std 1).
+	closeTo(t, "mean", mean, []float64{2, 5}, 1e-6)
+	closeTo(t, "std", std, []float64{1, 1}, 1e-6)
+	if err := m.Standardize(mean, std); err != nil {
+		t.Fatal(err)
+	}
+	x, _, _ := m.Get(2)
+	closeTo(t, "row 2", x.F32, []float64{3, 0}, 1e-6)
+	if err := m.Standardize(mean[:1], std); err == nil {
+		t.Fatal("short mean accepted")
+	}
+}
+
+func FuzzReadCSV(f *testing.F) {
+	f.Add("a,b,label\n1,2,x\n3,4,y\n", false)
+	f.Add("label\n1\n", true)
+	f.Add("a,label\n\"1\",2\n", false)
+	f.Fuzz(func(t *testing.T, src string, regress bool) {
+		task := TaskClassify
+		if regress {
+			task = TaskRegress
+		}
+		m, err := ReadCSV(strings.NewReader(src), CSVOptions{Label: "label", Task: task})
+		if err != nil {
+			return
+		}
+		for i := range m.Len() {
+			if _, l, err := m.Get(i); err != nil || (!regress && (l < 0 || l >= len(m.Classes()))) {
+				t.Fatalf("sample %d: label %d of %d classes, %v", i, l, len(m.Classes()), err)
+			}
+		}
+	})
+}
