@@ -51,9 +51,9 @@
 //     default for IDX data). Values stay in float32 between the passes, so
 //     they differ from PIL's 8-bit results by at most about one grey level;
 //  3. optional augmentation (Augment);
-//  4. normalization x = (p/255·Scale − mean)/std with presets NormImageNet,
-//     NormUnit ([0,1], the zero value), NormRaw255 ([0,255], e.g. the ONNX
-//     zoo's mnist-8) and NormSigned ([-1,1]);
+//  4. normalization x = (p/255·Scale − mean)/std with presets NormImageNet(),
+//     NormUnit() ([0,1], the zero value), NormRaw255() ([0,255], e.g. the ONNX
+//     zoo's mnist-8) and NormSigned() ([-1,1]);
 //  5. layout NCHW ([C,H,W] samples) or NHWC ([H,W,C]).
 //
 // # Augmentation

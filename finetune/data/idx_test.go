@@ -60,7 +60,7 @@ func tinyIDX(t *testing.T, gz bool) (string, string) {
 func TestIDXSynthetic(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		ip, lp := tinyIDX(t, gz)
-		d, err := OpenIDX(ip, lp, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255}})
+		d, err := OpenIDX(ip, lp, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestIDXSynthetic(t *testing.T) {
 	// Class selection {2, 0} relabelled 0, 1 with 2 per class.
 	ip, lp := tinyIDX(t, true)
 	d, err := OpenIDX(ip, lp, IDXOptions{ClassNames: []string{"x", "y", "z"}, Classes: []int{2, 0}, PerClass: 2,
-		ImageOptions: ImageOptions{Channels: 3, Height: 4, Width: 6, Layout: NHWC, Norm: NormRaw255}})
+		ImageOptions: ImageOptions{Channels: 3, Height: 4, Width: 6, Layout: NHWC, Norm: NormRaw255()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func fashionDir(t *testing.T) string {
 
 func TestFashionMNIST(t *testing.T) {
 	dir := fashionDir(t)
-	tr, err := OpenFashionMNIST(dir, true, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255}})
+	tr, err := OpenFashionMNIST(dir, true, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,10 +110,10 @@ func TestNormalization(t *testing.T) {
 		norm Norm
 		want [3]float64
 	}{
-		{NormImageNet, [3]float64{(1 - 0.485) / 0.229, (128.0/255 - 0.456) / 0.224, (0 - 0.406) / 0.225}},
-		{NormUnit, [3]float64{1, 128.0 / 255, 0}},
-		{NormRaw255, [3]float64{255, 128, 0}},
-		{NormSigned, [3]float64{1, (128.0/255 - 0.5) / 0.5, -1}},
+		{NormImageNet(), [3]float64{(1 - 0.485) / 0.229, (128.0/255 - 0.456) / 0.224, (0 - 0.406) / 0.225}},
+		{NormUnit(), [3]float64{1, 128.0 / 255, 0}},
+		{NormRaw255(), [3]float64{255, 128, 0}},
+		{NormSigned(), [3]float64{1, (128.0/255 - 0.5) / 0.5, -1}},
 		{Norm{}, [3]float64{1, 128.0 / 255, 0}},
 	}
 	for _, c := range cases {
@@ -173,12 +173,12 @@ func TestLayoutAndChannels(t *testing.T) {
 	// Gray -> RGB replicates; RGB -> gray is luma.
 	g := image.NewGray(image.Rect(0, 0, 2, 1))
 	g.Pix[0], g.Pix[1] = 10, 200
-	p3, _ := dataNewPipe(ImageOptions{Norm: NormRaw255}, 1, 2, 3, ResizeDirect)
+	p3, _ := dataNewPipe(ImageOptions{Norm: NormRaw255()}, 1, 2, 3, ResizeDirect)
 	x := p3.run(u8Of(g, 1), nil, nil)
 	closeTo(t, "gray->rgb", x.F32, []float64{10, 200, 10, 200, 10, 200}, 0)
 	x = p3.run(u8Of(g, 3), nil, nil)
 	closeTo(t, "gray->rgb (decode)", x.F32, []float64{10, 200, 10, 200, 10, 200}, 0)
-	p1, _ := dataNewPipe(ImageOptions{Norm: NormRaw255}, 1, 1, 1, ResizeDirect)
+	p1, _ := dataNewPipe(ImageOptions{Norm: NormRaw255()}, 1, 1, 1, ResizeDirect)
 	x = p1.run(u8Of(solidRGB(1, 1, color.RGBA{255, 0, 0, 255}), 3), nil, nil)
 	closeTo(t, "rgb->gray", x.F32, []float64{76}, 0)
 }
@@ -239,7 +239,7 @@ func TestImageFolder(t *testing.T) {
 			root := t.TempDir()
 			red, blue := color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}
 			makeFolder(t, root, map[string][]color.RGBA{"zebra": {red, red}, "ant": {blue}}, ext)
-			f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 4, Norm: NormUnit}})
+			f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 4, Norm: NormUnit()}})
 			if err != nil {
 				t.Fatal(err)
 			}
