@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/graftml/graft/nn"
 )
@@ -415,4 +416,31 @@ func dataRNG(seed, a, b uint64) *rand.Rand {
 // timing or batch order.
 func SampleRNG(seed uint64, epoch, index int) *rand.Rand {
 	return dataRNG(seed, uint64(epoch)+1, uint64(index)+1<<40)
+}
+
+// Summary describes a dataset in one line for logs, e.g. "120 samples,
+// input [3,224,224], 3 classes (ant 40, bee 50, wasp 30)". Class counts are
+// given for up to 20 classes.
+func Summary(ds Dataset) string {
+	s := fmt.Sprintf("%d samples, input %s", ds.Len(), nn.ShapeString(ds.InputShape()))
+	classes := ds.Classes()
+	if len(classes) == 0 {
+		if d := TargetDim(ds); d > 0 {
+			s += fmt.Sprintf(", regression with %d target(s)", d)
+		}
+		return s
+	}
+	s += fmt.Sprintf(", %d classes", len(classes))
+	if len(classes) > 20 {
+		return s
+	}
+	counts, err := ClassCounts(ds)
+	if err != nil {
+		return s
+	}
+	parts := make([]string, len(classes))
+	for i, c := range classes {
+		parts[i] = fmt.Sprintf("%s %d", c, counts[i])
+	}
+	return s + " (" + strings.Join(parts, ", ") + ")"
 }

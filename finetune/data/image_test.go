@@ -438,3 +438,21 @@ func TestYCbCrFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalTransformPIL follows torchvision's Resize(8) + CenterCrop(7) on a
+// 30x20 image, with the reference from PIL 9.4: im.resize((12, 8),
+// BILINEAR).crop((2, 0, 9, 7)) (offsets round(2.5) = 2, round(0.5) = 0).
+func TestEvalTransformPIL(t *testing.T) {
+	want := []float64{120, 109, 138, 117, 116, 142, 115, 129, 120, 115, 134, 120, 123, 134, 108, 127, 122, 113, 131, 122, 120, 122, 111, 124, 122, 116, 128, 123, 136, 119, 114, 126, 120, 118, 131, 138, 136, 120, 111, 129, 120, 115, 128, 140, 134, 123, 108, 127, 122, 125, 124, 118, 123, 127, 122, 128, 144, 130, 119, 116, 129, 119, 123, 130, 142, 134, 116, 119, 131, 117, 133, 130, 143, 133, 116, 119, 130, 141, 130, 133, 145, 129, 118, 116, 125, 144, 130, 133, 144, 130, 119, 132, 123, 141, 132, 130, 142, 134, 138, 136, 107, 119, 132, 108, 130, 133, 142, 126, 113, 123, 125, 117, 127, 136, 140, 126, 116, 118, 128, 140, 127, 137, 139, 129, 115, 119, 126, 138, 130, 132, 142, 129, 113, 129, 126, 139, 129, 133, 142, 126, 137, 126, 129, 141, 127, 136, 140}
+	root := t.TempDir()
+	writeImage(t, filepath.Join(root, "c", "p.png"), patternRGB(30, 20))
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 7, Norm: NormRaw255()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := f.Get(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "eval transform", x.F32, want, 1.01)
+}

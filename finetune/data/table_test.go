@@ -292,3 +292,14 @@ func FuzzReadCSV(f *testing.F) {
 		}
 	})
 }
+
+func TestSummary(t *testing.T) {
+	m, _ := NewMemory(nn.New(nn.Float32, 3, 2), []int{0, 1, 1}, []string{"ant", "bee"})
+	if got, want := Summary(m), "3 samples, input [2], 2 classes (ant 1, bee 2)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	r, _ := NewMemoryRegression(nn.New(nn.Float32, 3, 2), nn.New(nn.Float32, 3))
+	if got, want := Summary(r), "3 samples, input [2], regression with 1 target(s)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
