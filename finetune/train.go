@@ -37,6 +37,13 @@ type Config struct {
 	// Phase2 unfreezes more after Epochs: it trains Phase2.Epochs more
 	// epochs with its own freeze spec and learning rate.
 	Phase2 *PhaseConfig
+	// Checkpoint, when set, is written atomically after every epoch:
+	// parameters, optimizer state, epoch, best metric and history.
+	Checkpoint string
+	// Resume continues from this checkpoint (written by a run with the same
+	// model, head and configuration): training N epochs equals training
+	// K epochs and resuming for N-K.
+	Resume string
 	// Log receives one line per epoch (and the freeze summary); nil is quiet.
 	Log io.Writer
 	// OnEpoch, if set, is called after each epoch.
@@ -133,7 +140,29 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 	}
 	lrBase := t.Cfg.LR
 	bad := 0
-	for epoch := 0; epoch < total; epoch++ {
+	first := 0
+	if t.Cfg.Resume != "" {
+		st, err := t.resume(t.Cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		first, bad = st.epoch, st.bad
+		res.History, res.BestLoss, res.BestEpoch = st.history, st.bestLoss, st.bestEpoch
+		if t.Cfg.Phase2 != nil && first > t.Cfg.Epochs {
+			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
+				return res, fmt.Errorf("phase 2: %w", err)
+			}
+		}
+		if t.Cfg.Phase2 != nil && first >= t.Cfg.Epochs && t.Cfg.Phase2.LR > 0 {
+			lrBase = t.Cfg.Phase2.LR
+		}
+		for _, r := range res.History {
+			if !math.IsNaN(r.ValLoss) {
+				t.sched.Observe(r.ValLoss)
+			}
+		}
+	}
+	for epoch := first; epoch < total; epoch++ {
 		if t.Cfg.Phase2 != nil && epoch == t.Cfg.Epochs {
 			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
 				return res, fmt.Errorf("phase 2: %w", err)
@@ -174,6 +203,11 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		}
 		if t.Cfg.OnEpoch != nil {
 			t.Cfg.OnEpoch(rec)
+		}
+		if t.Cfg.Checkpoint != "" {
+			if err := t.saveCheckpoint(t.Cfg.Checkpoint, epoch+1, bad, res); err != nil {
+				return res, err
+			}
 		}
 		if t.Cfg.EarlyStopping > 0 && bad >= t.Cfg.EarlyStopping {
 			res.Stopped = true
