@@ -209,6 +209,9 @@ func normBatchStats(x *Tensor, N, F, featLen int) ([]float64, []float64) {
 func normSqDev[T float32 | float64](row []T, mu float64) float64 {
 	var s0, s1 float64
 	i := 0
+	if r32, ok := any(row).([]float32); ok {
+		i, s0 = redSqDevVec(r32, mu)
+	}
 	for ; i+2 <= len(row); i += 2 {
 		a, b := float64(row[i])-mu, float64(row[i+1])-mu
 		s0 += a * a
