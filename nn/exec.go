@@ -8,6 +8,9 @@ import (
 
 // plan is the cached execution schedule of a graph.
 type plan struct {
+	// live[i] is false for nodes whose outputs nothing needs (every reader
+	// was folded away); the executor skips them.
+	live []bool
 	// lastUse[i] lists the values whose last reader is node i (by index
 	// into Graph.Nodes); they are released after the node runs.
 	lastUse [][]string
@@ -25,9 +28,30 @@ func (g *Graph) buildPlan() *plan {
 	for name := range g.Consts {
 		keep[name] = true
 	}
+	live := make([]bool, len(g.Nodes))
+	needed := map[string]bool{}
+	for _, o := range g.Outputs {
+		needed[o.Name] = true
+	}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if n.Folded {
+			continue
+		}
+		for _, o := range n.Outputs {
+			if needed[o] {
+				live[i] = true
+			}
+		}
+		if live[i] {
+			for _, in := range n.Inputs {
+				needed[in] = true
+			}
+		}
+	}
 	last := map[string]int{}
 	for i, n := range g.Nodes {
-		if n.Folded {
+		if !live[i] {
 			continue
 		}
 		for _, in := range n.Inputs {
@@ -36,7 +60,7 @@ func (g *Graph) buildPlan() *plan {
 			}
 		}
 	}
-	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep}
+	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep, live: live}
 	for name, i := range last {
 		if !keep[name] {
 			p.lastUse[i] = append(p.lastUse[i], name)
@@ -69,7 +93,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 	}
 	args := make([]*Tensor, 0, 8)
 	for i, n := range g.Nodes {
-		if n.Folded {
+		if !g.plan.live[i] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -90,7 +114,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := n.Op.Run(ctx, args)
+		outs, err := runOp(ctx, n, args)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}
@@ -175,4 +199,30 @@ func (g *Graph) CheckInputs(inputs map[string]*Tensor) error {
 		return fmt.Errorf("missing input(s): %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// runOp runs one node, turning a panic inside an op into an error so a bug
+// or an unforeseen input never takes down the caller's process.
+func runOp(ctx *Context, n *Node, args []*Tensor) (outs []*Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			shapes := make([]string, len(args))
+			for i, a := range args {
+				if a != nil {
+					shapes[i] = a.String()
+				}
+			}
+			err = fmt.Errorf("internal error in %s with inputs %s: %v", n.OpType, strings.Join(shapes, ", "), r)
+		}
+	}()
+	return n.Op.Run(ctx, args)
+}
+
+// RunNode runs a single built node on the given inputs, with the same
+// panic protection as Run (constant folding uses it).
+func RunNode(ctx *Context, n *Node, args []*Tensor) ([]*Tensor, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	return runOp(ctx, n, args)
 }

@@ -17,17 +17,12 @@ func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rbh []T) {
 	fa, ga := st.acts[0], st.acts[1]
 	clip := st.clip
 	lbr := st.op.linearReset
-	var rh []T // r⊙Ht-1 for linear_before_reset = 0
-	if !lbr {
-		rh = make([]T, B*H)
-	}
-	rzr := st.r[:2*H*H]
-	rhw := st.r[2*H*H:]
+	rh := st.tmp // r⊙Ht-1 for linear_before_reset = 0
 	for k := 0; k < st.maxL; k++ {
 		if lbr {
-			st.gemm(B, GH, H, st.h, H, st.r, H, 0, st.gate, GH)
+			st.stepGemm(B, GH, st.h, 0, st.gate, GH)
 		} else {
-			st.gemm(B, 2*H, H, st.h, H, rzr, H, 0, st.gate, GH)
+			st.stepGemm(B, 2*H, st.h, 0, st.gate, GH)
 		}
 		// Update and reset gates.
 		for b := 0; b < B; b++ {
@@ -55,7 +50,7 @@ func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rbh []T) {
 			}
 		}
 		if !lbr {
-			st.gemm(B, H, H, rh, H, rhw, H, 0, st.gate[2*H:], GH)
+			st.stepGemm(B, H, rh, 2*H, st.gate[2*H:], GH)
 		}
 		// Candidate and new state.
 		for b := 0; b < B; b++ {

@@ -22,7 +22,7 @@ func rnnLoopLSTM[T rnnFloat](st *rnnDirState[T], p []T) {
 	clip := st.clip
 	inputForget := st.op.inputForget
 	for k := 0; k < st.maxL; k++ {
-		st.gemm(B, GH, H, st.h, H, st.r, H, 0, st.gate, GH)
+		st.stepGemm(B, GH, st.h, 0, st.gate, GH)
 		for b := 0; b < B; b++ {
 			if k >= st.lens[b] {
 				continue

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -142,7 +143,19 @@ func rnnParseActs(names []string, alphas, betas []float32) ([]rnnAct, error) {
 type rnnFloat interface{ ~float32 | ~float64 }
 
 // rnnApply applies a in place to x. The switch is outside the element loops.
+// Float32 sigmoid and tanh take the fast float32-accuracy kernels.
 func rnnApply[T rnnFloat](a rnnAct, x []T) {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 && (a.kind == rnnActSigmoid || a.kind == rnnActTanh) {
+		// T is a float32 type: reinterpret the slice.
+		x32 := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+		if a.kind == rnnActSigmoid {
+			rnnSigmoid32(x32)
+		} else {
+			rnnTanh32(x32)
+		}
+		return
+	}
 	switch a.kind {
 	case rnnActSigmoid:
 		for i, v := range x {
@@ -463,10 +476,11 @@ type rnnIO[T rnnFloat] struct {
 	y, yh, yc             []T
 }
 
-// rnnGemmFunc computes c = a·bᵀ + beta·c for row-major a (m×k) and b (n×k).
-type rnnGemmFunc[T rnnFloat] func(m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+// rnnGemmFunc computes c = a·op(b) + beta·c for row-major a (m×k) and b
+// (n×k when transB, else k×n).
+type rnnGemmFunc[T rnnFloat] func(transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
-func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func rnnGemm32(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -479,10 +493,46 @@ func rnnGemm32(m, n, k int, a []float32, lda int, b []float32, ldb int, beta flo
 		}
 		return
 	}
-	blas32.Implementation().Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	if m >= rnnPackedRows || m*n*k >= rnnParallelMACs {
+		// The package's GEMM (packed AVX2 kernel or the blas32 backend).
+		gemmF32(false, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	tb := blas.NoTrans
+	if transB {
+		tb = blas.Trans
+	}
+	// A few rows (batch 1 recurrences): dot products of contiguous rows on
+	// gonum's serial path, which neither starts goroutines nor allocates.
+	impl := blas32.Implementation()
+	for i := 0; i < m; i += rnnSerialRows {
+		mc := min(rnnSerialRows, m-i)
+		for j := 0; j < n; j += rnnSerialCols {
+			nc := min(rnnSerialCols, n-j)
+			impl.Sgemm(blas.NoTrans, tb, mc, nc, k, 1, a[i*lda:], lda, b[rnnColOff(transB, j, ldb):], ldb, beta, c[i*ldc+j:], ldc)
+		}
+	}
 }
 
-func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+// rnnColOff is the offset in b of output column j.
+func rnnColOff(transB bool, j, ldb int) int {
+	if transB {
+		return j * ldb
+	}
+	return j
+}
+
+// GEMMs with at least rnnPackedRows rows or rnnParallelMACs multiply-adds
+// go to gemmF32; smaller ones run serially in blocks of
+// rnnSerialRows×rnnSerialCols (gonum goes parallel from 4 blocks of 64×64).
+const (
+	rnnPackedRows   = 4
+	rnnParallelMACs = 1 << 21
+	rnnSerialRows   = 64
+	rnnSerialCols   = 192
+)
+
+func rnnGemm64(transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -495,13 +545,47 @@ func rnnGemm64(m, n, k int, a []float64, lda int, b []float64, ldb int, beta flo
 		}
 		return
 	}
-	blas64.Implementation().Dgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+	tb := blas.NoTrans
+	if transB {
+		tb = blas.Trans
+	}
+	impl := blas64.Implementation()
+	if m*n*k >= rnnParallelMACs {
+		impl.Dgemm(blas.NoTrans, tb, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	for i := 0; i < m; i += rnnSerialRows {
+		mc := min(rnnSerialRows, m-i)
+		for j := 0; j < n; j += rnnSerialCols {
+			nc := min(rnnSerialCols, n-j)
+			impl.Dgemm(blas.NoTrans, tb, mc, nc, k, 1, a[i*lda:], lda, b[rnnColOff(transB, j, ldb):], ldb, beta, c[i*ldc+j:], ldc)
+		}
+	}
 }
+
+// rnnF32 reinterprets a slice of a float32 type as []float32; callers
+// check that T is 4 bytes wide (a float32 type).
+func rnnF32[T rnnFloat](x []T) []float32 {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
+// rnnGoroutineMACs is the work per direction from which the two
+// directions of a bidirectional layer run in parallel.
+const rnnGoroutineMACs = 1 << 15
 
 // rnnRun runs every direction, the two of a bidirectional layer in parallel.
 func rnnRun[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rnnGemmFunc[T]) error {
 	if s.dirs == 1 {
 		rnnDirection(op, s, lens, io, gemm, 0, op.reverse)
+		return nil
+	}
+	work := s.seq * s.batch * s.gates * s.hidden * (s.input + s.hidden)
+	if work < rnnGoroutineMACs {
+		rnnDirection(op, s, lens, io, gemm, 0, false)
+		rnnDirection(op, s, lens, io, gemm, 1, true)
 		return nil
 	}
 	var wg sync.WaitGroup
@@ -523,9 +607,13 @@ type rnnDirState[T rnnFloat] struct {
 	d     int
 	lens  []int
 	rev   bool
-	xw    []T // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
-	gate  []T // [batch, G*H]: H·Rᵀ of the current step
-	h, c  []T // [batch, H] state
+	xw    []T          // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
+	gate  []T          // [batch, G*H]: H·Rᵀ of the current step
+	h, c  []T          // [batch, H] state
+	tmp   []T          // [batch, H] scratch (GRU: r⊙Ht-1)
+	rt    []T          // Rᵀ [H, G*H], or nil to use R directly
+	pk    []rnnPackedB // float32: R packed for the micro-kernel, by column range
+	apk   []float32    // float32: packed rows of the step's left operand
 	io    rnnIO[T]
 	w, r  []T // this direction's W and R
 	acts  []rnnAct
@@ -534,6 +622,26 @@ type rnnDirState[T rnnFloat] struct {
 	maxL  int
 	ystep int // distance in Y between consecutive time steps
 	ybat  int // distance in Y between consecutive batch entries
+}
+
+// stepGemm computes c = a·R[col0:col0+n]ᵀ for the gate rows col0..col0+n
+// of this direction's R, with a m×H.
+func (st *rnnDirState[T]) stepGemm(m, n int, a []T, col0 int, c []T, ldc int) {
+	H := st.s.hidden
+	if st.pk != nil {
+		pk := &st.pk[0]
+		if col0 != 0 {
+			pk = &st.pk[1]
+		}
+		rnnPackA(rnnF32(a), m, H, st.apk)
+		pk.mul(st.apk, m, rnnF32(c), ldc)
+		return
+	}
+	if st.rt != nil {
+		st.gemm(false, m, n, H, a, H, st.rt[col0:], st.s.gates*H, 0, c, ldc)
+		return
+	}
+	st.gemm(true, m, n, H, a, H, st.r[col0*H:], H, 0, c, ldc)
 }
 
 // xrow returns the offset of time t, batch b in xw.
@@ -574,30 +682,84 @@ func (st *rnnDirState[T]) timeOf(k, b int) int {
 func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rnnGemmFunc[T], d int, rev bool) {
 	G, H, B := s.gates, s.hidden, s.batch
 	GH := G * H
+	// One allocation holds all working memory: the input projection, the
+	// step's recurrent products, the states and the bias sum.
+	maxL := 0
+	for _, l := range lens {
+		maxL = max(maxL, l)
+	}
+	// When the step products take the packed GEMM, keep Rᵀ (H×G·H) so that
+	// each step packs contiguous rows instead of transposing R again.
+	var zero T
+	// (With one row the kernel idles 5 of its 6 rows: dot products win.)
+	usePK := unsafe.Sizeof(zero) == 4 && maxL > 1 && B >= 2 && rnnUsePacked()
+	useRT := !usePK && B >= rnnPackedRows && maxL > 1
+	size := s.seq*B*GH + B*GH + 3*B*H + GH
+	if useRT {
+		size += GH * H
+	}
+	gruSplit := op.kind == rnnKindGRU && !op.linearReset // R·h in two column ranges
+	if usePK {
+		if gruSplit {
+			size += rnnPackedSize(2*H, H) + rnnPackedSize(H, H)
+		} else {
+			size += rnnPackedSize(GH, H)
+		}
+		size += rnnPackedASize(B, H)
+	}
+	ws := make([]T, size)
+	carve := func(n int) []T {
+		p := ws[:n:n]
+		ws = ws[n:]
+		return p
+	}
 	st := &rnnDirState[T]{
 		s: s, op: op, d: d, lens: lens, rev: rev, io: io, gemm: gemm,
 		w:    io.w[d*GH*s.input : (d+1)*GH*s.input],
 		r:    io.r[d*GH*H : (d+1)*GH*H],
 		acts: op.acts[d*op.kind.numActs() : (d+1)*op.kind.numActs()],
-		xw:   make([]T, s.seq*B*GH),
-		gate: make([]T, B*GH),
-		h:    make([]T, B*H),
+		xw:   carve(s.seq * B * GH),
+		gate: carve(B * GH),
+		h:    carve(B * H),
+		c:    carve(B * H),
+		tmp:  carve(B * H),
 	}
+	bias := carve(GH)
 	if op.clip > 0 {
 		st.clip = T(op.clip)
 	}
-	for _, l := range lens {
-		st.maxL = max(st.maxL, l)
-	}
+	st.maxL = maxL
 
 	// X·Wᵀ for every time step and batch entry at once.
-	gemm(s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
+	gemm(true, s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
+
+	if usePK {
+		// Float32 with the micro-kernel: pack R once for the whole loop.
+		r32 := rnnF32(st.r)
+		if gruSplit {
+			st.pk = []rnnPackedB{
+				rnnPackR(r32, 0, 2*H, H, rnnF32(carve(rnnPackedSize(2*H, H)))),
+				rnnPackR(r32, 2*H, H, H, rnnF32(carve(rnnPackedSize(H, H)))),
+			}
+		} else {
+			st.pk = []rnnPackedB{rnnPackR(r32, 0, GH, H, rnnF32(carve(rnnPackedSize(GH, H))))}
+		}
+		st.apk = rnnF32(carve(rnnPackedASize(B, H)))
+	}
+	if useRT {
+		st.rt = carve(GH * H)
+		for j := 0; j < GH; j++ {
+			row := st.r[j*H : (j+1)*H]
+			for kk, v := range row {
+				st.rt[kk*GH+j] = v
+			}
+		}
+	}
 
 	// Fold the biases into the projection. GRU with linear_before_reset
 	// keeps Rbh apart: it is scaled by the reset gate.
 	var rbh []T
 	if io.b != nil {
-		bias := make([]T, GH)
 		wb := io.b[d*2*GH : d*2*GH+GH]
 		rb := io.b[d*2*GH+GH : (d+1)*2*GH]
 		for i := range bias {
@@ -627,7 +789,6 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	case rnnKindGRU:
 		rnnLoopGRU(st, rbh)
 	case rnnKindLSTM:
-		st.c = make([]T, B*H)
 		if io.c0 != nil {
 			for b := 0; b < B; b++ {
 				copy(st.c[b*H:(b+1)*H], io.c0[st.stateOff(b):st.stateOff(b)+H])
@@ -660,7 +821,7 @@ func rnnLoopRNN[T rnnFloat](st *rnnDirState[T]) {
 	H, B := st.s.hidden, st.s.batch
 	f := st.acts[0]
 	for k := 0; k < st.maxL; k++ {
-		st.gemm(B, H, H, st.h, H, st.r, H, 0, st.gate, H)
+		st.stepGemm(B, H, st.h, 0, st.gate, H)
 		for b := 0; b < B; b++ {
 			if k >= st.lens[b] {
 				continue

@@ -3,9 +3,11 @@ package onnx
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/graftml/graft/internal/testenv"
+	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -55,4 +57,53 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Encode of a decoded model: %v", err)
 		}
 	})
+}
+
+// FuzzImport decodes arbitrary bytes and imports the models Decode accepts
+// (building every op and folding constants); nothing may panic. Its seed
+// corpus (the node-test models and the PyTorch exports) runs in the normal
+// test command.
+func FuzzImport(f *testing.F) {
+	if dir, ok := testenv.LookupShared(); ok {
+		models, _ := filepath.Glob(filepath.Join(dir, "onnx-node", "*", "model.onnx"))
+		for _, p := range models {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	models, _ := filepath.Glob(filepath.Join("..", "testdata", "models", "*.onnx"))
+	for _, p := range models {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		g, err := Import(m, ImportOptions{})
+		if err != nil {
+			return
+		}
+		// Small models are also run on zero inputs: errors are fine,
+		// panics are not (the executor turns op panics into errors, which
+		// this test treats as bugs).
+		if len(b) < 4096 {
+			if feed, err := ZeroInputs(g, 1); err == nil && smallFeed(feed) {
+				if _, err := g.Run(nil, feed); err != nil && strings.Contains(err.Error(), "internal error") {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+func smallFeed(feed map[string]*nn.Tensor) bool {
+	n := 0
+	for _, t := range feed {
+		n += t.Len()
+	}
+	return n < 1<<16
 }

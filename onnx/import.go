@@ -161,6 +161,7 @@ func Import(m *onnxpb.ModelProto, opts ImportOptions) (*nn.Graph, error) {
 		if err := foldConstants(g); err != nil {
 			return nil, err
 		}
+		foldStaticShapes(g)
 	}
 	g.Invalidate()
 	return g, nil
@@ -433,7 +434,7 @@ func foldConstants(g *nn.Graph) error {
 		if !ok {
 			continue
 		}
-		outs, err := n.Op.Run(ctx, args)
+		outs, err := nn.RunNode(ctx, n, args)
 		if err != nil {
 			return fmt.Errorf("node %s (constant folding): %w", n.Label(), err)
 		}
@@ -446,7 +447,12 @@ func foldConstants(g *nn.Graph) error {
 		}
 		n.Folded = true
 	}
-	// Drop folded values nobody reads at run time (keeps memory small).
+	dropUnusedConsts(g)
+	return nil
+}
+
+// dropUnusedConsts removes folded values nobody reads at run time.
+func dropUnusedConsts(g *nn.Graph) {
 	used := map[string]bool{}
 	for _, n := range g.Nodes {
 		if n.Folded {
@@ -464,7 +470,132 @@ func foldConstants(g *nn.Graph) error {
 			delete(g.Consts, name)
 		}
 	}
-	return nil
+}
+
+// foldStaticShapes folds the static parts of shape computations. PyTorch
+// exports compute reshape targets with Shape → Gather → Unsqueeze → Concat
+// chains; with a dynamic batch these cannot fold as plain constants, yet
+// most of their values (channel counts, spatial sizes) do not depend on the
+// batch. The values computed from Shape/Size outputs and constants alone are
+// data-independent; the graph is run twice with different sizes for every
+// symbolic (or relaxed fixed-batch) dimension, and each such value that comes
+// out the same both times is folded. Values that follow the batch keep being
+// computed at run time. Any failure of the probe runs leaves the graph as
+// it was.
+func foldStaticShapes(g *nn.Graph) {
+	derived := map[string]bool{}
+	isConst := func(name string) bool {
+		if _, ok := g.Consts[name]; ok {
+			return true
+		}
+		p := g.Params[name]
+		return p != nil && !p.Value.DType.IsFloat()
+	}
+	var cands []*nn.Node
+	want := map[*nn.Node]bool{}
+	for _, n := range g.Nodes {
+		if n.Folded || n.Op == nil || !foldable(n) {
+			continue
+		}
+		shapeSource := n.OpType == "Shape" || n.OpType == "Size"
+		all, any := true, false
+		for _, in := range n.Inputs {
+			switch {
+			case in == "":
+			case derived[in]:
+				any = true
+			case !isConst(in):
+				all = false
+			}
+		}
+		if shapeSource || (all && any) {
+			for _, o := range n.Outputs {
+				derived[o] = true
+			}
+			cands = append(cands, n)
+			want[n] = true
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	probe := func(size int) map[string]*nn.Tensor {
+		feed, err := probeInputs(g, size)
+		if err != nil {
+			return nil
+		}
+		seen := map[string]*nn.Tensor{}
+		ctx := nn.NewContext(nil)
+		ctx.Observe = func(n *nn.Node, _, out []*nn.Tensor) {
+			if !want[n] {
+				return
+			}
+			for j, o := range n.Outputs {
+				if o != "" && j < len(out) && out[j] != nil {
+					seen[o] = out[j].Clone()
+				}
+			}
+		}
+		if _, err := g.Run(ctx, feed); err != nil {
+			return nil
+		}
+		return seen
+	}
+	a, b := probe(2), probe(3)
+	if a == nil || b == nil {
+		return
+	}
+	changed := false
+	for _, n := range cands {
+		all := true
+		for _, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			ta, tb := a[o], b[o]
+			if ta == nil || tb == nil {
+				all = false
+				continue
+			}
+			if d, err := nn.Compare(ta, tb, 0, 0); err != nil || d.Bad > 0 {
+				all = false
+				continue
+			}
+			g.Consts[o] = ta
+			changed = true
+		}
+		if all {
+			n.Folded = true
+		}
+	}
+	if changed {
+		dropUnusedConsts(g)
+		g.Invalidate()
+	}
+}
+
+// probeInputs returns zero inputs with every symbolic or unknown dimension,
+// and a relaxed fixed batch, set to size.
+func probeInputs(g *nn.Graph, size int) (map[string]*nn.Tensor, error) {
+	feed := map[string]*nn.Tensor{}
+	for _, in := range g.Inputs {
+		if !in.HasShape {
+			return nil, fmt.Errorf("input %q has no declared shape", in.Name)
+		}
+		shape := make([]int, len(in.Shape))
+		for i, d := range in.Shape {
+			shape[i] = d.Value
+			if d.Param != "" || d.Value < 0 || (i == 0 && g.FixedBatch > 0 && d.Value == g.FixedBatch) {
+				shape[i] = size
+			}
+		}
+		dt := in.DType
+		if dt == nn.Undefined || !dt.Supported() || nn.NumElements(shape) > 1<<26 {
+			return nil, fmt.Errorf("input %q cannot be probed", in.Name)
+		}
+		feed[in.Name] = nn.New(dt, shape...)
+	}
+	return feed, nil
 }
 
 // foldable reports whether a node is deterministic and cheap enough to be
@@ -472,6 +603,11 @@ func foldConstants(g *nn.Graph) error {
 func foldable(n *nn.Node) bool {
 	switch n.OpType {
 	case "Dropout", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli":
+		return false
+	case "ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad":
+		// Size-amplifying: their output size comes from input values, so a
+		// hostile model could make folding allocate without bound. They
+		// run at inference time instead (only when their input is data).
 		return false
 	}
 	return true

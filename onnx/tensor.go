@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"unsafe"
 
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx/onnxpb"
@@ -158,6 +159,8 @@ func TensorFromProto(tp *onnxpb.TensorProto) (*nn.Tensor, error) {
 	case nn.StoreF32:
 		out := make([]float32, n)
 		switch {
+		case len(raw) > 0 && dt == nn.Float32 && littleEndian():
+			copy(bytesOf(out), raw)
 		case len(raw) > 0 && dt == nn.Float32:
 			for i := range out {
 				out[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
@@ -184,11 +187,14 @@ func TensorFromProto(tp *onnxpb.TensorProto) (*nn.Tensor, error) {
 		t.F32 = out
 	case nn.StoreF64:
 		out := make([]float64, n)
-		if len(raw) > 0 {
+		switch {
+		case len(raw) > 0 && littleEndian():
+			copy(bytesOf(out), raw)
+		case len(raw) > 0:
 			for i := range out {
 				out[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
 			}
-		} else {
+		default:
 			copy(out, tp.GetDoubleData())
 		}
 		t.F64 = out
@@ -206,9 +212,12 @@ func TensorFromProto(tp *onnxpb.TensorProto) (*nn.Tensor, error) {
 		t.Bool = out
 	case nn.StoreI64:
 		out := make([]int64, n)
-		if len(raw) > 0 {
+		switch {
+		case len(raw) > 0 && (dt == nn.Int64 || dt == nn.Uint64) && littleEndian():
+			copy(bytesOf(out), raw)
+		case len(raw) > 0:
 			tensorRawInts(out, raw, dt)
-		} else {
+		default:
 			switch dt {
 			case nn.Int64:
 				copy(out, tp.GetInt64Data())
@@ -279,6 +288,17 @@ func TensorToProto(name string, t *nn.Tensor) *onnxpb.TensorProto {
 	size := t.DType.ByteSize()
 	raw := make([]byte, n*size)
 	le := binary.LittleEndian
+	switch {
+	case n > 0 && littleEndian() && t.DType == nn.Float32:
+		copy(raw, bytesOf(t.F32[:n]))
+		return finishProto(tp, raw)
+	case n > 0 && littleEndian() && t.DType == nn.Float64:
+		copy(raw, bytesOf(t.F64[:n]))
+		return finishProto(tp, raw)
+	case n > 0 && littleEndian() && (t.DType == nn.Int64 || t.DType == nn.Uint64):
+		copy(raw, bytesOf(t.I64[:n]))
+		return finishProto(tp, raw)
+	}
 	switch t.DType {
 	case nn.Float32:
 		for i, v := range t.F32[:n] {
@@ -322,10 +342,29 @@ func TensorToProto(name string, t *nn.Tensor) *onnxpb.TensorProto {
 			}
 		}
 	}
+	return finishProto(tp, raw)
+}
+
+// finishProto sets raw as the tensor's data (left unset when empty).
+func finishProto(tp *onnxpb.TensorProto, raw []byte) *onnxpb.TensorProto {
 	if len(raw) > 0 {
 		tp.RawData = raw
 	}
 	return tp
+}
+
+// littleEndian reports whether the host stores numbers little-endian, as
+// ONNX raw_data does, so that bulk copies can replace per-element decoding.
+func littleEndian() bool {
+	return binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+}
+
+// bytesOf views the memory of a numeric slice as bytes.
+func bytesOf[T float32 | float64 | int64](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
 }
 
 // DecodeTensor parses a serialized TensorProto (such as the input_N.pb and

@@ -227,7 +227,7 @@ def enc(a, dtype="float32"):
     a = np.asarray(a)
     if dtype == "int32":
         return {"dtype": dtype, "shape": list(a.shape), "data": [int(v) for v in a.ravel()]}
-    fmt = "%.17g" if dtype == "float64" else "%.8g"
+    fmt = "%.15g" if dtype == "float64" else "%.8g"
     return {"dtype": dtype, "shape": list(a.shape), "data": [float(fmt % v) for v in a.ravel()]}
 
 
@@ -314,11 +314,11 @@ for op in ["LSTM", "GRU", "RNN"]:
     from_torch(lo + "_bidirectional_init", op, bidir=True, init=True)
     from_torch(lo + "_seqlens_bidirectional", op, bidir=True, init=True, lens=[4, 2, 3])
     from_torch(lo + "_seqlens_reverse", op, lens=[1, 4, 3], reverse_only=True)
-    from_torch(lo + "_layout1_bidirectional", op, bidir=True, init=True, layout=1)
     from_torch(lo + "_layout1_seqlens_bidirectional", op, bidir=True, init=True, layout=1, lens=[2, 4, 3])
     from_torch(lo + "_nobias", op, bias=False, batch=1, seq=3)
-from_torch("rnn_relu_bidirectional", "RNN", bidir=True, init=True, nonlinearity="relu")
+from_torch("rnn_relu_bidirectional", "RNN", bidir=True, init=True, nonlinearity="relu", seq=3, batch=2)
 from_torch("lstm_forward_f64", "LSTM", init=True, lens=[3, 1], batch=2, seq=3, dtype="float64")
+from_torch("gru_batch5_f64", "GRU", bidir=True, init=True, batch=5, seq=3, lens=[3, 1, 2, 3, 2], dtype="float64")
 from_torch("gru_bidirectional_f64", "GRU", bidir=True, init=True, batch=1, seq=3, dtype="float64")
 
 from_numpy("lstm_peepholes_clip", "LSTM", {"hidden_size": 4, "clip": 0.7}, peep=True, init=True, wscale=1.2)
@@ -338,6 +338,10 @@ from_numpy("gru_activations_opset7", "GRU",
 from_numpy("rnn_thresholded_relu_bidirectional", "RNN",
            {"hidden_size": 4, "direction": "bidirectional", "activations": ["ThresholdedRelu", "Affine"],
             "activation_alpha": [0.1, 0.5], "activation_beta": [0.2]}, init=True)
+# batch >= 4 takes the packed-GEMM path with a transposed R
+from_torch("lstm_batch5_seqlens", "LSTM", seq=3, batch=5, H=3, init=True, lens=[3, 1, 2, 3, 2])
+from_numpy("gru_reset_before_batch5", "GRU", {"hidden_size": 3, "direction": "bidirectional"}, seq=3, batch=5,
+           init=True, lens=[3, 2, 3, 1, 3])
 from_numpy("rnn_zero_length", "RNN", {"hidden_size": 3}, init=True, lens=[0, 2, 4], opset=7)
 
 with open(OUT, "w") as fh:

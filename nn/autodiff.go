@@ -1,0 +1,354 @@
+package nn
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Differentiable is implemented by ops that have a backward pass.
+//
+// Backward receives the forward inputs and outputs of the node, and dOut:
+// the gradient of the loss with respect to each output (nil for an output
+// the loss does not depend on). need[i] says whether input i needs a
+// gradient. It returns one tensor per input: the gradient for the inputs
+// that need one (same shape and dtype as the input; broadcast dimensions
+// summed back), nil for the others. Backward must not modify in, out or
+// dOut. Float32 is the training type; float64 must work too (gradient
+// checks evaluate in float64).
+type Differentiable interface {
+	Backward(ctx *Context, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error)
+}
+
+// Tape records a forward pass for reverse-mode differentiation: the graph,
+// every value computed, and which nodes ran.
+type Tape struct {
+	g    *Graph
+	vals map[string]*Tensor
+	ran  []int
+}
+
+// Forward runs the graph like Run but keeps every intermediate value so
+// Backward can use it. It returns the tape and the graph outputs.
+func (g *Graph) Forward(ctx *Context, inputs map[string]*Tensor) (*Tape, map[string]*Tensor, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	if g.plan == nil {
+		g.plan = g.buildPlan()
+	}
+	if err := g.CheckInputs(inputs); err != nil {
+		return nil, nil, err
+	}
+	tp := &Tape{g: g, vals: make(map[string]*Tensor, len(g.Nodes)+len(g.Params))}
+	for name, p := range g.Params {
+		tp.vals[name] = p.Value
+	}
+	for name, t := range g.Consts {
+		tp.vals[name] = t
+	}
+	for name, t := range inputs {
+		tp.vals[name] = t
+	}
+	for i, n := range g.Nodes {
+		if !g.plan.live[i] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		args := make([]*Tensor, len(n.Inputs))
+		for j, in := range n.Inputs {
+			if in == "" {
+				continue
+			}
+			t, ok := tp.vals[in]
+			if !ok {
+				return nil, nil, fmt.Errorf("node %s: input %q has no value", n.Label(), in)
+			}
+			args[j] = t
+		}
+		outs, err := runOp(ctx, n, args)
+		if err != nil {
+			return nil, nil, fmt.Errorf("node %s: %w", n.Label(), err)
+		}
+		if ctx.Observe != nil {
+			ctx.Observe(n, args, outs)
+		}
+		for j, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			if j >= len(outs) || outs[j] == nil {
+				return nil, nil, fmt.Errorf("node %s: output %d (%q) was not produced", n.Label(), j, o)
+			}
+			tp.vals[o] = outs[j]
+		}
+		tp.ran = append(tp.ran, i)
+	}
+	res := make(map[string]*Tensor, len(g.Outputs))
+	for _, o := range g.Outputs {
+		t, ok := tp.vals[o.Name]
+		if !ok {
+			return nil, nil, fmt.Errorf("graph output %q was not computed", o.Name)
+		}
+		res[o.Name] = t
+	}
+	return tp, res, nil
+}
+
+// Value returns a value recorded on the tape, or nil.
+func (tp *Tape) Value(name string) *Tensor { return tp.vals[name] }
+
+// Backward propagates seed gradients (keyed by value name, usually graph
+// outputs) back through the recorded pass and returns the gradient of every
+// value named in wrt (parameters or inputs). A value of wrt the seeds do
+// not depend on gets no entry.
+func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (map[string]*Tensor, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	g := tp.g
+	want := map[string]bool{}
+	for _, w := range wrt {
+		want[w] = true
+	}
+	// Forward sweep: which values depend on something in wrt.
+	dep := map[string]bool{}
+	for w := range want {
+		dep[w] = true
+	}
+	for _, i := range tp.ran {
+		n := g.Nodes[i]
+		for _, in := range n.Inputs {
+			if in != "" && dep[in] {
+				for _, o := range n.Outputs {
+					if o != "" {
+						dep[o] = true
+					}
+				}
+				break
+			}
+		}
+	}
+	grads := make(map[string]*Tensor, len(seeds))
+	for name, s := range seeds {
+		grads[name] = s
+	}
+	for k := len(tp.ran) - 1; k >= 0; k-- {
+		n := g.Nodes[tp.ran[k]]
+		dOut := make([]*Tensor, len(n.Outputs))
+		anyOut := false
+		for j, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			if gr := grads[o]; gr != nil {
+				dOut[j] = gr
+				anyOut = true
+			}
+		}
+		if !anyOut {
+			continue
+		}
+		need := make([]bool, len(n.Inputs))
+		anyIn := false
+		for j, in := range n.Inputs {
+			if in != "" && dep[in] {
+				need[j] = true
+				anyIn = true
+			}
+		}
+		if !anyIn {
+			continue
+		}
+		if !HasGradient(n) {
+			return nil, fmt.Errorf("node %s: op %s has no gradient", n.Label(), n.OpType)
+		}
+		in := make([]*Tensor, len(n.Inputs))
+		for j, name := range n.Inputs {
+			if name != "" {
+				in[j] = tp.vals[name]
+			}
+		}
+		out := make([]*Tensor, len(n.Outputs))
+		for j, name := range n.Outputs {
+			if name != "" {
+				out[j] = tp.vals[name]
+			}
+		}
+		dIn, err := backwardOp(ctx, n, in, out, dOut, need)
+		if err != nil {
+			return nil, fmt.Errorf("node %s backward: %w", n.Label(), err)
+		}
+		for j, name := range n.Inputs {
+			if !need[j] || j >= len(dIn) || dIn[j] == nil {
+				continue
+			}
+			if !SameShape(dIn[j].Shape, in[j].Shape) {
+				return nil, fmt.Errorf("node %s backward: gradient of input %d has shape %s, input has %s", n.Label(), j, ShapeString(dIn[j].Shape), ShapeString(in[j].Shape))
+			}
+			if prev := grads[name]; prev != nil {
+				grads[name] = addGrad(prev, dIn[j])
+			} else {
+				grads[name] = dIn[j]
+			}
+		}
+		// Output gradients are no longer needed (unless requested).
+		for _, o := range n.Outputs {
+			if !want[o] {
+				delete(grads, o)
+			}
+		}
+	}
+	res := make(map[string]*Tensor, len(wrt))
+	for _, w := range wrt {
+		if gr := grads[w]; gr != nil {
+			res[w] = gr
+		}
+	}
+	return res, nil
+}
+
+// HasGradient reports whether node n has a backward pass.
+func HasGradient(n *Node) bool {
+	if _, ok := n.Op.(Differentiable); ok {
+		return true
+	}
+	return n.Grad != nil
+}
+
+// Backward runs the backward pass of one built node, turning panics into
+// errors.
+func Backward(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if !HasGradient(n) {
+		return nil, fmt.Errorf("op %s has no gradient", n.OpType)
+	}
+	return backwardOp(ctx, n, in, out, dOut, need)
+}
+
+func backwardOp(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) (res []*Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in %s backward: %v", n.OpType, r)
+		}
+	}()
+	if d, ok := n.Op.(Differentiable); ok {
+		return d.Backward(ctx, in, out, dOut, need)
+	}
+	return n.Grad(ctx, n, in, out, dOut, need)
+}
+
+// addGrad returns a+b as a new tensor (float32 or float64).
+func addGrad(a, b *Tensor) *Tensor {
+	c := a.Clone()
+	switch c.DType.Storage() {
+	case StoreF32:
+		for i, v := range b.F32 {
+			c.F32[i] += v
+		}
+	case StoreF64:
+		for i, v := range b.F64 {
+			c.F64[i] += v
+		}
+	}
+	return c
+}
+
+// NonDifferentiable lists the nodes that lie on a path from one of the
+// values in from (trainable parameters) to one in to (the value the loss
+// reads; graph outputs when to is empty) and have no backward pass, grouped
+// by op type: training cannot start while any remain. The message names
+// every op type, its count and first nodes.
+func (g *Graph) NonDifferentiable(from, to []string) error {
+	dep := map[string]bool{}
+	for _, f := range from {
+		dep[f] = true
+	}
+	onPath := map[*Node]bool{}
+	for _, n := range g.Nodes {
+		if n.Folded {
+			continue
+		}
+		for _, in := range n.Inputs {
+			if in != "" && dep[in] {
+				onPath[n] = true
+				for _, o := range n.Outputs {
+					dep[o] = true
+				}
+				break
+			}
+		}
+	}
+	// Keep only nodes from which an output is reachable.
+	reach := map[string]bool{}
+	for _, o := range to {
+		reach[o] = true
+	}
+	if len(to) == 0 {
+		for _, o := range g.Outputs {
+			reach[o.Name] = true
+		}
+	}
+	bad := map[string][]string{}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		hits := false
+		for _, o := range n.Outputs {
+			if reach[o] {
+				hits = true
+			}
+		}
+		if !hits || n.Folded {
+			continue
+		}
+		for _, in := range n.Inputs {
+			reach[in] = true
+		}
+		if onPath[n] {
+			if !HasGradient(n) {
+				bad[n.OpType] = append(bad[n.OpType], n.Label())
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	types := make([]string, 0, len(bad))
+	for t := range bad {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	parts := make([]string, len(types))
+	for i, t := range types {
+		nodes := bad[t]
+		ex := nodes
+		if len(ex) > 3 {
+			ex = ex[:3]
+		}
+		parts[i] = fmt.Sprintf("%s ×%d (e.g. %s)", t, len(nodes), strings.Join(ex, ", "))
+	}
+	return fmt.Errorf("no gradient for %d op type(s) between the trainable parameters and the outputs: %s", len(types), strings.Join(parts, "; "))
+}
+
+// SumToShape sums a gradient of a broadcast result back to the shape of
+// the operand that was broadcast (numpy rules). It returns g itself when
+// the shapes already agree.
+func SumToShape(g *Tensor, shape []int) *Tensor {
+	if SameShape(g.Shape, shape) {
+		return g
+	}
+	out := New(g.DType, shape...)
+	idx := BroadcastIndex(shape, g.Shape)
+	switch g.DType.Storage() {
+	case StoreF32:
+		for i, j := range idx {
+			out.F32[j] += g.F32[i]
+		}
+	case StoreF64:
+		for i, j := range idx {
+			out.F64[j] += g.F64[i]
+		}
+	}
+	return out
+}
