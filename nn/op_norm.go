@@ -406,7 +406,9 @@ func normLayerParam(t *Tensor, normShape []int, what string) ([]float64, error) 
 		return nil, err
 	}
 	n := NumElements(normShape)
-	if len(v) == n && t.Rank() <= len(normShape) {
+	if len(v) == n {
+		// Same number of elements (e.g. [1,768] for [768]): taken as is,
+		// as onnxruntime does.
 		return v, nil
 	}
 	bs, err := BroadcastShapes(t.Shape, normShape)
