@@ -15,7 +15,9 @@ type blobs struct {
 }
 
 func (b *blobs) Len() int                           { return len(b.x) }
-func (b *blobs) Get(i int) (*nn.Tensor, int, error) { return b.x[i], b.labels[i], nil }
+func (b *blobs) Get(i int) (*nn.Tensor, int, error) { return b.x[i].Clone(), b.labels[i], nil }
+func (b *blobs) Classes() []string                  { return []string{"a", "b", "c", "d"} }
+func (b *blobs) InputShape() []int                  { return b.x[0].Shape }
 
 func newBlobs(n, dim, classes int, seed int64) *blobs {
 	rng := rand.New(rand.NewSource(seed))
