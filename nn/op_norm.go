@@ -26,6 +26,7 @@ type normBatchOp struct {
 	legacyTraining bool
 	opset          int
 	want           []bool
+	node           *Node
 }
 
 func normBatchNew(n *Node) (Op, error) {
@@ -34,6 +35,7 @@ func normBatchNew(n *Node) (Op, error) {
 		momentum: float64(n.AttrFloat("momentum", 0.9)),
 		opset:    n.Opset,
 		want:     normWanted(n),
+		node:     n,
 	}
 	if n.Opset >= 14 {
 		op.trainingMode = n.AttrInt("training_mode", 0) != 0
@@ -104,12 +106,23 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 			return nil, fmt.Errorf("input X shape %s: %s has %d elements, scale has %d", ShapeString(x.Shape), names[i], len(p[i]), F)
 		}
 	}
-	training := op.trainingMode || op.legacyTraining || ctx.Training
+	// Fine-tuning (Context.Training on a node that is not frozen) uses
+	// batch statistics and updates the running statistics in place, like
+	// the frameworks' training mode. The ONNX training modes (attribute
+	// training_mode, or the statistics outputs before opset 14) return
+	// the updated statistics as outputs instead.
+	onnxTraining := op.trainingMode || op.legacyTraining
+	ctxTraining := ctx.TrainingNode(op.node) && !onnxTraining
+	training := onnxTraining || ctxTraining
 	mean, vr := p[2], p[3]
 	var bMean, bVar []float64
 	if training {
 		bMean, bVar = normBatchStats(x, N, F, featLen)
 		mean, vr = bMean, bVar
+	}
+	if ctxTraining {
+		normUpdateRunning(in[3], bMean, op.momentum)
+		normUpdateRunning(in[4], bVar, op.momentum)
 	}
 	a := make([]float64, F)
 	b := make([]float64, F)
@@ -168,6 +181,22 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		outs[4] = plain(bVar, in[4])
 	}
 	return outs, nil
+}
+
+// normUpdateRunning sets the running statistic t (a parameter) to
+// t*momentum + cur*(1-momentum) in place.
+func normUpdateRunning(t *Tensor, cur []float64, momentum float64) {
+	switch t.DType.Storage() {
+	case StoreF32:
+		for i := range cur {
+			t.F32[i] = float32(float64(t.F32[i])*momentum + cur[i]*(1-momentum))
+		}
+		t.RoundToDType()
+	case StoreF64:
+		for i := range cur {
+			t.F64[i] = t.F64[i]*momentum + cur[i]*(1-momentum)
+		}
+	}
 }
 
 // normBatchStats returns the mean and population variance of each of F
