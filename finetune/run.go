@@ -141,6 +141,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 			"graft.classes":    mustJSON(classes),
 			"graft.base_model": fileSHA256(o.Model),
 			"graft.preprocess": preprocessString(img),
+			"graft.norm":       img.Norm.Name,
 			"graft.training":   trainingSummary(out),
 		}
 		m, err := onnx.Export(base, g, onnx.ExportOptions{Metadata: meta})
@@ -407,4 +408,56 @@ func trainingSummary(o *Outcome) string {
 		s["test_accuracy"] = o.Test.Accuracy
 	}
 	return mustJSON(s)
+}
+
+// EvalOptions describe an evaluation of a model on labelled data.
+type EvalOptions struct {
+	Model     string
+	Data      string // data spec, as for Options.TrainData
+	Classes   []int
+	PerClass  int
+	Norm      string
+	BatchSize int
+}
+
+// Eval evaluates a model on labelled data: loss, accuracy, top-5,
+// per-class precision/recall/F1 and the confusion matrix. The class
+// names recorded by graft in the model win over the data's.
+func Eval(ctx context.Context, o EvalOptions) (*metrics.Report, error) {
+	base, err := onnx.Load(o.Model)
+	if err != nil {
+		return nil, err
+	}
+	g, err := onnx.Import(base, onnx.ImportOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Model, err)
+	}
+	if len(g.Inputs) != 1 || !g.Inputs[0].HasShape {
+		return nil, fmt.Errorf("%s: evaluation needs one input with a declared shape", o.Model)
+	}
+	img, err := imageOptions(g, base, o.Norm)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := openData(o.Data, Options{Classes: o.Classes, PerClass: o.PerClass}, img, true)
+	if err != nil {
+		return nil, err
+	}
+	h, err := FindHead(g)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Model, err)
+	}
+	classes := ds.Classes()
+	for _, kv := range base.GetMetadataProps() {
+		if kv.GetKey() == "graft.classes" {
+			var names []string
+			if json.Unmarshal([]byte(kv.GetValue()), &names) == nil && len(names) == h.Classes {
+				classes = names
+			}
+		}
+	}
+	if len(ds.Classes()) > h.Classes {
+		return nil, fmt.Errorf("the data has %d classes, the model predicts %d", len(ds.Classes()), h.Classes)
+	}
+	return EvaluateReport(ctx, g, h, ds, o.BatchSize, classes)
 }
