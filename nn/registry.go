@@ -17,5 +17,6 @@ func standardDefs() [][]OpDef {
 func standardGrads() []map[string]GradFunc {
 	return []map[string]GradFunc{
 		gemmGrads(),
+		shapeGrads(),
 	}
 }
