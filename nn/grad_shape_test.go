@@ -363,3 +363,81 @@ func shgTo32(t *Tensor) *Tensor {
 	}
 	return o
 }
+
+// A graph mixing shape computations (Shape feeding Reshape) with data
+// movement differentiates end to end on the tape, and the whole path
+// counts as differentiable.
+func TestShapeGradTape(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	reg := Standard()
+	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		if err := reg.Build(n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	g := &Graph{
+		Inputs:  []ValueInfo{{Name: "x", DType: Float64}},
+		Outputs: []ValueInfo{{Name: "y"}},
+		Consts: map[string]*Tensor{
+			"perm_shape": shgI64(-1),
+			"starts":     shgI64(-1),
+			"ends":       shgI64(math.MinInt64),
+			"axes":       shgI64(0),
+			"steps":      shgI64(-2),
+			"idx":        shgI64(1, 1, 0),
+			"pads":       shgI64(1, 0, 1, 0),
+		},
+	}
+	g.Nodes = []*Node{
+		node("Transpose", 13, map[string]any{"perm": []int{1, 0}}, []string{"x"}, []string{"t"}),
+		node("Shape", 15, nil, []string{"t"}, []string{"s"}),
+		node("Reshape", 14, nil, []string{"t", "perm_shape"}, []string{"f"}),
+		node("Reshape", 14, nil, []string{"f", "s"}, []string{"u"}),
+		node("Slice", 13, nil, []string{"u", "starts", "ends", "axes", "steps"}, []string{"v"}),
+		node("Gather", 13, map[string]any{"axis": 1}, []string{"v", "idx"}, []string{"w"}),
+		node("Pad", 13, map[string]any{"mode": "reflect"}, []string{"w", "pads"}, []string{"p"}),
+		node("Concat", 13, map[string]any{"axis": 0}, []string{"p", "p", "t"}, []string{"y"}),
+	}
+	if err := g.NonDifferentiable([]string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	x := randF64(rng, 3, 5)
+	tp, outs, err := g.Forward(nil, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := randF64(rng, outs["y"].Shape...)
+	grads, err := tp.Backward(nil, map[string]*Tensor{"y": seed}, []string{"x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gx := grads["x"]
+	if gx == nil || !SameShape(gx.Shape, x.Shape) {
+		t.Fatalf("gradient of x: %v", gx)
+	}
+	loss := func(x *Tensor) float64 {
+		o, err := g.Run(nil, map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := 0.0
+		for i, v := range o["y"].F64 {
+			s += v * seed.F64[i]
+		}
+		return s
+	}
+	const eps = 1e-6
+	for i := range x.F64 {
+		xp, xm := x.Clone(), x.Clone()
+		xp.F64[i] += eps
+		xm.F64[i] -= eps
+		num := (loss(xp) - loss(xm)) / (2 * eps)
+		if math.Abs(num-gx.F64[i]) > 1e-6+1e-6*math.Abs(num) {
+			t.Errorf("x[%d]: tape gradient %v, numeric %v", i, gx.F64[i], num)
+		}
+	}
+}
