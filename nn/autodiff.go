@@ -256,10 +256,11 @@ func addGrad(a, b *Tensor) *Tensor {
 }
 
 // NonDifferentiable lists the nodes that lie on a path from one of the
-// named values (trainable parameters) to a graph output and have no
-// backward pass, grouped by op type: training cannot start while any
-// remain. The message names every op type, its count and first nodes.
-func (g *Graph) NonDifferentiable(from []string) error {
+// values in from (trainable parameters) to one in to (the value the loss
+// reads; graph outputs when to is empty) and have no backward pass, grouped
+// by op type: training cannot start while any remain. The message names
+// every op type, its count and first nodes.
+func (g *Graph) NonDifferentiable(from, to []string) error {
 	dep := map[string]bool{}
 	for _, f := range from {
 		dep[f] = true
@@ -281,8 +282,13 @@ func (g *Graph) NonDifferentiable(from []string) error {
 	}
 	// Keep only nodes from which an output is reachable.
 	reach := map[string]bool{}
-	for _, o := range g.Outputs {
-		reach[o.Name] = true
+	for _, o := range to {
+		reach[o] = true
+	}
+	if len(to) == 0 {
+		for _, o := range g.Outputs {
+			reach[o.Name] = true
+		}
 	}
 	bad := map[string][]string{}
 	for i := len(g.Nodes) - 1; i >= 0; i-- {

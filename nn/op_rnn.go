@@ -563,6 +563,15 @@ func rnnGemm64(transB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 	}
 }
 
+// rnnF32 reinterprets a slice of a float32 type as []float32; callers
+// check that T is 4 bytes wide (a float32 type).
+func rnnF32[T rnnFloat](x []T) []float32 {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
 // rnnGoroutineMACs is the work per direction from which the two
 // directions of a bidirectional layer run in parallel.
 const rnnGoroutineMACs = 1 << 15
@@ -598,11 +607,13 @@ type rnnDirState[T rnnFloat] struct {
 	d     int
 	lens  []int
 	rev   bool
-	xw    []T // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
-	gate  []T // [batch, G*H]: H·Rᵀ of the current step
-	h, c  []T // [batch, H] state
-	tmp   []T // [batch, H] scratch (GRU: r⊙Ht-1)
-	rt    []T // Rᵀ [H, G*H], or nil to use R directly
+	xw    []T          // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
+	gate  []T          // [batch, G*H]: H·Rᵀ of the current step
+	h, c  []T          // [batch, H] state
+	tmp   []T          // [batch, H] scratch (GRU: r⊙Ht-1)
+	rt    []T          // Rᵀ [H, G*H], or nil to use R directly
+	pk    []rnnPackedB // float32: R packed for the micro-kernel, by column range
+	apk   []float32    // float32: packed rows of the step's left operand
 	io    rnnIO[T]
 	w, r  []T // this direction's W and R
 	acts  []rnnAct
@@ -617,6 +628,15 @@ type rnnDirState[T rnnFloat] struct {
 // of this direction's R, with a m×H.
 func (st *rnnDirState[T]) stepGemm(m, n int, a []T, col0 int, c []T, ldc int) {
 	H := st.s.hidden
+	if st.pk != nil {
+		pk := &st.pk[0]
+		if col0 != 0 {
+			pk = &st.pk[1]
+		}
+		rnnPackA(rnnF32(a), m, H, st.apk)
+		pk.mul(st.apk, m, rnnF32(c), ldc)
+		return
+	}
 	if st.rt != nil {
 		st.gemm(false, m, n, H, a, H, st.rt[col0:], st.s.gates*H, 0, c, ldc)
 		return
@@ -664,7 +684,30 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	GH := G * H
 	// One allocation holds all working memory: the input projection, the
 	// step's recurrent products, the states and the bias sum.
-	ws := make([]T, s.seq*B*GH+B*GH+3*B*H+GH+GH*H)
+	maxL := 0
+	for _, l := range lens {
+		maxL = max(maxL, l)
+	}
+	// When the step products take the packed GEMM, keep Rᵀ (H×G·H) so that
+	// each step packs contiguous rows instead of transposing R again.
+	var zero T
+	// (With one row the kernel idles 5 of its 6 rows: dot products win.)
+	usePK := unsafe.Sizeof(zero) == 4 && maxL > 1 && B >= 2 && rnnUsePacked()
+	useRT := !usePK && B >= rnnPackedRows && maxL > 1
+	size := s.seq*B*GH + B*GH + 3*B*H + GH
+	if useRT {
+		size += GH * H
+	}
+	gruSplit := op.kind == rnnKindGRU && !op.linearReset // R·h in two column ranges
+	if usePK {
+		if gruSplit {
+			size += rnnPackedSize(2*H, H) + rnnPackedSize(H, H)
+		} else {
+			size += rnnPackedSize(GH, H)
+		}
+		size += rnnPackedASize(B, H)
+	}
+	ws := make([]T, size)
 	carve := func(n int) []T {
 		p := ws[:n:n]
 		ws = ws[n:]
@@ -685,16 +728,25 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	if op.clip > 0 {
 		st.clip = T(op.clip)
 	}
-	for _, l := range lens {
-		st.maxL = max(st.maxL, l)
-	}
+	st.maxL = maxL
 
 	// X·Wᵀ for every time step and batch entry at once.
 	gemm(true, s.seq*B, GH, s.input, io.x, s.input, st.w, s.input, 0, st.xw, GH)
 
-	// When the step products take the packed GEMM, keep Rᵀ (H×G·H) so that
-	// each step packs contiguous rows instead of transposing R again.
-	if B >= rnnPackedRows && st.maxL > 1 {
+	if usePK {
+		// Float32 with the micro-kernel: pack R once for the whole loop.
+		r32 := rnnF32(st.r)
+		if gruSplit {
+			st.pk = []rnnPackedB{
+				rnnPackR(r32, 0, 2*H, H, rnnF32(carve(rnnPackedSize(2*H, H)))),
+				rnnPackR(r32, 2*H, H, H, rnnF32(carve(rnnPackedSize(H, H)))),
+			}
+		} else {
+			st.pk = []rnnPackedB{rnnPackR(r32, 0, GH, H, rnnF32(carve(rnnPackedSize(GH, H))))}
+		}
+		st.apk = rnnF32(carve(rnnPackedASize(B, H)))
+	}
+	if useRT {
 		st.rt = carve(GH * H)
 		for j := 0; j < GH; j++ {
 			row := st.r[j*H : (j+1)*H]

@@ -199,3 +199,46 @@ func TestRNNErrors(t *testing.T) {
 		t.Fatal("sequence_lens beyond seq_length accepted")
 	}
 }
+
+// TestRNNFloat16 runs a float16 GRU: it computes in float32 and rounds the
+// outputs to float16.
+func TestRNNFloat16(t *testing.T) {
+	n := &Node{OpType: "GRU", Opset: 14, Outputs: []string{"Y", "Y_h"}, Attrs: map[string]*Attr{
+		"hidden_size": {Name: "hidden_size", Type: AttrInt, I: 3},
+	}}
+	op, err := rnnNew(n, rnnKindGRU, 14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(dt DType, shape ...int) *Tensor {
+		x := New(dt, shape...)
+		for i := range x.F32 {
+			x.F32[i] = float32(math.Sin(float64(i)*0.7)) * 0.5
+		}
+		x.RoundToDType()
+		return x
+	}
+	in16 := []*Tensor{mk(Float16, 4, 2, 3), mk(Float16, 1, 9, 3), mk(Float16, 1, 9, 3)}
+	in32 := []*Tensor{mk(Float32, 4, 2, 3), mk(Float32, 1, 9, 3), mk(Float32, 1, 9, 3)}
+	for i := range in32 {
+		copy(in32[i].F32, in16[i].F32)
+	}
+	got, err := op.Run(NewContext(nil), in16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := op.Run(NewContext(nil), in32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range got {
+		if got[k].DType != Float16 {
+			t.Fatalf("output %d has type %v", k, got[k].DType)
+		}
+		for i, v := range got[k].F32 {
+			if v != Float16ToFloat32(Float32ToFloat16(want[k].F32[i])) {
+				t.Fatalf("output %d [%d] = %v, want %v rounded", k, i, v, want[k].F32[i])
+			}
+		}
+	}
+}

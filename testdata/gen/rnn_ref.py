@@ -227,7 +227,7 @@ def enc(a, dtype="float32"):
     a = np.asarray(a)
     if dtype == "int32":
         return {"dtype": dtype, "shape": list(a.shape), "data": [int(v) for v in a.ravel()]}
-    fmt = "%.17g" if dtype == "float64" else "%.8g"
+    fmt = "%.15g" if dtype == "float64" else "%.8g"
     return {"dtype": dtype, "shape": list(a.shape), "data": [float(fmt % v) for v in a.ravel()]}
 
 
@@ -318,6 +318,7 @@ for op in ["LSTM", "GRU", "RNN"]:
     from_torch(lo + "_nobias", op, bias=False, batch=1, seq=3)
 from_torch("rnn_relu_bidirectional", "RNN", bidir=True, init=True, nonlinearity="relu", seq=3, batch=2)
 from_torch("lstm_forward_f64", "LSTM", init=True, lens=[3, 1], batch=2, seq=3, dtype="float64")
+from_torch("gru_batch5_f64", "GRU", bidir=True, init=True, batch=5, seq=3, lens=[3, 1, 2, 3, 2], dtype="float64")
 from_torch("gru_bidirectional_f64", "GRU", bidir=True, init=True, batch=1, seq=3, dtype="float64")
 
 from_numpy("lstm_peepholes_clip", "LSTM", {"hidden_size": 4, "clip": 0.7}, peep=True, init=True, wscale=1.2)

@@ -1,9 +1,9 @@
-//go:build amd64 && !purego && !openblas
+//go:build amd64 && !purego
 
 #include "textflag.h"
 
 // func gemmCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·gemmCPUID(SB), NOSPLIT, $0-24
+TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX
 	MOVL ecxArg+4(FP), CX
 	CPUID
@@ -14,7 +14,7 @@ TEXT ·gemmCPUID(SB), NOSPLIT, $0-24
 	RET
 
 // func gemmXgetbv() (eax, edx uint32)
-TEXT ·gemmXgetbv(SB), NOSPLIT, $0-8
+TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL $0, CX
 	XGETBV
 	MOVL AX, eax+0(FP)
@@ -26,7 +26,7 @@ TEXT ·gemmXgetbv(SB), NOSPLIT, $0-8
 // C[6x16] += Apanel * Bpanel, where Apanel holds kc groups of 6 values
 // (one per row) and Bpanel kc groups of 16 values (one per column); C is
 // row-major with a row stride of ldc elements. kc must be at least 1.
-TEXT ·gemmKernel6x16(SB), NOSPLIT, $0-40
+TEXT ·kernel6x16(SB), NOSPLIT, $0-40
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -105,12 +105,12 @@ loop:
 	VZEROUPPER
 	RET
 
-// func gemmTapsF32(n, ntaps int, w *float32, offs *int, base, y *float32)
+// func tapsF32(n, ntaps int, w *float32, offs *int, base, y *float32)
 //
 // For i in [0, n) with n a multiple of 8:
 //   y[i] += sum over t < ntaps of w[t] * base[offs[t] + i].
 // ntaps must be at least 1.
-TEXT ·gemmTapsF32(SB), NOSPLIT, $0-48
+TEXT ·tapsF32(SB), NOSPLIT, $0-48
 	MOVQ n+0(FP), CX
 	MOVQ ntaps+8(FP), BX
 	MOVQ w+16(FP), R10
