@@ -402,7 +402,7 @@ func TestShapeGradTape(t *testing.T) {
 		node("Pad", 13, map[string]any{"mode": "reflect"}, []string{"w", "pads"}, []string{"p"}),
 		node("Concat", 13, map[string]any{"axis": 0}, []string{"p", "p", "t"}, []string{"y"}),
 	}
-	if err := g.NonDifferentiable([]string{"x"}); err != nil {
+	if err := g.NonDifferentiable([]string{"x"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	x := randF64(rng, 3, 5)
