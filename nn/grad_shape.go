@@ -15,7 +15,7 @@ import (
 
 // shapeGrads holds the backward passes of the shape and data-movement ops.
 func shapeGrads() map[string]GradFunc {
-	return map[string]GradFunc{
+	m := map[string]GradFunc{
 		"Identity":        shgViewGrad,
 		"Flatten":         shgViewGrad,
 		"Reshape":         shgViewGrad,
@@ -44,6 +44,40 @@ func shapeGrads() map[string]GradFunc {
 		"Shape":           shgNoGrad,
 		"Size":            shgNoGrad,
 		"ConstantOfShape": shgNoGrad,
+	}
+	for typ, f := range m {
+		m[typ] = shgFloatOnly(f)
+	}
+	return m
+}
+
+// shgFloatOnly wraps a gradient so that integer and bool inputs (shape
+// computations moved by the same ops) never ask for a gradient: they get
+// nil, and the wrapped function only runs when a float input needs one.
+func shgFloatOnly(f GradFunc) GradFunc {
+	return func(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		var nd []bool
+		anyF := false
+		for i, x := range in {
+			if !shgNeed(need, i) {
+				continue
+			}
+			if x == nil || x.DType.Storage() == StoreI64 || x.DType.Storage() == StoreBool {
+				if nd == nil {
+					nd = append([]bool{}, need...)
+				}
+				nd[i] = false
+				continue
+			}
+			anyF = true
+		}
+		if !anyF {
+			return make([]*Tensor, len(in)), nil
+		}
+		if nd != nil {
+			need = nd
+		}
+		return f(ctx, n, in, out, dOut, need)
 	}
 }
 
@@ -359,38 +393,37 @@ func shgMappedAddK[T float32 | float64](dx, dy []T, maps [][]int, st []int) floa
 	last := maps[r-1]
 	ls := st[r-1]
 	n := len(last)
-	run := ls == 1 && n > 0 && last[0] >= 0 && shgIsRun(last)
+	rows := len(dy) / n
+	var neg []int // positions of the last axis that read the pad value
+	for i, m := range last {
+		if m < 0 {
+			neg = append(neg, i)
+		}
+	}
+	// Offset in dx of the row each dy row adds into, -1 for rows that
+	// read the pad value; and the sum of every skipped element.
+	offs := make([]int, rows)
 	coord := make([]int, r)
 	skipped := 0.0
-	rows := len(dy) / n
 	for row := 0; row < rows; row++ {
-		off, skip := 0, false
+		off := 0
 		for a := 0; a < r-1; a++ {
 			m := maps[a][coord[a]]
 			if m < 0 {
-				skip = true
+				off = -1
 				break
 			}
 			off += m * st[a]
 		}
+		offs[row] = off
 		d := dy[row*n : row*n+n]
-		if skip {
+		if off < 0 {
 			for _, v := range d {
 				skipped += float64(v)
 			}
-		} else if run {
-			// Contiguous run in dx (crops, slices with step 1).
-			o := dx[off+last[0] : off+last[0]+n]
-			for i, v := range d {
-				o[i] += v
-			}
 		} else {
-			for i, m := range last {
-				if m >= 0 {
-					dx[off+m*ls] += d[i]
-				} else {
-					skipped += float64(d[i])
-				}
+			for _, i := range neg {
+				skipped += float64(d[i])
 			}
 		}
 		for a := r - 2; a >= 0; a-- {
@@ -401,6 +434,65 @@ func shgMappedAddK[T float32 | float64](dx, dy []T, maps [][]int, st []int) floa
 			coord[a] = 0
 		}
 	}
+	if len(dx) == 0 {
+		return skipped
+	}
+	run := ls == 1 && n > 0 && last[0] >= 0 && shgIsRun(last)
+	addRow := func(off int, d []T) {
+		if run {
+			o := dx[off+last[0] : off+last[0]+n]
+			for i, v := range d {
+				o[i] += v
+			}
+			return
+		}
+		for i, m := range last {
+			if m >= 0 {
+				dx[off+m*ls] += d[i]
+			}
+		}
+	}
+	rowLen := len(dx)
+	if r >= 2 {
+		rowLen = st[r-2]
+	}
+	targets := len(dx) / rowLen
+	if targets < 2 || len(dy) < 1<<16 {
+		for row, off := range offs {
+			if off >= 0 {
+				addRow(off, dy[row*n:row*n+n])
+			}
+		}
+		return skipped
+	}
+	// Several dy rows may add into one dx row (tiles, mirrors, repeats):
+	// group the dy rows by the dx row they hit, then let each goroutine own
+	// a range of dx rows.
+	start := make([]int, targets+1)
+	for _, off := range offs {
+		if off >= 0 {
+			start[off/rowLen+1]++
+		}
+	}
+	for t := 0; t < targets; t++ {
+		start[t+1] += start[t]
+	}
+	list := make([]int, start[targets])
+	fill := append([]int{}, start[:targets]...)
+	for row, off := range offs {
+		if off >= 0 {
+			t := off / rowLen
+			list[fill[t]] = row
+			fill[t]++
+		}
+	}
+	shpParallel(targets, len(dy), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			for _, row := range list[start[t]:start[t+1]] {
+				addRow(offs[row], dy[row*n:row*n+n])
+			}
+		}
+	})
 	return skipped
 }
 

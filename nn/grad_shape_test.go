@@ -441,3 +441,98 @@ func TestShapeGradTape(t *testing.T) {
 		}
 	}
 }
+
+// Integer tensors moved by shape ops (shape arithmetic) never get a
+// gradient, even when asked.
+func TestShapeGradIntegerData(t *testing.T) {
+	n := gradTestNode(t, "Concat", 13, map[string]any{"axis": 0}, 2, 1)
+	a, b := shgI64(1, 2), shgI64(3)
+	out, err := n.Op.Run(NewContext(nil), []*Tensor{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dIn, err := Backward(NewContext(nil), n, []*Tensor{a, b}, out, []*Tensor{shgI64(0, 0, 0)}, []bool{true, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dIn[0] != nil || dIn[1] != nil {
+		t.Fatalf("integer inputs got gradients %v", dIn)
+	}
+}
+
+// Large enough for the parallel scatter paths.
+func TestShapeGradLarge(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	empty := &Tensor{DType: Float32, Shape: []int{0}, F32: []float32{}}
+	shgRun(t, []shgCase{
+		{name: "pad_reflect", op: "Pad", opset: 13, attrs: map[string]any{"mode": "reflect"},
+			in: []*Tensor{randF64(rng, 4, 8, 40, 40), shgI64(0, 0, 3, 2, 0, 0, 1, 4)}},
+		{name: "pad_constant", op: "Pad", opset: 13,
+			in: []*Tensor{randF64(rng, 3, 8, 40, 40), shgI64(0, 0, 1, 1, 0, 0, 1, 1), shgF64s(0.25)}, wrt: []int{0, 2}},
+		{name: "tile", op: "Tile", opset: 13, in: []*Tensor{randF64(rng, 64, 600), shgI64(3, 1)}},
+		{name: "slice_step", op: "Slice", opset: 13,
+			in: []*Tensor{randF64(rng, 300, 500), shgI64(-1, 0), shgI64(0, 500), shgI64(0, 1), shgI64(-1, 1)}},
+		{name: "resize_nearest_up", op: "Resize", opset: 13, attrs: map[string]any{"mode": "nearest"},
+			in: []*Tensor{randF64(rng, 2, 4, 64, 64), empty, FromFloat32([]float32{1, 1, 2, 2}, 4)}},
+		{name: "resize_linear_up", op: "Resize", opset: 13, attrs: map[string]any{"mode": "linear"},
+			in: []*Tensor{randF64(rng, 2, 4, 64, 64), empty, FromFloat32([]float32{1, 1, 2, 2}, 4)}},
+		{name: "gather_rows", op: "Gather", opset: 13,
+			in: []*Tensor{randF64(rng, 500, 300), FromInt64(func() []int64 {
+				v := make([]int64, 400)
+				for i := range v {
+					v[i] = int64(rng.Intn(1000) - 500)
+				}
+				return v
+			}(), 400)}},
+	})
+}
+
+// shgMappedAdd (serial and parallel paths) against a plain loop, with
+// repeated and negative map entries.
+func TestShapeGradMappedAdd(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	for _, xs := range [][]int{{3, 4}, {5, 30, 40}, {7, 50, 60}, {2, 1, 300, 3}} {
+		x := New(Float64, xs...)
+		maps := make([][]int, len(xs))
+		for a, d := range xs {
+			m := make([]int, d+rng.Intn(2*d+1))
+			for i := range m {
+				m[i] = rng.Intn(d+1) - 1
+			}
+			maps[a] = m
+		}
+		dy := randF64(rng, shgMapsShape(maps)...)
+		dx, skipped, err := shgMappedGrad(x, dy, maps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := New(Float64, xs...)
+		wantSkip := 0.0
+		st := Strides(xs)
+		ost := Strides(dy.Shape)
+		for i, v := range dy.F64 {
+			off, skip := 0, false
+			for a := range xs {
+				m := maps[a][(i/ost[a])%dy.Shape[a]]
+				if m < 0 {
+					skip = true
+					break
+				}
+				off += m * st[a]
+			}
+			if skip {
+				wantSkip += v
+			} else {
+				want.F64[off] += v
+			}
+		}
+		if math.Abs(skipped-wantSkip) > 1e-9*(1+math.Abs(wantSkip)) {
+			t.Errorf("%v: skipped sum %v, want %v", xs, skipped, wantSkip)
+		}
+		for i, v := range want.F64 {
+			if math.Abs(dx.F64[i]-v) > 1e-9*(1+math.Abs(v)) {
+				t.Fatalf("%v: element %d is %v, want %v", xs, i, dx.F64[i], v)
+			}
+		}
+	}
+}
