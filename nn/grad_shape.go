@@ -437,12 +437,29 @@ func shgMappedAddK[T float32 | float64](dx, dy []T, maps [][]int, st []int) floa
 	if len(dx) == 0 {
 		return skipped
 	}
-	run := ls == 1 && n > 0 && last[0] >= 0 && shgIsRun(last)
+	// Runs of consecutive input positions on the last axis (the interior
+	// of a pad, a tile, a slice with step 1) are added as blocks.
+	var segs [][3]int // dy position, dx position, length
+	for i := 0; i < n; {
+		if last[i] < 0 {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < n && last[j] == last[j-1]+1 {
+			j++
+		}
+		segs = append(segs, [3]int{i, last[i], j - i})
+		i = j
+	}
+	blocks := ls == 1 && 2*len(segs) <= n
 	addRow := func(off int, d []T) {
-		if run {
-			o := dx[off+last[0] : off+last[0]+n]
-			for i, v := range d {
-				o[i] += v
+		if blocks {
+			for _, sg := range segs {
+				o := dx[off+sg[1] : off+sg[1]+sg[2]]
+				for i, v := range d[sg[0] : sg[0]+sg[2]] {
+					o[i] += v
+				}
 			}
 			return
 		}
@@ -494,16 +511,6 @@ func shgMappedAddK[T float32 | float64](dx, dy []T, maps [][]int, st []int) floa
 		}
 	})
 	return skipped
-}
-
-// shgIsRun reports whether m is k, k+1, k+2, ...
-func shgIsRun(m []int) bool {
-	for i := 1; i < len(m); i++ {
-		if m[i] != m[i-1]+1 {
-			return false
-		}
-	}
-	return true
 }
 
 // shgSliceMaps recomputes the geometry of a Slice node: maps[a][i] is the
