@@ -45,6 +45,9 @@ type Options struct {
 	// 0 replaces it only when the data's class count differs from the
 	// model's.
 	NumClasses int
+	// Cut attaches a new head after this node (or value) instead of
+	// replacing the classifier; NumClasses must be set.
+	Cut string
 	// Out is the ONNX file to write (optional); ReportDir receives
 	// metrics.csv, metrics.json, curves and the confusion matrix (optional).
 	Out, ReportDir string
@@ -89,15 +92,24 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return nil, err
 	}
 	classes := train.Classes()
-	h, err := FindHead(g)
-	if err != nil {
+	var h *Head
+	if o.Cut != "" {
+		n := o.NumClasses
+		if n == 0 {
+			n = len(classes)
+		}
+		if h, err = CutHead(g, o.Cut, n, o.Config.Seed, nn.Standard()); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "new head after %s: %d outputs (%s)\n", o.Cut, n, strings.Join(classes, ", "))
+	} else if h, err = FindHead(g); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Model, err)
 	}
 	want := o.NumClasses
-	if want == 0 && len(classes) != h.Classes {
+	if o.Cut == "" && want == 0 && len(classes) != h.Classes {
 		want = len(classes)
 	}
-	if want > 0 {
+	if o.Cut == "" && want > 0 {
 		if len(classes) > want {
 			return nil, fmt.Errorf("the data has %d classes but --num-classes is %d", len(classes), want)
 		}
