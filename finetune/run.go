@@ -282,13 +282,12 @@ func openTrainVal(o Options, img data.ImageOptions) (train, val Dataset, err err
 	if st, e := os.Stat(o.TrainData); e == nil && st.IsDir() {
 		fo := folderOptions(o.TrainData, img)
 		tr, va, err := data.OpenImageSplits(o.TrainData, fo)
-		if err == nil && tr != nil {
-			train = tr
-			if va != nil {
-				val = va
-			}
-		} else if train, err = data.OpenImageFolder(o.TrainData, fo); err != nil {
+		if err != nil {
 			return nil, nil, err
+		}
+		train = tr
+		if va != nil {
+			val = va
 		}
 	} else if train, err = openData(o.TrainData, o, img, true); err != nil {
 		return nil, nil, err
