@@ -316,7 +316,7 @@ for op in ["LSTM", "GRU", "RNN"]:
     from_torch(lo + "_seqlens_reverse", op, lens=[1, 4, 3], reverse_only=True)
     from_torch(lo + "_layout1_seqlens_bidirectional", op, bidir=True, init=True, layout=1, lens=[2, 4, 3])
     from_torch(lo + "_nobias", op, bias=False, batch=1, seq=2)
-from_torch("rnn_relu_bidirectional", "RNN", bidir=True, init=True, nonlinearity="relu", seq=3, batch=2)
+from_torch("rnn_relu_bidirectional", "RNN", bidir=True, init=True, nonlinearity="relu", seq=3, batch=1)
 from_torch("lstm_forward_f64", "LSTM", init=True, lens=[3, 1], batch=2, seq=3, dtype="float64")
 from_torch("gru_batch5_f64", "GRU", bidir=True, init=True, batch=5, seq=3, lens=[3, 1, 2, 3, 2], dtype="float64")
 from_torch("gru_bidirectional_f64", "GRU", bidir=True, init=True, batch=1, seq=3, dtype="float64")
