@@ -162,8 +162,7 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 		if !anyIn {
 			continue
 		}
-		d, ok := n.Op.(Differentiable)
-		if !ok {
+		if !HasGradient(n) {
 			return nil, fmt.Errorf("node %s: op %s has no gradient", n.Label(), n.OpType)
 		}
 		in := make([]*Tensor, len(n.Inputs))
@@ -178,7 +177,7 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 				out[j] = tp.vals[name]
 			}
 		}
-		dIn, err := backwardOp(ctx, n, d, in, out, dOut, need)
+		dIn, err := backwardOp(ctx, n, in, out, dOut, need)
 		if err != nil {
 			return nil, fmt.Errorf("node %s backward: %w", n.Label(), err)
 		}
@@ -211,13 +210,33 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 	return res, nil
 }
 
-func backwardOp(ctx *Context, n *Node, d Differentiable, in, out, dOut []*Tensor, need []bool) (res []*Tensor, err error) {
+// HasGradient reports whether node n has a backward pass.
+func HasGradient(n *Node) bool {
+	if _, ok := n.Op.(Differentiable); ok {
+		return true
+	}
+	return n.Grad != nil
+}
+
+// Backward runs the backward pass of one built node, turning panics into
+// errors.
+func Backward(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if !HasGradient(n) {
+		return nil, fmt.Errorf("op %s has no gradient", n.OpType)
+	}
+	return backwardOp(ctx, n, in, out, dOut, need)
+}
+
+func backwardOp(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) (res []*Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error in %s backward: %v", n.OpType, r)
 		}
 	}()
-	return d.Backward(ctx, in, out, dOut, need)
+	if d, ok := n.Op.(Differentiable); ok {
+		return d.Backward(ctx, in, out, dOut, need)
+	}
+	return n.Grad(ctx, n, in, out, dOut, need)
 }
 
 // addGrad returns a+b as a new tensor (float32 or float64).
@@ -237,10 +256,11 @@ func addGrad(a, b *Tensor) *Tensor {
 }
 
 // NonDifferentiable lists the nodes that lie on a path from one of the
-// named values (trainable parameters) to a graph output and have no
-// backward pass, grouped by op type: training cannot start while any
-// remain. The message names every op type, its count and first nodes.
-func (g *Graph) NonDifferentiable(from []string) error {
+// values in from (trainable parameters) to one in to (the value the loss
+// reads; graph outputs when to is empty) and have no backward pass, grouped
+// by op type: training cannot start while any remain. The message names
+// every op type, its count and first nodes.
+func (g *Graph) NonDifferentiable(from, to []string) error {
 	dep := map[string]bool{}
 	for _, f := range from {
 		dep[f] = true
@@ -262,8 +282,13 @@ func (g *Graph) NonDifferentiable(from []string) error {
 	}
 	// Keep only nodes from which an output is reachable.
 	reach := map[string]bool{}
-	for _, o := range g.Outputs {
-		reach[o.Name] = true
+	for _, o := range to {
+		reach[o] = true
+	}
+	if len(to) == 0 {
+		for _, o := range g.Outputs {
+			reach[o.Name] = true
+		}
 	}
 	bad := map[string][]string{}
 	for i := len(g.Nodes) - 1; i >= 0; i-- {
@@ -281,7 +306,7 @@ func (g *Graph) NonDifferentiable(from []string) error {
 			reach[in] = true
 		}
 		if onPath[n] {
-			if _, ok := n.Op.(Differentiable); !ok {
+			if !HasGradient(n) {
 				bad[n.OpType] = append(bad[n.OpType], n.Label())
 			}
 		}
@@ -304,4 +329,26 @@ func (g *Graph) NonDifferentiable(from []string) error {
 		parts[i] = fmt.Sprintf("%s ×%d (e.g. %s)", t, len(nodes), strings.Join(ex, ", "))
 	}
 	return fmt.Errorf("no gradient for %d op type(s) between the trainable parameters and the outputs: %s", len(types), strings.Join(parts, "; "))
+}
+
+// SumToShape sums a gradient of a broadcast result back to the shape of
+// the operand that was broadcast (numpy rules). It returns g itself when
+// the shapes already agree.
+func SumToShape(g *Tensor, shape []int) *Tensor {
+	if SameShape(g.Shape, shape) {
+		return g
+	}
+	out := New(g.DType, shape...)
+	idx := BroadcastIndex(shape, g.Shape)
+	switch g.DType.Storage() {
+	case StoreF32:
+		for i, j := range idx {
+			out.F32[j] += g.F32[i]
+		}
+	case StoreF64:
+		for i, j := range idx {
+			out.F64[j] += g.F64[i]
+		}
+	}
+	return out
 }

@@ -24,6 +24,14 @@ func gemmF32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		gemmPackedF32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	if gemmSplitBLAS && m*n*k >= 1<<20 && runtime.GOMAXPROCS(0) > 1 {
+		gemmSplitF32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemmBLAS32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func gemmBLAS32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if transA {
 		ta = blas.Trans
@@ -32,6 +40,40 @@ func gemmF32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 		tb = blas.Trans
 	}
 	blas32.Implementation().Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmSplitF32 cuts C into GOMAXPROCS column (or row) blocks and runs one
+// BLAS call per block concurrently.
+func gemmSplitF32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	procs := runtime.GOMAXPROCS(0)
+	if n >= m {
+		chunk := (n + procs - 1) / procs
+		chunk = (chunk + 15) &^ 15
+		gemmParallel((n+chunk-1)/chunk, func(lo, hi int) {
+			for q := lo; q < hi; q++ {
+				n0 := q * chunk
+				n1 := min(n0+chunk, n)
+				bo := n0
+				if transB {
+					bo = n0 * ldb
+				}
+				gemmBLAS32(transA, transB, m, n1-n0, k, alpha, a, lda, b[bo:], ldb, beta, c[n0:], ldc)
+			}
+		})
+		return
+	}
+	chunk := (m + procs - 1) / procs
+	gemmParallel((m+chunk-1)/chunk, func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			m0 := q * chunk
+			m1 := min(m0+chunk, m)
+			ao := m0 * lda
+			if transA {
+				ao = m0
+			}
+			gemmBLAS32(transA, transB, m1-m0, n, k, alpha, a[ao:], lda, b, ldb, beta, c[m0*ldc:], ldc)
+		}
+	})
 }
 
 // gemmF64 is gemmF32 for float64.

@@ -4,6 +4,7 @@ package nn
 
 /*
 #cgo LDFLAGS: -lopenblas
+void openblas_set_num_threads(int num_threads);
 */
 import "C"
 
@@ -16,9 +17,16 @@ import (
 // gemmOwnKernel is off: OpenBLAS does every float32 product.
 const gemmOwnKernel = false
 
+// gemmSplitBLAS makes gemmF32 split large products over GOMAXPROCS
+// goroutines itself, each calling single-threaded OpenBLAS: OpenBLAS's own
+// threads spin while idle and would compete with graft's goroutines.
+const gemmSplitBLAS = true
+
 // Selecting the BLAS backend once at start-up: with the openblas build tag
-// every blas32/blas64 call graft makes is served by OpenBLAS via cgo.
+// every blas32/blas64 call graft makes is served by OpenBLAS via cgo, with
+// OpenBLAS's internal threading turned off (graft parallelises itself).
 func init() {
+	C.openblas_set_num_threads(1)
 	blas32.Use(netlib.Implementation{})
 	blas64.Use(netlib.Implementation{})
 }

@@ -111,9 +111,31 @@ func gemmPackA(trans bool, a []float32, lda, ic, mb, pc, kb int, alpha float32, 
 	for ir := 0; ir < mb; ir += gemmMR {
 		mr := min(gemmMR, mb-ir)
 		panel := dst[ir*kb : ir*kb+gemmMR*kb]
-		if mr < gemmMR {
-			clear(panel)
+		if mr == gemmMR {
+			row := ic + ir
+			if !trans {
+				r0 := a[row*lda+pc:][:kb]
+				r1 := a[(row+1)*lda+pc:][:kb]
+				r2 := a[(row+2)*lda+pc:][:kb]
+				r3 := a[(row+3)*lda+pc:][:kb]
+				r4 := a[(row+4)*lda+pc:][:kb]
+				r5 := a[(row+5)*lda+pc:][:kb]
+				for p := 0; p < kb; p++ {
+					d := panel[p*gemmMR : p*gemmMR+gemmMR]
+					d[0], d[1], d[2] = alpha*r0[p], alpha*r1[p], alpha*r2[p]
+					d[3], d[4], d[5] = alpha*r3[p], alpha*r4[p], alpha*r5[p]
+				}
+			} else {
+				for p := 0; p < kb; p++ {
+					src := a[(pc+p)*lda+row:][:gemmMR]
+					d := panel[p*gemmMR : p*gemmMR+gemmMR]
+					d[0], d[1], d[2] = alpha*src[0], alpha*src[1], alpha*src[2]
+					d[3], d[4], d[5] = alpha*src[3], alpha*src[4], alpha*src[5]
+				}
+			}
+			continue
 		}
+		clear(panel)
 		for i := 0; i < mr; i++ {
 			row := ic + ir + i
 			if !trans {

@@ -11,7 +11,7 @@ import (
 // odd sizes and leading dimensions larger than the row length.
 func TestGemmBackendAgainstNaive(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
-	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 9}, {64, 65, 130}, {150, 7, 300}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 9}, {64, 65, 130}, {150, 7, 300}, {200, 90, 70}, {60, 300, 80}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {

@@ -103,6 +103,8 @@ type Node struct {
 
 	// Op is the implementation, built from the registry at import.
 	Op Op
+	// Grad is the backward pass, when the op type has one.
+	Grad GradFunc
 	// Folded is set when every output was computed at import time (constant
 	// folding); the executor skips the node, export still writes it.
 	Folded bool
@@ -110,6 +112,10 @@ type Node struct {
 	// whose leading 1 is the model's fixed batch size: at run time the
 	// leading dimension follows the actual batch.
 	RelaxBatch bool
+	// Frozen is set by fine-tuning on nodes whose parameters are all
+	// frozen: in training mode their BatchNormalization keeps using the
+	// running statistics (Keras semantics).
+	Frozen bool
 }
 
 // Attr returns the attribute called name, or nil.

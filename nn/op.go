@@ -48,6 +48,11 @@ func (c *Context) RNG() *rand.Rand {
 	return c.Rand
 }
 
+// TrainingNode reports whether node n runs in training mode: the context
+// is in training mode and the node is not frozen. BatchNormalization uses
+// batch statistics (and updates its running statistics) only then.
+func (c *Context) TrainingNode(n *Node) bool { return c.Training && !n.Frozen }
+
 // OpFunc adapts a function to the Op interface.
 type OpFunc func(ctx *Context, in []*Tensor) ([]*Tensor, error)
 
@@ -70,19 +75,23 @@ type OpDef struct {
 	// (Conv's W and B, Gemm's B and C, ...). A Constant node feeding one of
 	// them becomes a parameter.
 	WeightInputs []int
-	// Grad says whether a backward pass exists (filled by the autodiff
-	// package of the fine-tuning work).
-	Grad bool
 }
+
+// GradFunc computes the input gradients of one node; the arguments and
+// result are those of Differentiable.Backward, plus the node (for its
+// attributes). Gradients live in grad_*.go files, one per op family, keyed
+// by op type, so forward and backward can be written separately.
+type GradFunc func(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error)
 
 // Registry maps (domain, op type, opset) to an implementation.
 type Registry struct {
-	defs map[string][]OpDef
+	defs  map[string][]OpDef
+	grads map[string]GradFunc
 }
 
 // NewRegistry returns a registry holding defs.
 func NewRegistry(defs ...[]OpDef) *Registry {
-	r := &Registry{defs: map[string][]OpDef{}}
+	r := &Registry{defs: map[string][]OpDef{}, grads: map[string]GradFunc{}}
 	for _, list := range defs {
 		for _, d := range list {
 			r.Register(d)
@@ -117,6 +126,12 @@ func (r *Registry) Lookup(domain, typ string, opset int) (*OpDef, bool) {
 	return nil, false
 }
 
+// RegisterGrad sets the gradient of an op type (default domain).
+func (r *Registry) RegisterGrad(opType string, f GradFunc) { r.grads[opType] = f }
+
+// HasGrad reports whether the op type has a backward pass.
+func (r *Registry) HasGrad(opType string) bool { return r.grads[opType] != nil }
+
 // Has reports whether any opset of the op type is registered.
 func (r *Registry) Has(domain, typ string) bool { return len(r.defs[regKey(domain, typ)]) > 0 }
 
@@ -149,11 +164,20 @@ func (r *Registry) Build(n *Node) error {
 		return fmt.Errorf("node %s: %w", n.Label(), err)
 	}
 	n.Op = op
+	if n.Domain == "" {
+		n.Grad = r.grads[n.OpType]
+	}
 	return nil
 }
 
 // Standard returns a registry of every op graft implements. It builds a new
 // registry on each call; callers may add their own definitions to it.
 func Standard() *Registry {
-	return NewRegistry(standardDefs()...)
+	r := NewRegistry(standardDefs()...)
+	for _, gs := range standardGrads() {
+		for typ, f := range gs {
+			r.RegisterGrad(typ, f)
+		}
+	}
+	return r
 }

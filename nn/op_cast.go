@@ -132,15 +132,14 @@ func ewCastTensor(x *Tensor, to DType) (*Tensor, error) {
 		}
 	case StoreI64:
 		d := out.I64
-		tu := to == Uint64
 		switch src {
 		case StoreF32:
 			for i, v := range x.F32 {
-				d[i] = ewFloatToInt(float64(v), tu)
+				d[i] = ewFloatToIntType(float64(v), to)
 			}
 		case StoreF64:
 			for i, v := range x.F64 {
-				d[i] = ewFloatToInt(v, tu)
+				d[i] = ewFloatToIntType(v, to)
 			}
 		case StoreI64:
 			copy(d, x.I64)
@@ -172,4 +171,45 @@ func ewCastTensor(x *Tensor, to DType) (*Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// ewCvtt32 truncates f toward zero to a 32-bit integer the way x86's
+// cvttss2si/cvttps2dq do: NaN and values outside the int32 range give
+// math.MinInt32 (the "integer indefinite" value).
+func ewCvtt32(f float64) int64 {
+	if !(f > -2147483649 && f < 2147483648) {
+		return math.MinInt32
+	}
+	return int64(f)
+}
+
+// ewCvtt64 is the 64-bit analogue of ewCvtt32.
+func ewCvtt64(f float64) int64 {
+	if !(f >= -9223372036854775808 && f < 9223372036854775808) {
+		return math.MinInt64
+	}
+	return int64(f)
+}
+
+// ewFloatToIntType converts a float to the integer type to with C cast
+// semantics for in-range values (truncation toward zero). Out-of-range
+// values and NaN, undefined in C, follow what onnxruntime computes on x86:
+// narrow types go through a 32-bit conversion and keep its low bits, and
+// unsigned 32/64-bit targets use the usual subtract-2**31/2**63 lowering.
+func ewFloatToIntType(f float64, to DType) int64 {
+	switch to {
+	case Int64:
+		return ewCvtt64(f)
+	case Uint64:
+		if f >= 9223372036854775808 {
+			return ewCvtt64(f-9223372036854775808) ^ math.MinInt64
+		}
+		return ewCvtt64(f)
+	case Uint32:
+		if f >= 2147483648 {
+			return int64(uint32(ewCvtt32(f-2147483648)) ^ 0x80000000)
+		}
+		return int64(uint32(ewCvtt32(f)))
+	}
+	return to.WrapInt(ewCvtt32(f))
 }

@@ -101,6 +101,14 @@ func (c *convOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []T) {
 	Cg, Mg := C/G, M/G
 	if Cg == 1 && G > 1 {
+		if xf, ok := any(x).([]float32); ok && gemmKernelOK {
+			if g.in[0] == 1 && g.k[0] == 1 {
+				convDepthwiseFlatF32(g, N, C, M, G, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
+				return
+			}
+			convDepthwiseF32(g, N, C, M, G, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
+			return
+		}
 		convDepthwise(g, N, C, M, G, x, w, b, y)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 // random source, otherwise the context's is used.
 type normDropoutOp struct {
 	ratio      float64
+	isTest     bool // opset 6 is_test attribute: never drop
 	ratioInput bool // opset 12+: ratio and training_mode are inputs
 	boolMask   bool // opset 10+: mask is bool (before: same type as data)
 	want       []bool
@@ -26,6 +27,7 @@ func normDropoutNew(n *Node) (Op, error) {
 		ratioInput: n.Opset >= 12,
 		boolMask:   n.Opset >= 10,
 		want:       normWanted(n),
+		isTest:     n.Opset < 7 && n.AttrInt("is_test", 0) != 0,
 	}
 	if op.ratioInput && n.HasAttr("ratio") {
 		return nil, fmt.Errorf("attribute ratio is not allowed at opset %d (ratio is an input)", n.Opset)
@@ -69,7 +71,7 @@ func (op *normDropoutOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		}
 	}
 	wantMask := normWant(op.want, 1)
-	if !training || ratio == 0 {
+	if !training || ratio == 0 || op.isTest {
 		outs := []*Tensor{x}
 		if len(op.want) > 1 {
 			outs = append(outs, nil)

@@ -187,22 +187,33 @@ func ewHasZero(s []int64) bool {
 func ewArithInto(op ewOp, bc *ewBcast, dst, a, b *Tensor) error {
 	switch dst.DType.Storage() {
 	case StoreF32:
-		ewRun2(bc, 1, dst.F32, a.F32, b.F32, func(d, x, y []float32, sa, sb int) { ewArith(op, d, x, y, sa, sb) })
+		ewArithRun2(bc, op, dst.F32, a.F32, b.F32)
 	case StoreF64:
-		ewRun2(bc, 1, dst.F64, a.F64, b.F64, func(d, x, y []float64, sa, sb int) { ewArith(op, d, x, y, sa, sb) })
+		ewArithRun2(bc, op, dst.F64, a.F64, b.F64)
 	case StoreI64:
 		if op == ewDiv && ewHasZero(b.I64) {
 			return fmt.Errorf("integer division by zero (%v divisor)", b.DType)
 		}
 		if dst.DType == Uint64 && (op == ewDiv || op == ewMax || op == ewMin) {
-			ewRun2(bc, 1, ewU64(dst.I64), ewU64(a.I64), ewU64(b.I64), func(d, x, y []uint64, sa, sb int) { ewArith(op, d, x, y, sa, sb) })
+			ewArithRun2(bc, op, ewU64(dst.I64), ewU64(a.I64), ewU64(b.I64))
 			return nil
 		}
-		ewRun2(bc, 1, dst.I64, a.I64, b.I64, func(d, x, y []int64, sa, sb int) { ewArith(op, d, x, y, sa, sb) })
+		ewArithRun2(bc, op, dst.I64, a.I64, b.I64)
 	default:
 		return fmt.Errorf("%s does not support element type %v", ewOpNames[op], dst.DType)
 	}
 	return nil
+}
+
+// ewArithRun2 runs an arithmetic kernel over a two-input broadcast, first
+// widening short innermost runs where possible.
+func ewArithRun2[T ewNum](bc *ewBcast, op ewOp, dst, a, b []T) {
+	if nb, buf := ewWiden(bc, 1, b); nb != nil {
+		bc, b = nb, buf
+	} else if nb, buf := ewWiden(bc, 0, a); nb != nil {
+		bc, a = nb, buf
+	}
+	ewRun2(bc, 1, dst, a, b, func(d, x, y []T, sa, sb int) { ewArith(op, d, x, y, sa, sb) })
 }
 
 // ewArithRun computes a op b with broadcasting.
@@ -624,13 +635,13 @@ func ewPowRun(a, b *Tensor) (*Tensor, error) {
 	return out, nil
 }
 
-// ewFloatToInt converts with truncation toward zero (C semantics for values
-// in range; out-of-range values give the platform's saturated pattern).
+// ewFloatToInt converts with truncation toward zero to a 64-bit integer
+// (unsigned when asked); see ewFloatToIntType for out-of-range values.
 func ewFloatToInt(v float64, unsigned bool) int64 {
-	if unsigned && v >= 1<<63 {
-		return int64(uint64(v))
+	if unsigned {
+		return ewFloatToIntType(v, Uint64)
 	}
-	return int64(v)
+	return ewFloatToIntType(v, Int64)
 }
 
 // ewModRun computes Mod: with fmod the result takes the dividend's sign (C

@@ -211,3 +211,62 @@ func ewRoundRange(dt DType, s []float32) {
 		}
 	}
 }
+
+// ewWidenMax bounds the size of the tiled copy ewWiden makes.
+const ewWidenMax = 1 << 16
+
+// ewWiden speeds up broadcasts whose innermost run is short because input k
+// repeats a short row along the next dimension (e.g. [N,3] * [3], or an
+// anchor tensor [1,3,1,1,2] against [1,3,80,80,2]). It splits that
+// dimension of R rows into R/T groups of T rows, merges each group with the
+// inner dimension, and tiles input k's rows T times to match, so the kernels
+// see runs of T*inner elements. It returns (nil, nil) when the pattern does
+// not apply or the copy would be large.
+func ewWiden[T any](bc *ewBcast, k int, data []T) (*ewBcast, []T) {
+	nd := len(bc.dims)
+	if nd < 2 || len(bc.strides) != 2 {
+		return nil, nil
+	}
+	inner, rows := bc.dims[nd-1], bc.dims[nd-2]
+	if inner >= 32 {
+		return nil, nil
+	}
+	o := 1 - k
+	sk, so := bc.strides[k], bc.strides[o]
+	if sk[nd-1] != 1 || sk[nd-2] != 0 || so[nd-1] != 1 || so[nd-2] != inner {
+		return nil, nil
+	}
+	// group size: the largest divisor of rows with groups of <= 1024 elements
+	g := 1024 / inner
+	if g > rows {
+		g = rows
+	}
+	for rows%g != 0 {
+		g--
+	}
+	nrows := len(data) / inner
+	if g < 4 || len(data)%inner != 0 || nrows*g*inner > ewWidenMax {
+		return nil, nil
+	}
+	w := g * inner
+	buf := make([]T, nrows*w)
+	for j := 0; j < nrows; j++ {
+		src := data[j*inner : (j+1)*inner]
+		dst := buf[j*w : (j+1)*w]
+		for r := 0; r < g; r++ {
+			copy(dst[r*inner:], src)
+		}
+	}
+	nb := &ewBcast{out: bc.out, n: bc.n, dims: make([]int, nd), strides: make([][]int, 2)}
+	copy(nb.dims, bc.dims[:nd-2])
+	nb.dims[nd-2] = rows / g
+	nb.dims[nd-1] = w
+	nb.strides[o] = append(append([]int{}, so[:nd-2]...), w, 1)
+	nk := make([]int, nd)
+	for d := 0; d < nd-2; d++ {
+		nk[d] = sk[d] * g
+	}
+	nk[nd-2], nk[nd-1] = 0, 1
+	nb.strides[k] = nk
+	return nb, buf
+}

@@ -20,6 +20,7 @@ type ewOrtIn struct {
 	shape   []int
 	lo, hi  float64 // value range
 	nonzero bool    // avoid zeros (divisors)
+	special bool    // cycle through NaN, infinities, signed zeros, ...
 }
 
 type ewOrtCase struct {
@@ -78,8 +79,22 @@ func (r *ewOrtRand) float() float64 {
 	return float64(r.s>>11) / (1 << 53)
 }
 
+var ewOrtSpecials = []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 1, -1, 1e-40, 0.5, -0.5, 2.5, 100, -100}
+
 func ewOrtInput(r *ewOrtRand, in ewOrtIn) *nn.Tensor {
 	t := nn.New(in.dt, in.shape...)
+	if in.special {
+		for i := 0; i < t.Len(); i++ {
+			v := ewOrtSpecials[(i+int(in.lo))%len(ewOrtSpecials)]
+			if in.dt == nn.Float64 {
+				t.F64[i] = v
+			} else {
+				t.F32[i] = float32(v)
+			}
+		}
+		t.RoundToDType()
+		return t
+	}
 	for i := 0; i < t.Len(); i++ {
 		v := in.lo + (in.hi-in.lo)*r.float()
 		switch in.dt.Storage() {
@@ -261,6 +276,7 @@ func ewOrtCases() []ewOrtCase {
 		{"HardSwish", 14, -5, 5, nil}, {"Softplus", 1, -30, 30, nil}, {"Softsign", 1, -5, 5, nil},
 		{"Gelu", 20, -5, 5, nil}, {"Gelu", 20, -5, 5, []*onnxpb.AttributeProto{ewOrtAttrS("approximate", "tanh")}},
 		{"Mish", 18, -10, 10, nil}, {"ThresholdedRelu", 10, -3, 3, []*onnxpb.AttributeProto{ewOrtAttrF("alpha", 0.5)}},
+		{"Shrink", 9, -3, 3, []*onnxpb.AttributeProto{ewOrtAttrF("lambd", 0.7), ewOrtAttrF("bias", 0.2)}},
 		{"Tan", 7, -1.5, 1.5, nil}, {"Asin", 7, -1, 1, nil}, {"Acos", 7, -1, 1, nil}, {"Atan", 7, -5, 5, nil},
 		{"Sinh", 9, -5, 5, nil}, {"Cosh", 9, -5, 5, nil}, {"Asinh", 9, -5, 5, nil}, {"Acosh", 9, 1, 5, nil}, {"Atanh", 9, -0.99, 0.99, nil},
 	}
@@ -312,6 +328,15 @@ func ewOrtCases() []ewOrtCase {
 		cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))},
 			in: []ewOrtIn{{dt: nn.Int64, shape: []int{16}, lo: -1e12, hi: 1e12}}})
 	}
+	// out-of-range float -> integer conversions (x86 semantics in onnxruntime)
+	for _, from := range []nn.DType{nn.Float32, nn.Float64} {
+		for _, to := range []nn.DType{nn.Int8, nn.Uint8, nn.Int16, nn.Uint16, nn.Int32, nn.Uint32, nn.Int64, nn.Uint64} {
+			cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))},
+				in: []ewOrtIn{{dt: from, shape: []int{32}, lo: -1e10, hi: 1e10}}})
+			cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))},
+				in: []ewOrtIn{{dt: from, shape: []int{32}, lo: -1e20, hi: 1e20}}})
+		}
+	}
 	// large float64 -> float16 / bfloat16 values round once
 	cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: nn.Float16, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(nn.Float16))},
 		in: []ewOrtIn{{dt: nn.Float64, shape: []int{64}, lo: -70000, hi: 70000}}})
@@ -327,6 +352,32 @@ func ewOrtCases() []ewOrtCase {
 		for _, dt := range []nn.DType{nn.Uint8, nn.Uint16, nn.Uint32, nn.Uint64} {
 			cs = append(cs, ewOrtCase{op: "BitShift", opset: 11, out: dt, attrs: []*onnxpb.AttributeProto{ewOrtAttrS("direction", dir)}, in: []ewOrtIn{
 				{dt: dt, shape: []int{3, 4}, lo: 0, hi: 250}, {dt: dt, shape: []int{4}, lo: 0, hi: 7}}})
+		}
+	}
+	// special values: NaN, infinities, signed zeros, subnormals
+	sp := func(dt nn.DType, n, shift int) ewOrtIn {
+		return ewOrtIn{dt: dt, shape: []int{n}, lo: float64(shift), special: true}
+	}
+	for _, dt := range []nn.DType{nn.Float32, nn.Float64} {
+		n := len(ewOrtSpecials)
+		for _, op := range []string{"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Equal", "Less", "Greater"} {
+			out := dt
+			if op == "Equal" || op == "Less" || op == "Greater" {
+				out = nn.Bool
+			}
+			for shift := 0; shift < n; shift++ {
+				cs = append(cs, ewOrtCase{op: op, opset: 15, out: out, in: []ewOrtIn{sp(dt, n, 0), sp(dt, n, shift)}})
+			}
+		}
+		for _, u := range unary {
+			if u.opset > 18 && dt == nn.Float64 {
+				continue
+			}
+			cs = append(cs, ewOrtCase{op: u.op, opset: u.opset, attrs: u.attrs, out: dt, in: []ewOrtIn{sp(dt, n, 0)}})
+		}
+		cs = append(cs, ewOrtCase{op: "Clip", opset: 13, out: dt, in: []ewOrtIn{sp(dt, n, 0), {dt: dt, shape: []int{}, lo: -1, hi: -1}, {dt: dt, shape: []int{}, lo: 1, hi: 1}}})
+		for _, to := range []nn.DType{nn.Float16, nn.BFloat16, nn.Bool, nn.Float32, nn.Float64} {
+			cs = append(cs, ewOrtCase{op: "Cast", opset: 19, out: to, attrs: []*onnxpb.AttributeProto{ewOrtAttrI("to", int64(to))}, in: []ewOrtIn{sp(dt, n, 0)}})
 		}
 	}
 	return cs
@@ -346,8 +397,8 @@ func TestEwAgainstOnnxruntime(t *testing.T) {
 		for _, in := range c.in {
 			label += fmt.Sprintf(" %v%v", in.dt, in.shape)
 		}
-		if len(c.attrs) > 0 {
-			label += fmt.Sprintf(" attrs=%d", len(c.attrs))
+		for _, a := range c.attrs {
+			label += fmt.Sprintf(" %s=%v%s", a.Name, a.I+int64(a.F), a.S)
 		}
 		m := ewOrtModel(c)
 		path := filepath.Join(dir, fmt.Sprintf("m%d.onnx", ci))
@@ -389,4 +440,62 @@ func TestEwAgainstOnnxruntime(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases: %d failed, %d not runnable in onnxruntime", len(cases), failed, skipped)
+}
+
+// BenchmarkEwVsOnnxruntime times a few hot elementwise kernels in graft and
+// in onnxruntime (default threads) on the same inputs.
+func BenchmarkEwVsOnnxruntime(b *testing.B) {
+	ortref.Require(b)
+	f32 := func(shape ...int) ewOrtIn { return ewOrtIn{dt: nn.Float32, shape: shape, lo: -3, hi: 3} }
+	cases := []struct {
+		name string
+		c    ewOrtCase
+	}{
+		{"AddSame1M", ewOrtCase{op: "Add", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024), f32(1024, 1024)}}},
+		{"AddChannel", ewOrtCase{op: "Add", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(8, 64, 56, 56), f32(64, 1, 1)}}},
+		{"MulRow", ewOrtCase{op: "Mul", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(4, 128, 768), f32(768)}}},
+		{"MulSmallInner", ewOrtCase{op: "Mul", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(100000, 3), f32(3)}}},
+		{"Sigmoid1M", ewOrtCase{op: "Sigmoid", opset: 13, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Tanh1M", ewOrtCase{op: "Tanh", opset: 13, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Erf1M", ewOrtCase{op: "Erf", opset: 13, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Relu1M", ewOrtCase{op: "Relu", opset: 14, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+		{"Gelu1M", ewOrtCase{op: "Gelu", opset: 20, out: nn.Float32, in: []ewOrtIn{f32(1024, 1024)}}},
+	}
+	dir := b.TempDir()
+	for i, cs := range cases {
+		m := ewOrtModel(cs.c)
+		path := filepath.Join(dir, fmt.Sprintf("b%d.onnx", i))
+		if err := onnx.Save(path, m); err != nil {
+			b.Fatal(err)
+		}
+		r := &ewOrtRand{s: 7}
+		inputs := map[string]*nn.Tensor{}
+		for j, in := range cs.c.in {
+			inputs[fmt.Sprintf("x%d", j)] = ewOrtInput(r, in)
+		}
+		g, err := onnx.Import(m, onnx.ImportOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(cs.name+"/graft", func(b *testing.B) {
+			for k := 0; k < b.N; k++ {
+				if _, err := g.Run(nil, inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		s, err := ortref.Open(path, 0)
+		if err != nil {
+			b.Logf("%s: %v", cs.name, err)
+			continue
+		}
+		b.Run(cs.name+"/ort", func(b *testing.B) {
+			for k := 0; k < b.N; k++ {
+				if _, err := s.Run(inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		s.Close()
+	}
 }

@@ -364,7 +364,7 @@ func TestEwLarge(t *testing.T) {
 			if got2.F32[k] != col.F32[i]*a.F32[k] {
 				t.Fatalf("mul [%d,%d] = %v", i, j, got2.F32[k])
 			}
-			if w := float32(1 / (1 + math.Exp(-float64(a.F32[k])))); got3.F32[k] != w {
+			if w := 1 / (1 + math.Exp(-float64(a.F32[k]))); math.Abs(float64(got3.F32[k])-w) > 1e-6*w {
 				t.Fatalf("sigmoid [%d] = %v, want %v", k, got3.F32[k], w)
 			}
 		}
@@ -482,6 +482,79 @@ func TestEwBroadcastRandom(t *testing.T) {
 		})
 		if seen != hi && lo < hi {
 			t.Fatalf("runs covered up to %d, want %d", seen, hi)
+		}
+	}
+}
+
+func TestEwShrinkSwish(t *testing.T) {
+	x := FromFloat32([]float32{-2, -0.5, 0, 0.4, 1.5}, 5)
+	attrs := map[string]*Attr{"lambd": {Type: AttrFloat, F: 0.45}, "bias": {Type: AttrFloat, F: 0.25}}
+	ewCheckF32(t, "shrink", ewTestOne(t, "Shrink", 9, attrs, x), []int{5}, []float32{-1.75, -0.25, 0, 0, 1.25}, 1e-7)
+	ewCheckF32(t, "shrink default", ewTestOne(t, "Shrink", 9, nil, x), []int{5}, []float32{-2, 0, 0, 0, 1.5}, 0)
+	ewCheckI64(t, "shrink int", ewTestOne(t, "Shrink", 9, map[string]*Attr{"lambd": {Type: AttrFloat, F: 1.5}, "bias": {Type: AttrFloat, F: 1}},
+		ewInts(Int8, []int{4}, -3, -1, 1, 5)), Int8, -2, 0, 0, 4)
+	// swish(x) = x*sigmoid(alpha*x); sigmoid(1) = 0.7310585786300049, sigmoid(-2) = 0.11920292202211755
+	sw := ewTestOne(t, "Swish", 24, map[string]*Attr{"alpha": {Type: AttrFloat, F: 2}}, FromFloat32([]float32{0.5, -1}, 2))
+	ewCheckF32(t, "swish", sw, []int{2}, []float32{0.5 * 0.7310585786300049, -0.11920292202211755}, 1e-6)
+}
+
+func TestEwArithRandomShapes(t *testing.T) {
+	seed := uint64(777)
+	rnd := func(n int) int {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		return int(seed>>33) % n
+	}
+	shapes := [][2][]int{
+		{{1000, 3}, {3}}, {{3}, {1000, 3}}, {{1, 3, 80, 80, 2}, {1, 3, 1, 1, 2}}, {{1, 3, 1, 1, 2}, {1, 3, 80, 80, 2}},
+		{{4, 5, 2}, {5, 1}}, {{7, 2}, {7, 1}},
+	}
+	for iter := 0; iter < 200; iter++ {
+		rank := 1 + rnd(4)
+		out := make([]int, rank)
+		for i := range out {
+			out[i] = 1 + rnd(6)
+		}
+		mk := func() []int {
+			r := rnd(rank + 1)
+			s := append([]int{}, out[rank-r:]...)
+			for i := range s {
+				if rnd(3) == 0 {
+					s[i] = 1
+				}
+			}
+			return s
+		}
+		shapes = append(shapes, [2][]int{mk(), mk()})
+	}
+	for _, sh := range shapes {
+		a, b := New(Float32, sh[0]...), New(Float32, sh[1]...)
+		for i := range a.F32 {
+			a.F32[i] = float32(rnd(1000))
+		}
+		for i := range b.F32 {
+			b.F32[i] = float32(rnd(1000) + 1)
+		}
+		for _, op := range []ewOp{ewSub, ewDiv} {
+			got, err := ewArithRun(op, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			coord := make([]int, len(got.Shape))
+			for p := range got.F32 {
+				q := p
+				for d := len(got.Shape) - 1; d >= 0; d-- {
+					coord[d] = q % got.Shape[d]
+					q /= got.Shape[d]
+				}
+				x, y := a.F32[ewNaiveIndex(coord, a.Shape, got.Shape)], b.F32[ewNaiveIndex(coord, b.Shape, got.Shape)]
+				w := x - y
+				if op == ewDiv {
+					w = x / y
+				}
+				if got.F32[p] != w {
+					t.Fatalf("%v op %d %v: [%d] = %v, want %v", a.Shape, op, b.Shape, p, got.F32[p], w)
+				}
+			}
 		}
 	}
 }

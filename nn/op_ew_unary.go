@@ -46,6 +46,8 @@ const (
 	ewGeluTanh
 	ewMish
 	ewThresholdedRelu
+	ewShrink
+	ewSwish
 	ewIdentity
 )
 
@@ -62,7 +64,7 @@ type ewUnary struct {
 func (u *ewUnary) cost() int {
 	switch u.op {
 	case ewNeg, ewAbs, ewRelu, ewLeakyRelu, ewHardSigmoid, ewHardSwish, ewSoftsign,
-		ewFloor, ewCeil, ewRound, ewSign, ewRecip, ewIdentity, ewThresholdedRelu, ewSqrt:
+		ewFloor, ewCeil, ewRound, ewSign, ewRecip, ewIdentity, ewThresholdedRelu, ewSqrt, ewShrink:
 		return 1
 	}
 	return 16
@@ -146,6 +148,21 @@ func ewUnaryInt(u *ewUnary, dt DType, d, x []int64) error {
 		}
 	case ewIdentity:
 		copy(d, x)
+	case ewShrink:
+		for i, v := range x {
+			f := float64(v)
+			if uns {
+				f = float64(uint64(v))
+			}
+			switch {
+			case f < -u.alpha:
+				d[i] = ewFloatToIntType(f+u.beta, Int64)
+			case f > u.alpha:
+				d[i] = ewFloatToIntType(f-u.beta, Int64)
+			default:
+				d[i] = 0
+			}
+		}
 	default:
 		return fmt.Errorf("%s does not support element type %v", u.name, dt)
 	}
@@ -182,7 +199,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewExp:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewExpFast(float64(v)))
+				d[i] = T(ewExp32(float32(v)))
 			}
 			break
 		}
@@ -229,6 +246,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			}
 		}
 	case ewErf:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewErf32(float32(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			d[i] = T(math.Erf(float64(v)))
 		}
@@ -321,7 +344,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewSigmoid:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewSigmoidFast(float64(v)))
+				d[i] = T(ewSigmoid32(float32(v)))
 			}
 			break
 		}
@@ -352,7 +375,7 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewTanh:
 		if f32 {
 			for i, v := range x {
-				d[i] = T(ewTanhFast(float64(v)))
+				d[i] = T(ewTanh32(float32(v)))
 			}
 			break
 		}
@@ -372,6 +395,12 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 			d[i] = v / (1 + a)
 		}
 	case ewGelu:
+		if f32 {
+			for i, v := range x {
+				d[i] = T(ewGelu32(float32(v)))
+			}
+			break
+		}
 		for i, v := range x {
 			f := float64(v)
 			d[i] = T(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
@@ -379,9 +408,10 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	case ewGeluTanh:
 		c := math.Sqrt(2 / math.Pi)
 		if f32 {
+			c32 := float32(c)
 			for i, v := range x {
-				f := float64(v)
-				d[i] = T(0.5 * f * (1 + ewTanhFast(c*(f+0.044715*f*f*f))))
+				f := float32(v)
+				d[i] = T(0.5 * f * (1 + ewTanh32(c32*(f+0.044715*f*f*f))))
 			}
 			break
 		}
@@ -401,6 +431,30 @@ func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 				v = 0
 			}
 			d[i] = v
+		}
+	case ewShrink:
+		l, b := T(u.alpha), T(u.beta)
+		for i, v := range x {
+			switch {
+			case v < -l:
+				v += b
+			case v > l:
+				v -= b
+			default:
+				v = 0
+			}
+			d[i] = v
+		}
+	case ewSwish:
+		a := T(u.alpha)
+		if f32 {
+			for i, v := range x {
+				d[i] = v * T(ewSigmoid32(float32(a*v)))
+			}
+			break
+		}
+		for i, v := range x {
+			d[i] = v * T(ewSigmoid64(float64(a*v)))
 		}
 	case ewIdentity:
 		copy(d, x)

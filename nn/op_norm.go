@@ -44,7 +44,9 @@ func normBatchNew(n *Node) (Op, error) {
 				}
 			}
 		}
-	} else {
+	} else if n.Opset >= 7 || n.AttrInt("is_test", 0) == 0 {
+		// Before opset 14 the statistics outputs exist only in training
+		// (opset 6: is_test=0).
 		for _, o := range n.Outputs[min(1, len(n.Outputs)):] {
 			if o != "" {
 				op.legacyTraining = true
@@ -244,6 +246,9 @@ func normScaleShift[T float32 | float64](x, y []T, a, b float64) {
 type normInstanceOp struct{ eps float64 }
 
 func normInstanceNew(n *Node) (Op, error) {
+	if err := normMaxOutputs(n, 1); err != nil {
+		return nil, err
+	}
 	eps := float64(n.AttrFloat("epsilon", 1e-5))
 	if eps < 0 {
 		return nil, fmt.Errorf("epsilon %g is negative", eps)

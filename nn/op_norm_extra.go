@@ -14,6 +14,9 @@ type normGroupOp struct {
 }
 
 func normGroupNew(n *Node) (Op, error) {
+	if err := normMaxOutputs(n, 1); err != nil {
+		return nil, err
+	}
 	if !n.HasAttr("num_groups") {
 		return nil, fmt.Errorf("attribute num_groups is required")
 	}
@@ -106,6 +109,9 @@ type normRMSOp struct {
 }
 
 func normRMSNew(n *Node) (Op, error) {
+	if err := normMaxOutputs(n, 1); err != nil {
+		return nil, err
+	}
 	eps := float64(n.AttrFloat("epsilon", 1e-5))
 	if eps < 0 {
 		return nil, fmt.Errorf("epsilon %g is negative", eps)
@@ -165,6 +171,9 @@ func normRMS[T float32 | float64](x, y []T, outer, inner int, scale []float64, e
 type normMVNOp struct{ axes []int }
 
 func normMVNNew(n *Node) (Op, error) {
+	if err := normMaxOutputs(n, 1); err != nil {
+		return nil, err
+	}
 	return &normMVNOp{axes: n.AttrInts("axes", []int{0, 2, 3})}, nil
 }
 
@@ -240,6 +249,9 @@ func normMVN[T float32 | float64](x, y []T, lay *redLayout, mean, vr []float64, 
 type normLpOp struct{ axis, p int }
 
 func normLpNew(n *Node) (Op, error) {
+	if err := normMaxOutputs(n, 1); err != nil {
+		return nil, err
+	}
 	p := int(n.AttrInt("p", 2))
 	if p != 1 && p != 2 {
 		return nil, fmt.Errorf("p %d is not supported (want 1 or 2)", p)

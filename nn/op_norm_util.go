@@ -98,3 +98,11 @@ func normCheckFloat(t *Tensor, what string) error {
 func normNewLike(t *Tensor, shape []int) *Tensor {
 	return New(t.DType, shape...)
 }
+
+// normMaxOutputs rejects a node naming more outputs than the op has.
+func normMaxOutputs(n *Node, max int) error {
+	if len(n.Outputs) > max {
+		return fmt.Errorf("%d outputs, %s has %d", len(n.Outputs), n.OpType, max)
+	}
+	return nil
+}

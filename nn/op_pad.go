@@ -149,3 +149,76 @@ func (o *shpPadOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	shpMapped(out, x, maps, Strides(x.Shape))
 	return []*Tensor{out}, nil
 }
+
+// shpNewCenterCropPad implements CenterCropPad (opset 18): each listed axis
+// is cropped or zero-padded around its centre to the requested length.
+func shpNewCenterCropPad(n *Node) (Op, error) {
+	attrAxes := n.AttrInts("axes", nil)
+	return OpFunc(func(_ *Context, in []*Tensor) ([]*Tensor, error) {
+		if len(in) < 2 {
+			return nil, fmt.Errorf("CenterCropPad needs input_data and shape")
+		}
+		x := in[0]
+		if err := shpCheck(x, "input_data"); err != nil {
+			return nil, err
+		}
+		shape, err := shpIndexList(in[1], "shape")
+		if err != nil {
+			return nil, err
+		}
+		r := len(x.Shape)
+		axes := attrAxes
+		if axes == nil {
+			axes = make([]int, r)
+			for i := range axes {
+				axes[i] = i
+			}
+		}
+		if len(shape) != len(axes) {
+			return nil, fmt.Errorf("shape %v has %d values for %d axes", shape, len(shape), len(axes))
+		}
+		maps := make([][]int, r)
+		for a := 0; a < r; a++ {
+			m := make([]int, x.Shape[a])
+			for i := range m {
+				m[i] = i
+			}
+			maps[a] = m
+		}
+		for i, ax := range axes {
+			a, err := shpAxis(ax, r)
+			if err != nil {
+				return nil, fmt.Errorf("axes %v for input shape %v: %w", axes, x.Shape, err)
+			}
+			want, have := shape[i], x.Shape[a]
+			if want < 0 {
+				return nil, fmt.Errorf("shape %v has a negative value", shape)
+			}
+			m := make([]int, want)
+			// Crop from (have-want)/2; pad (want-have)/2 in front, the
+			// rest (the larger half) behind.
+			off := (have - want) / 2
+			if want > have {
+				off = -((want - have) / 2)
+			}
+			for j := range m {
+				k := j + off
+				if k < 0 || k >= have {
+					k = -1
+				}
+				m[j] = k
+			}
+			maps[a] = m
+		}
+		oshape := make([]int, r)
+		for a, m := range maps {
+			oshape[a] = len(m)
+		}
+		out, err := shpNew(x.DType, oshape)
+		if err != nil {
+			return nil, err
+		}
+		shpMapped(out, x, maps, Strides(x.Shape))
+		return []*Tensor{out}, nil
+	}), nil
+}

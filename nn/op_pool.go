@@ -75,6 +75,11 @@ func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	}
 	switch st {
 	case StoreF32:
+		if idx == nil {
+			poolMaxRows(geo, planes, x.F32, y.F32)
+			y.RoundToDType()
+			break
+		}
 		poolMax(geo, planes, p.storageOrder, x.F32, y.F32, idx)
 		y.RoundToDType()
 	case StoreF64:
@@ -333,6 +338,73 @@ func poolLRNRun[T float32 | float64](l *poolLRN, N, C, S int, x, y []T) {
 				}
 				i := base + c*S + s
 				y[i] = T(float64(x[i]) / math.Pow(l.bias+scale*sq, l.beta))
+			}
+		}
+	})
+}
+
+// poolMaxRows is max pooling without indices, computed row-wise: each
+// output row is the running maximum of strided slices of the input rows
+// its windows cover, so the inner loop has no bounds tests.
+func poolMaxRows[T float32 | float64](g *convGeom, planes int, x, y []T) {
+	iD, iH, iW := g.in[0], g.in[1], g.in[2]
+	oD, oH, oW := g.out[0], g.out[1], g.out[2]
+	s := g.s[2]
+	kw := g.k[2]
+	tapLo, tapHi, tapOff := make([]int, kw), make([]int, kw), make([]int, kw)
+	for k := 0; k < kw; k++ {
+		tapOff[k] = k*g.d[2] - g.pb[2]
+		tapLo[k], tapHi[k] = convValidRange(tapOff[k], s, iW, oW)
+	}
+	var negInf T
+	switch any(negInf).(type) {
+	case float32:
+		negInf = any(float32(math.Inf(-1))).(T)
+	case float64:
+		negInf = any(math.Inf(-1)).(T)
+	}
+	gemmParallel(planes, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xc := x[p*g.inSize:][:g.inSize]
+			yc := y[p*g.outSz:][:g.outSz]
+			for od := 0; od < oD; od++ {
+				for oh := 0; oh < oH; oh++ {
+					yr := yc[(od*oH+oh)*oW:][:oW]
+					for i := range yr {
+						yr[i] = negInf
+					}
+					for kd := 0; kd < g.k[0]; kd++ {
+						id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+						if id < 0 || id >= iD {
+							continue
+						}
+						for kh := 0; kh < g.k[1]; kh++ {
+							ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+							if ih < 0 || ih >= iH {
+								continue
+							}
+							xr := xc[(id*iH+ih)*iW:][:iW]
+							for k := 0; k < kw; k++ {
+								l, h := tapLo[k], tapHi[k]
+								if l >= h {
+									continue
+								}
+								ys := yr[l:h]
+								if s == 1 {
+									xs := xr[l+tapOff[k] : h+tapOff[k]]
+									for i, v := range xs {
+										ys[i] = max(ys[i], v)
+									}
+									continue
+								}
+								xs := xr[l*s+tapOff[k] : (h-1)*s+tapOff[k]+1]
+								for i := range ys {
+									ys[i] = max(ys[i], xs[i*s])
+								}
+							}
+						}
+					}
+				}
 			}
 		}
 	})

@@ -38,6 +38,9 @@ type redOp struct {
 // opsets that take axes as the second input.
 func redNew(kind redKind, axesInput bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		op := &redOp{
 			kind:      kind,
 			keepdims:  n.AttrInt("keepdims", 1) != 0,
@@ -625,6 +628,9 @@ type argOp struct {
 
 func argNew(max bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		return &argOp{
 			max:      max,
 			axis:     int(n.AttrInt("axis", 0)),

@@ -204,3 +204,53 @@ func TestArgMaxMin(t *testing.T) {
 		t.Fatal("axis 2 of rank 2 accepted")
 	}
 }
+
+// TestReduceAllAxisSubsets checks every axis subset of a rank-4 tensor (with
+// a size-1 axis) against a direct coordinate loop.
+func TestReduceAllAxisSubsets(t *testing.T) {
+	shape := []int{3, 1, 4, 5}
+	x := New(Float32, shape...)
+	for i := range x.F32 {
+		x.F32[i] = float32(math.Sin(float64(i)*1.3) + 1.5)
+	}
+	str := Strides(shape)
+	for mask := 0; mask < 16; mask++ {
+		var axes []int64
+		for a := 0; a < 4; a++ {
+			if mask&(1<<a) != 0 {
+				axes = append(axes, int64(a))
+			}
+		}
+		outShape := append([]int{}, shape...)
+		for _, a := range axes {
+			outShape[a] = 1
+		}
+		if len(axes) == 0 {
+			outShape = []int{1, 1, 1, 1}
+		}
+		ostr := Strides(outShape)
+		sum := make([]float64, NumElements(outShape))
+		mx := make([]float64, len(sum))
+		for i := range mx {
+			mx[i] = math.Inf(-1)
+		}
+		for i := range x.F32 {
+			o := 0
+			for d := 0; d < 4; d++ {
+				c := (i / str[d]) % shape[d]
+				if outShape[d] == 1 {
+					c = 0
+				}
+				o += c * ostr[d]
+			}
+			v := float64(x.F32[i])
+			sum[o] += v
+			mx[o] = math.Max(mx[o], v)
+		}
+		axesT := normI64([]int{len(axes)}, axes...)
+		y := normMust(t, "ReduceSum", 13, nil, 1, nil, x, axesT)
+		normCheck(t, "sum", y[0], outShape, sum, 1e-6)
+		y = normMust(t, "ReduceMax", 18, nil, 1, nil, x, axesT)
+		normCheck(t, "max", y[0], outShape, mx, 0)
+	}
+}

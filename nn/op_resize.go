@@ -449,8 +449,42 @@ func (o *rsOp) rsWeights(p rsAxisPlan) (*rsTable, bool) {
 
 func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor, error) {
 	st := x.DType.Storage()
+	if st == StoreI64 {
+		// Integer images: interpolate in float32 and truncate toward zero
+		// like onnxruntime, saturating to the type's range.
+		xf := New(Float32, x.Shape...)
+		for i := range xf.F32 {
+			xf.F32[i] = float32(x.Float64At(i))
+		}
+		res, err := o.runInterp(xf, plan, oshape)
+		if err != nil {
+			return nil, err
+		}
+		out := New(x.DType, res[0].Shape...)
+		lo, hi := rsIntRange(x.DType)
+		for i, v := range res[0].F32 {
+			f := math.Trunc(float64(v))
+			switch {
+			case f <= lo:
+				out.I64[i] = int64(lo)
+			case f >= hi:
+				if x.DType == Uint64 {
+					out.I64[i] = -1 // all ones: the largest uint64
+				} else {
+					out.I64[i] = int64(hi)
+				}
+			default:
+				if x.DType == Uint64 && f >= 1<<63 {
+					out.I64[i] = int64(uint64(f))
+				} else {
+					out.I64[i] = int64(f)
+				}
+			}
+		}
+		return []*Tensor{out}, nil
+	}
 	if st != StoreF32 && st != StoreF64 {
-		return nil, fmt.Errorf("linear and cubic resize need a float input, got %v", x.DType)
+		return nil, fmt.Errorf("linear and cubic resize need a numeric input, got %v", x.DType)
 	}
 	if NumElements(oshape) == 0 {
 		out, err := shpNew(x.DType, oshape)
@@ -459,19 +493,51 @@ func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor,
 		}
 		return []*Tensor{out}, nil
 	}
-	if _, err := shpNew(x.DType, oshape); err != nil { // size check
+	if err := shpSizeOK(oshape); err != nil {
 		return nil, err
 	}
-	cur := x
-	shape := append([]int{}, x.Shape...)
+	type pass struct {
+		axis int
+		tab  *rsTable
+	}
+	var passes []pass
 	for a, p := range plan {
 		if p.in == 0 {
 			continue
 		}
-		tab, identity := o.rsWeights(p)
-		if identity {
-			continue
+		if p.in == p.out && p.scale == 1 && o.coord != "tf_crop_and_resize" {
+			continue // unscaled axes are left alone, as onnxruntime does
 		}
+		if tab, identity := o.rsWeights(p); !identity {
+			passes = append(passes, pass{a, tab})
+		}
+	}
+	// The passes commute; run them in the cheaper of the two orders (the
+	// innermost axis, with no contiguous rows to vectorize over, costs more).
+	cost := func(order []pass) float64 {
+		shape := append([]int{}, x.Shape...)
+		c := 0.0
+		for _, ps := range order {
+			shape[ps.axis] = plan[ps.axis].out
+			f := float64(NumElements(shape) * ps.tab.n)
+			if ps.axis == len(shape)-1 {
+				f *= 3
+			}
+			c += f
+		}
+		return c
+	}
+	rev := make([]pass, len(passes))
+	for i, ps := range passes {
+		rev[len(passes)-1-i] = ps
+	}
+	if cost(rev) < cost(passes) {
+		passes = rev
+	}
+	cur := x
+	shape := append([]int{}, x.Shape...)
+	for _, ps := range passes {
+		a, p, tab := ps.axis, plan[ps.axis], ps.tab
 		nshape := append([]int{}, shape...)
 		nshape[a] = p.out
 		next := New(x.DType, nshape...)
@@ -495,13 +561,52 @@ func (o *rsOp) runInterp(x *Tensor, plan []rsAxisPlan, oshape []int) ([]*Tensor,
 // rsPass resamples the middle axis of a [outer, in, inner] array to
 // [outer, out, inner] with the weights of tab.
 func rsPass[T float32 | float64](dst, src []T, tab *rsTable, outer, in, out, inner int, ev T) {
+	w := make([]T, len(tab.w))
+	for i, v := range tab.w {
+		w[i] = T(v)
+	}
 	shpParallel(outer*out, outer*out*inner*tab.n, func(lo, hi int) {
-		rsPassRows(dst, src, tab, in, out, inner, ev, lo, hi)
+		if inner == 1 {
+			rsPassLast(dst, src, tab, w, in, out, ev, lo, hi)
+		} else {
+			rsPassRows(dst, src, tab, w, in, out, inner, ev, lo, hi)
+		}
 	})
 }
 
-// rsPassRows computes output rows [lo, hi) of the flattened [outer*out] rows.
-func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner int, ev T, lo, hi int) {
+// rsPassLast handles the innermost axis: output elements [lo, hi) of the
+// flattened [outer*out] array.
+func rsPassLast[T float32 | float64](dst, src []T, tab *rsTable, w []T, in, out int, ev T, lo, hi int) {
+	n := tab.n
+	o, i := lo/out, lo%out
+	s := src[o*in : (o+1)*in]
+	for r := lo; r < hi; r++ {
+		switch {
+		case tab.extrap[i]:
+			dst[r] = ev
+		case n == 2:
+			j := tab.idx[2*i : 2*i+2]
+			ww := w[2*i : 2*i+2]
+			dst[r] = ww[0]*s[j[0]] + ww[1]*s[j[1]]
+		default:
+			var acc T
+			for k, j := range tab.idx[i*n : i*n+n] {
+				acc += w[i*n+k] * s[j]
+			}
+			dst[r] = acc
+		}
+		i++
+		if i == out && r+1 < hi {
+			i = 0
+			o++
+			s = src[o*in : (o+1)*in]
+		}
+	}
+}
+
+// rsPassRows computes output rows [lo, hi) of the flattened [outer*out]
+// rows, each of inner contiguous elements.
+func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, w []T, in, out, inner int, ev T, lo, hi int) {
 	n := tab.n
 	for r := lo; r < hi; r++ {
 		o, i := r/out, r%out
@@ -513,23 +618,14 @@ func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner 
 			}
 			continue
 		}
-		idx := tab.idx[i*n : i*n+n]
-		w := tab.w[i*n : i*n+n]
-		if inner == 1 {
-			var acc T
-			for k, j := range idx {
-				acc += T(w[k]) * s[j]
-			}
-			row[0] = acc
-			continue
-		}
 		first := true
-		for k, j := range idx {
-			wk := T(w[k])
+		for k, j := range tab.idx[i*n : i*n+n] {
+			wk := w[i*n+k]
 			if wk == 0 {
 				continue
 			}
 			sr := s[j*inner : (j+1)*inner]
+			sr = sr[:len(row)]
 			if first {
 				for q, v := range sr {
 					row[q] = wk * v
@@ -541,5 +637,29 @@ func rsPassRows[T float32 | float64](dst, src []T, tab *rsTable, in, out, inner 
 				}
 			}
 		}
+		if first {
+			clear(row)
+		}
 	}
+}
+
+// rsIntRange returns the value range of an integer type as float64 bounds.
+func rsIntRange(dt DType) (lo, hi float64) {
+	switch dt {
+	case Int8:
+		return math.MinInt8, math.MaxInt8
+	case Int16:
+		return math.MinInt16, math.MaxInt16
+	case Int32:
+		return math.MinInt32, math.MaxInt32
+	case Uint8:
+		return 0, math.MaxUint8
+	case Uint16:
+		return 0, math.MaxUint16
+	case Uint32:
+		return 0, math.MaxUint32
+	case Uint64:
+		return 0, math.MaxUint64
+	}
+	return math.MinInt64, math.MaxInt64
 }

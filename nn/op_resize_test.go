@@ -84,8 +84,17 @@ func TestResizeLinear(t *testing.T) {
 	y = shpMust(t, shpTestNode("Resize", 18, 1, shpAStr("mode", "linear"), shpAInt("antialias", 1)), x4, nil, shpF([]int{4}, 1, 1, 0.6, 0.6))[0]
 	shpExpect(t, "antialias", y, []int{1, 1, 2, 2}, []float64{2.875, 4.5, 9.375, 11})
 
-	_, err := shpRunNode(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), shpI([]int{2}, 1, 2), nil, shpF([]int{1}, 2))
-	shpWantErr(t, err, "float input")
+	// Integer linear resize truncates like onnxruntime: [0,1,2,-3] x2.5
+	// (half_pixel) is [0,.1,.5,.9,1.3,1.7,1.5,-.5,-2.5,-3] in float.
+	xi := &Tensor{DType: Int8, Shape: []int{4}, I64: []int64{0, 1, 2, -3}}
+	y = shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), xi, nil, shpF([]int{1}, 2.5))[0]
+	if y.DType != Int8 {
+		t.Fatal("dtype lost")
+	}
+	shpExpect(t, "int8 linear", y, []int{10}, []float64{0, 0, 0, 0, 1, 1, 1, 0, -2, -3})
+	xb := &Tensor{DType: Bool, Shape: []int{2}, Bool: []bool{true, false}}
+	_, err := shpRunNode(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear")), xb, nil, shpF([]int{1}, 2))
+	shpWantErr(t, err, "numeric input")
 	_, err = shpRunNode(t, shpTestNode("Resize", 13, 1), x, nil, shpF([]int{3}, 1, 2, 2))
 	shpWantErr(t, err, "scales")
 }
@@ -181,4 +190,23 @@ func TestShapeLargeParallel(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestResizeCoordinateModes(t *testing.T) {
+	x := shpF([]int{4}, 0, 10, 20, 30)
+	// tf_half_pixel_for_nn: x_orig = (o+0.5)/2, clamped to [0,3].
+	y := shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear"), shpAStr("coordinate_transformation_mode", "tf_half_pixel_for_nn")), x, nil, shpF([]int{1}, 2))[0]
+	shpExpect(t, "tf_half_pixel_for_nn", y, []int{8}, []float64{2.5, 7.5, 12.5, 17.5, 22.5, 27.5, 30, 30})
+	// pytorch_half_pixel with one output element reads x_orig = 0.
+	y = shpMust(t, shpTestNode("Resize", 13, 1, shpAStr("mode", "linear"), shpAStr("coordinate_transformation_mode", "pytorch_half_pixel")), x, nil, nil, shpIv(1))[0]
+	shpExpect(t, "pytorch_half_pixel", y, []int{1}, []float64{0})
+	// half_pixel_symmetric, scale 1.7: 6 outputs, offset 2*(1-6/6.8).
+	y = shpMust(t, shpTestNode("Resize", 19, 1, shpAStr("mode", "linear"), shpAStr("coordinate_transformation_mode", "half_pixel_symmetric")), x, nil, shpF([]int{1}, 1.7))[0]
+	want := make([]float64, 6)
+	off := 2 * (1 - 6/6.8)
+	for o := range want {
+		v := off + (float64(o)+0.5)/1.7 - 0.5
+		want[o] = 10 * max(0, min(v, 3))
+	}
+	shpExpect(t, "half_pixel_symmetric", y, []int{6}, want)
 }

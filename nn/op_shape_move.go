@@ -292,11 +292,18 @@ func (o *shpSplitOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	for i, s := range split {
 		shape := append([]int{}, x.Shape...)
 		shape[a] = s
+		blk := s * inner
+		if outer == 1 {
+			// Splitting the outermost non-unit axis: each part is a
+			// contiguous block of the input, shared without copying.
+			outs[i] = shpSubView(x, off, shape)
+			off += blk
+			continue
+		}
 		t, err := shpNew(x.DType, shape)
 		if err != nil {
 			return nil, err
 		}
-		blk := s * inner
 		if blk > 0 {
 			for j := 0; j < outer; j++ {
 				shpCopy(t, j*blk, x, j*row+off, blk)
@@ -445,6 +452,10 @@ func (o *shpSliceOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 			base += int(s) * st[ax]
 		}
 		ostr[ax] = st[ax] * int(step)
+	}
+	if shpContiguous(oshape, ostr) {
+		// A contiguous block (e.g. a slice of the leading axis): share it.
+		return []*Tensor{shpSubView(x, base, oshape)}, nil
 	}
 	out, err := shpNew(x.DType, oshape)
 	if err != nil {

@@ -429,3 +429,96 @@ func TestShapeOpsKeepDType(t *testing.T) {
 		}
 	}
 }
+
+func TestShapeCenterCropPad(t *testing.T) {
+	x := shpF([]int{5, 2}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+	y := shpMust(t, shpTestNode("CenterCropPad", 18, 1), x, shpIv(3, 5))[0]
+	shpExpect(t, "crop/pad", y, []int{3, 5}, []float64{0, 3, 4, 0, 0, 0, 5, 6, 0, 0, 0, 7, 8, 0, 0})
+	y = shpMust(t, shpTestNode("CenterCropPad", 18, 1, shpAInts("axes", -2)), x, shpIv(2))[0]
+	shpExpect(t, "axes", y, []int{2, 2}, []float64{3, 4, 5, 6})
+}
+
+// TestShapeOpsNeverPanic feeds every shape op odd inputs (missing, empty,
+// wrong type, out-of-range values) and only requires that Run returns
+// without panicking.
+func TestShapeOpsNeverPanic(t *testing.T) {
+	vals := []*Tensor{
+		nil,
+		New(Float32),
+		New(Float32, 0),
+		New(Float32, 2, 3),
+		New(Bool, 1, 2, 1),
+		shpIv(),
+		shpIv(-1),
+		shpIv(5, -7),
+		shpIv(0, 0, 0),
+		shpIv(1, 2, 3, 4),
+		shpI([]int{}, 3),
+		shpF([]int{2}, 0.5, -1),
+		shpF([]int{4}, 1, 1, 0, 2),
+		New(Int32, 2, 2, 2),
+		New(Float32, 1, 2, 3, 4),
+		shpF([]int{4}, 1, 1, 1.5, 0.5),
+		shpF([]int{8}, 0, 0, 0.2, -0.5, 1, 1, 0.7, 1.5),
+	}
+	ops := []struct {
+		typ   string
+		opset int
+		nIn   int
+		attrs []*Attr
+	}{
+		{"Identity", 13, 1, nil}, {"Flatten", 13, 1, []*Attr{shpAInt("axis", 5)}},
+		{"Reshape", 14, 2, nil}, {"Reshape", 14, 2, []*Attr{shpAInt("allowzero", 1)}},
+		{"Transpose", 13, 1, []*Attr{shpAInts("perm", 1, 0)}}, {"Transpose", 13, 1, nil},
+		{"Concat", 13, 3, []*Attr{shpAInt("axis", -1)}}, {"Split", 13, 2, nil}, {"Split", 18, 1, []*Attr{shpAInt("num_outputs", 2)}},
+		{"Slice", 13, 5, nil}, {"Squeeze", 13, 2, nil}, {"Unsqueeze", 13, 2, nil},
+		{"Gather", 13, 2, []*Attr{shpAInt("axis", 1)}}, {"GatherElements", 13, 2, nil}, {"GatherND", 13, 2, []*Attr{shpAInt("batch_dims", 1)}},
+		{"ScatterND", 18, 3, []*Attr{shpAStr("reduction", "max")}}, {"ScatterElements", 18, 3, nil},
+		{"Shape", 15, 1, []*Attr{shpAInt("start", -9)}}, {"Size", 13, 1, nil},
+		{"ConstantOfShape", 9, 1, nil}, {"Expand", 13, 2, nil}, {"Tile", 13, 2, nil}, {"Range", 11, 3, nil},
+		{"Pad", 19, 4, []*Attr{shpAStr("mode", "wrap")}}, {"Pad", 13, 3, []*Attr{shpAStr("mode", "reflect")}},
+		{"CenterCropPad", 18, 2, nil},
+		{"Resize", 19, 4, []*Attr{shpAStr("mode", "cubic")}}, {"Resize", 13, 3, []*Attr{shpAStr("coordinate_transformation_mode", "tf_crop_and_resize")}},
+		{"Resize", 10, 2, nil}, {"Upsample", 9, 2, []*Attr{shpAStr("mode", "linear")}},
+		{"DepthToSpace", 13, 1, []*Attr{shpAInt("blocksize", 2)}}, {"SpaceToDepth", 13, 1, []*Attr{shpAInt("blocksize", 2)}},
+		{"Trilu", 14, 2, nil},
+	}
+	for _, o := range ops {
+		n := shpTestNode(o.typ, o.opset, 2, o.attrs...)
+		if err := Standard().Build(n); err != nil {
+			t.Fatalf("%s: %v", o.typ, err)
+		}
+		args := make([]*Tensor, o.nIn)
+		var rec func(i int)
+		rec = func(i int) {
+			if i == len(args) {
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Fatalf("%s-%d panicked on %v: %v", o.typ, o.opset, args, r)
+						}
+					}()
+					n.Op.Run(NewContext(nil), args)
+				}()
+				return
+			}
+			for _, v := range vals {
+				args[i] = v
+				rec(i + 1)
+			}
+		}
+		if o.nIn > 3 {
+			// Vary the first three inputs fully, the rest one by one.
+			for _, v := range vals {
+				args = make([]*Tensor, o.nIn)
+				args[0] = New(Float32, 1, 2, 3, 4)
+				for j := 1; j < o.nIn; j++ {
+					args[j] = v
+				}
+				rec(o.nIn)
+			}
+			args = make([]*Tensor, 3)
+		}
+		rec(0)
+	}
+}

@@ -58,17 +58,25 @@ func shpNew(dt DType, shape []int) (*Tensor, error) {
 	if dt.Storage() == StoreNone {
 		return nil, fmt.Errorf("unsupported element type %v", dt)
 	}
+	if err := shpSizeOK(shape); err != nil {
+		return nil, err
+	}
+	return New(dt, shape...), nil
+}
+
+// shpSizeOK rejects negative dimensions and element counts beyond 2^35.
+func shpSizeOK(shape []int) error {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return nil, fmt.Errorf("negative dimension in output shape %v", shape)
+			return fmt.Errorf("negative dimension in output shape %v", shape)
 		}
 		if d > 0 && n > math.MaxInt32*16/d {
-			return nil, fmt.Errorf("output shape %v is too large", shape)
+			return fmt.Errorf("output shape %v is too large", shape)
 		}
 		n *= d
 	}
-	return New(dt, shape...), nil
+	return nil
 }
 
 // shpView returns a tensor sharing t's data with another shape of the same
@@ -77,6 +85,40 @@ func shpView(t *Tensor, shape []int) *Tensor {
 	c := *t
 	c.Shape = append([]int{}, shape...)
 	return &c
+}
+
+// shpSubView returns a tensor of the given shape sharing elements
+// [off, off+n) of t's data (capacity capped so appends cannot reach t).
+func shpSubView(t *Tensor, off int, shape []int) *Tensor {
+	n := NumElements(shape)
+	c := &Tensor{DType: t.DType, Shape: append([]int{}, shape...)}
+	switch t.DType.Storage() {
+	case StoreF32:
+		c.F32 = t.F32[off : off+n : off+n]
+	case StoreF64:
+		c.F64 = t.F64[off : off+n : off+n]
+	case StoreI64:
+		c.I64 = t.I64[off : off+n : off+n]
+	case StoreBool:
+		c.Bool = t.Bool[off : off+n : off+n]
+	}
+	return c
+}
+
+// shpContiguous reports whether reading src with strides sstride from base
+// for output shape oshape is one contiguous block of the source.
+func shpContiguous(oshape, sstride []int) bool {
+	want := 1
+	for i := len(oshape) - 1; i >= 0; i-- {
+		if oshape[i] == 1 {
+			continue
+		}
+		if sstride[i] != want {
+			return false
+		}
+		want *= oshape[i]
+	}
+	return true
 }
 
 // shpIndexList reads an integer tensor (indices, axes, shape values) as ints.

@@ -16,6 +16,9 @@ type smOp struct {
 
 func smNew(log, coerce2D bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		def := int64(-1)
 		if coerce2D {
 			def = 1
@@ -91,7 +94,13 @@ func smRun[T float32 | float64](x, y []T, outer, D, inner int, log bool, exp fun
 			}
 			for j := 0; j < D; j++ {
 				yr := yb[j*inner : (j+1)*inner]
-				for i, v := range xb[j*inner : (j+1)*inner] {
+				xr := xb[j*inner : (j+1)*inner]
+				if x32, ok := any(xr).([]float32); ok {
+					// Log softmax overwrites yr below.
+					smExpCols32(x32, any(yr).([]float32), mx, sum)
+					continue
+				}
+				for i, v := range xr {
 					e := exp(float64(v) - mx[i])
 					sum[i] += e
 					if !log {
@@ -126,16 +135,38 @@ func smRun[T float32 | float64](x, y []T, outer, D, inner int, log bool, exp fun
 
 // smRow computes (log-)softmax of one contiguous row.
 func smRow[T float32 | float64](x, y []T, log bool, exp func(float64) float64) {
-	m := math.Inf(-1)
-	for _, v := range x {
-		if f := float64(v); f > m || f != f {
-			m = f
+	x32, fast := any(x).([]float32)
+	var m float64
+	if fast {
+		m = smMax32(x32)
+	} else {
+		m = math.Inf(-1)
+		for _, v := range x {
+			if f := float64(v); f > m || f != f {
+				m = f
+			}
 		}
 	}
 	var s float64
+	if fast {
+		y32 := any(y).([]float32)
+		if log {
+			// y is scratch space here; it is overwritten below.
+			s = smExpRow32(x32, y32, m)
+		} else {
+			s = smExpRow32(x32, y32, m)
+			r := float32(1 / s)
+			for i := smScaleVec(y32, r); i < len(y32); i++ {
+				y32[i] *= r
+			}
+			return
+		}
+	}
 	if log {
-		for _, v := range x {
-			s += exp(float64(v) - m)
+		if !fast {
+			for _, v := range x {
+				s += exp(float64(v) - m)
+			}
 		}
 		c := m + math.Log(s)
 		for i, v := range x {
@@ -158,12 +189,6 @@ func smRow[T float32 | float64](x, y []T, log bool, exp func(float64) float64) {
 // 1e-7), several times faster than math.Exp. It is used where the result is
 // stored as float32.
 func smExp32(x float64) float64 {
-	const (
-		log2e   = 1.4426950408889634
-		ln2hi   = 6.93147180369123816490e-01
-		ln2lo   = 1.90821492927058770002e-10
-		shifter = 6755399441055744.0 // 1.5 * 2^52: adding it rounds to an integer
-	)
 	switch {
 	case x != x:
 		return x
@@ -172,10 +197,80 @@ func smExp32(x float64) float64 {
 	case x > 89:
 		return math.Inf(1)
 	}
-	k := (x*log2e + shifter) - shifter
-	r := x - k*ln2hi - k*ln2lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
-	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+	return smExpCore(x)
+}
+
+// smExpCore is smExp32 for finite x in [-104, 89] (small enough to inline):
+// x = (64m + j)*ln2/64 + r with |r| <= ln2/128, so e^x = 2^m * 2^(j/64) * e^r
+// with 2^(j/64) from a table and e^r from its degree-3 Taylor polynomial
+// (error below 4e-11 relative).
+func smExpCore(x float64) float64 {
+	const (
+		shifter = 6755399441055744.0 // 1.5 * 2^52: adding it rounds to an integer
+		inv     = 64 * 1.4426950408889634
+		c1hi    = 6.93147180369123816490e-01 / 64
+		c1lo    = 1.90821492927058770002e-10 / 64
+	)
+	k := (x*inv + shifter) - shifter
+	r := x - k*c1hi - k*c1lo
+	ki := int64(k)
+	p := 1 + r*(1+r*(0.5+r*(1.0/6)))
+	return p * math.Float64frombits(uint64(int64(smExpTab[ki&63])+(ki>>6)<<52))
+}
+
+// smExpTab holds the bit patterns of 2^(j/64), j = 0..63. It is computed
+// once and never written afterwards.
+var smExpTab = func() (t [64]uint64) {
+	for j := range t {
+		t[j] = math.Float64bits(math.Exp2(float64(j) / 64))
+	}
+	return t
+}()
+
+// smExpRow32 sets y[i] = e^(x[i]-m) (y may be nil) and returns the sum, for
+// m = max(x) (so every exponent is <= 0, or NaN).
+func smExpRow32(x, y []float32, m float64) float64 {
+	var s float64
+	start := 0
+	if y != nil {
+		y = y[:len(x)]
+		if m == m && !math.IsInf(m, 0) {
+			start, s = smExpSubVec(x, y, m)
+		}
+	}
+	for i := start; i < len(x); i++ {
+		v := x[i]
+		d := float64(v) - m
+		var e float64
+		switch {
+		case d >= -104:
+			e = smExpCore(d)
+		case d != d:
+			e = d
+		}
+		s += e
+		if y != nil {
+			y[i] = float32(e)
+		}
+	}
+	return s
+}
+
+// smExpCols32 sets y[i] = e^(x[i]-m[i]) and adds it to sum[i].
+func smExpCols32(x, y []float32, m, sum []float64) {
+	y, m, sum = y[:len(x)], m[:len(x)], sum[:len(x)]
+	for i, v := range x {
+		d := float64(v) - m[i]
+		var e float64
+		switch {
+		case d >= -104:
+			e = smExpCore(d)
+		case d != d:
+			e = d
+		}
+		sum[i] += e
+		y[i] = float32(e)
+	}
 }
 
 // smHardmaxOp is Hardmax: 1 at the first maximum along the axis (or of the
@@ -187,6 +282,9 @@ type smHardmaxOp struct {
 
 func smHardmaxNew(coerce2D bool) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
+		if err := normMaxOutputs(n, 1); err != nil {
+			return nil, err
+		}
 		def := int64(-1)
 		if coerce2D {
 			def = 1
@@ -236,4 +334,51 @@ func (op *smHardmaxOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		}
 	}
 	return []*Tensor{y}, nil
+}
+
+// smMax32 returns the maximum of a non-empty row, NaN if the row holds a
+// NaN.
+func smMax32(x []float32) float64 {
+	m0, m1, m2, m3 := x[0], x[0], x[0], x[0]
+	var chk float32 // NaN when x holds a NaN (or both infinities)
+	vm, i, nan := smMaxVec(x)
+	if nan {
+		chk = float32(math.NaN())
+		i = len(x)
+	} else if i > 0 {
+		m0, m1, m2, m3 = vm, vm, vm, vm
+	}
+	for ; i+4 <= len(x); i += 4 {
+		a, b, c, d := x[i], x[i+1], x[i+2], x[i+3]
+		chk += (a + b) + (c + d)
+		if a > m0 {
+			m0 = a
+		}
+		if b > m1 {
+			m1 = b
+		}
+		if c > m2 {
+			m2 = c
+		}
+		if d > m3 {
+			m3 = d
+		}
+	}
+	for ; i < len(x); i++ {
+		chk += x[i]
+		if x[i] > m0 {
+			m0 = x[i]
+		}
+	}
+	if chk != chk {
+		// Slow but exact NaN propagation.
+		m := math.Inf(-1)
+		for _, v := range x {
+			if f := float64(v); f > m || f != f {
+				m = f
+			}
+		}
+		return m
+	}
+	return float64(max(m0, m1, m2, m3))
 }

@@ -136,3 +136,53 @@ func TestSmExp32(t *testing.T) {
 		t.Fatal("special values")
 	}
 }
+
+func TestSmExpSubVec(t *testing.T) {
+	x := make([]float32, 1003)
+	for i := range x {
+		x[i] = float32(-120 + 120*float64(i)/1002)
+	}
+	y := make([]float32, len(x))
+	n, s := smExpSubVec(x, y, 0)
+	if n != 0 && n != 1000 {
+		t.Fatalf("handled %d of %d", n, len(x))
+	}
+	var want float64
+	for i := 0; i < n; i++ {
+		w := math.Exp(float64(x[i]))
+		want += w
+		g := float64(y[i])
+		if w < 1e-37 {
+			if g > 1e-37 {
+				t.Fatalf("exp(%v) = %v, want ~0", x[i], g)
+			}
+			continue
+		}
+		if math.Abs(g-w) > 3e-7*w {
+			t.Fatalf("exp(%v) = %v, want %v (rel %v)", x[i], g, w, math.Abs(g-w)/w)
+		}
+	}
+	if math.Abs(s-want) > 1e-6*want {
+		t.Fatalf("sum %v, want %v", s, want)
+	}
+	t.Logf("vector exp handled %d elements", n)
+}
+
+func TestSmMax32(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 16, 37, 64} {
+		for pos := 0; pos < n; pos++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = -float32(i % 5)
+			}
+			x[pos] = 3
+			if m := smMax32(x); m != 3 {
+				t.Fatalf("n %d pos %d: max %v", n, pos, m)
+			}
+			x[pos] = float32(math.NaN())
+			if m := smMax32(x); !math.IsNaN(m) {
+				t.Fatalf("n %d pos %d: max %v, want NaN", n, pos, m)
+			}
+		}
+	}
+}

@@ -96,6 +96,13 @@ func elementwiseOps() []OpDef {
 			return u, nil
 		}})
 	}
+	defs = append(defs, OpDef{Type: "Shrink", Since: 9, New: func(n *Node) (Op, error) {
+		return &ewUnary{name: "Shrink", op: ewShrink, ints: true,
+			alpha: float64(n.AttrFloat("lambd", 0.5)), beta: float64(n.AttrFloat("bias", 0))}, nil
+	}})
+	defs = append(defs, OpDef{Type: "Swish", Since: 24, New: func(n *Node) (Op, error) {
+		return &ewUnary{name: "Swish", op: ewSwish, alpha: float64(n.AttrFloat("alpha", 1))}, nil
+	}})
 	defs = append(defs, OpDef{Type: "Selu", Since: 1, New: func(n *Node) (Op, error) {
 		return &ewUnary{name: "Selu", op: ewSelu,
 			alpha: float64(n.AttrFloat("alpha", 1.67326319217681884765625)),

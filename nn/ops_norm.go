@@ -3,6 +3,7 @@ package nn
 // normOps lists normalization, reduction, softmax and dropout ops.
 func normOps() []OpDef {
 	defs := []OpDef{
+		{Type: "BatchNormalization", Since: 6, New: normBatchNew, WeightInputs: []int{1, 2, 3, 4}},
 		{Type: "BatchNormalization", Since: 7, New: normBatchNew, WeightInputs: []int{1, 2, 3, 4}},
 		{Type: "BatchNormalization", Since: 9, New: normBatchNew, WeightInputs: []int{1, 2, 3, 4}},
 		{Type: "BatchNormalization", Since: 14, New: normBatchNew, WeightInputs: []int{1, 2, 3, 4}},
@@ -25,6 +26,7 @@ func normOps() []OpDef {
 		{Type: "ArgMax", Since: 1, New: argNew(true)},
 		{Type: "ArgMin", Since: 1, New: argNew(false)},
 
+		{Type: "Dropout", Since: 6, New: normDropoutNew},
 		{Type: "Dropout", Since: 7, New: normDropoutNew},
 		{Type: "Dropout", Since: 10, New: normDropoutNew},
 		{Type: "Dropout", Since: 12, New: normDropoutNew},

@@ -34,6 +34,7 @@ func shapeOps() []OpDef {
 		d("Tile", 6, shpNewTile),
 		d("Range", 11, shpNewRange),
 		d("Pad", 1, shpNewPad),
+		d("CenterCropPad", 18, shpNewCenterCropPad),
 		d("DepthToSpace", 1, shpNewDepthToSpace),
 		d("SpaceToDepth", 1, shpNewSpaceToDepth),
 		d("Trilu", 14, shpNewTrilu),

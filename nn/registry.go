@@ -11,3 +11,11 @@ func standardDefs() [][]OpDef {
 		rnnOps(),
 	}
 }
+
+// standardGrads lists the backward passes, one map per op family (op type
+// to gradient), kept in grad_*.go files.
+func standardGrads() []map[string]GradFunc {
+	return []map[string]GradFunc{
+		gemmGrads(),
+	}
+}

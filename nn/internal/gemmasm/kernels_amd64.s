@@ -1,9 +1,9 @@
-//go:build amd64 && !purego && !openblas
+//go:build amd64 && !purego
 
 #include "textflag.h"
 
 // func gemmCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·gemmCPUID(SB), NOSPLIT, $0-24
+TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX
 	MOVL ecxArg+4(FP), CX
 	CPUID
@@ -14,7 +14,7 @@ TEXT ·gemmCPUID(SB), NOSPLIT, $0-24
 	RET
 
 // func gemmXgetbv() (eax, edx uint32)
-TEXT ·gemmXgetbv(SB), NOSPLIT, $0-8
+TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL $0, CX
 	XGETBV
 	MOVL AX, eax+0(FP)
@@ -26,7 +26,7 @@ TEXT ·gemmXgetbv(SB), NOSPLIT, $0-8
 // C[6x16] += Apanel * Bpanel, where Apanel holds kc groups of 6 values
 // (one per row) and Bpanel kc groups of 16 values (one per column); C is
 // row-major with a row stride of ldc elements. kc must be at least 1.
-TEXT ·gemmKernel6x16(SB), NOSPLIT, $0-40
+TEXT ·kernel6x16(SB), NOSPLIT, $0-40
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -102,5 +102,76 @@ loop:
 	VADDPS 32(DX), Y15, Y15
 	VMOVUPS Y14, (DX)
 	VMOVUPS Y15, 32(DX)
+	VZEROUPPER
+	RET
+
+// func tapsF32(n, ntaps int, w *float32, offs *int, base, y *float32)
+//
+// For i in [0, n) with n a multiple of 8:
+//   y[i] += sum over t < ntaps of w[t] * base[offs[t] + i].
+// ntaps must be at least 1.
+TEXT ·tapsF32(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ ntaps+8(FP), BX
+	MOVQ w+16(FP), R10
+	MOVQ offs+24(FP), R9
+	MOVQ base+32(FP), SI
+	MOVQ y+40(FP), DI
+
+quad:
+	CMPQ CX, $32
+	JLT  single
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+quadtap:
+	MOVQ (R12), AX
+	LEAQ (SI)(AX*4), DX
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS (DX), Y4, Y0
+	VFMADD231PS 32(DX), Y4, Y1
+	VFMADD231PS 64(DX), Y4, Y2
+	VFMADD231PS 96(DX), Y4, Y3
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  quadtap
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JMP  quad
+
+single:
+	CMPQ CX, $8
+	JLT  done
+	VMOVUPS (DI), Y0
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+singletap:
+	MOVQ (R12), AX
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS (SI)(AX*4), Y4, Y0
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  singletap
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  single
+
+done:
 	VZEROUPPER
 	RET

@@ -1,0 +1,14 @@
+package nn
+
+import "github.com/graftml/graft/nn/internal/gemmasm"
+
+// gemmKernelOK reports whether the AVX2/FMA kernels run on this CPU.
+var gemmKernelOK = gemmasm.OK
+
+func gemmMicro(kc int, a, b, c []float32, ldc int) { gemmasm.Kernel6x16(kc, a, b, c, ldc) }
+
+// gemmTaps computes y[i] += sum_t w[t]*base[offs[t]+i] over the largest
+// prefix of y with a length divisible by 8 and returns that length.
+func gemmTaps(y []float32, w []float32, offs []int, base []float32) int {
+	return gemmasm.Taps(y, w, offs, base)
+}

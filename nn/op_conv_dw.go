@@ -1,0 +1,280 @@
+package nn
+
+// convDepthwiseF32 is the float32 depthwise kernel built on the vectorised
+// multi-tap row update gemmTaps: each output row is the weighted sum of
+// unit-stride slices of the input rows (for strided convolutions every
+// input row is first split into its stride phases so that each tap reads
+// contiguously).
+func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
+	Mg := M / G
+	iD, iH, iW := g.in[0], g.in[1], g.in[2]
+	oD, oH, oW := g.out[0], g.out[1], g.out[2]
+	s, dw, pl := g.s[2], g.d[2], g.pb[2]
+	kw := g.k[2]
+	// Phase length of a strided row: element j of phase r is x[j*s+r].
+	P := (iW + s - 1) / s
+	taps := g.k[0] * g.k[1] * kw
+	// Per kernel column: the output range where that tap is inside the row,
+	// and the phase/offset it reads.
+	tapLo, tapHi := make([]int, kw), make([]int, kw)
+	tapOff := make([]int, kw)
+	owLo, owHi := 0, oW
+	for k := 0; k < kw; k++ {
+		off := k*dw - pl
+		tapLo[k], tapHi[k] = convValidRange(off, s, iW, oW)
+		owLo, owHi = max(owLo, tapLo[k]), min(owHi, tapHi[k])
+		if s == 1 {
+			tapOff[k] = off
+		} else {
+			q := off / s
+			if off < 0 && off%s != 0 {
+				q--
+			}
+			tapOff[k] = (off-q*s)*P + q
+		}
+	}
+	if owLo > owHi {
+		owLo = owHi
+	}
+	rowLen := iW
+	if s > 1 {
+		rowLen = s * P
+	}
+	gemmParallel(N*M, func(lo, hi int) {
+		offs := make([]int, taps)
+		wts := make([]float32, taps)
+		var scratch []float32
+		if s > 1 {
+			scratch = make([]float32, iD*iH*rowLen)
+		}
+		var tmp [8]float32
+		for p := lo; p < hi; p++ {
+			n, m := p/M, p%M
+			xc := x[(n*C+m/Mg)*g.inSize:][:g.inSize]
+			wk := w[m*g.kSize:][:g.kSize]
+			yc := y[p*g.outSz:][:g.outSz]
+			var bv float32
+			if b != nil {
+				bv = b[m]
+			}
+			base := xc
+			if s > 1 {
+				for row := 0; row < iD*iH; row++ {
+					xr := xc[row*iW : (row+1)*iW]
+					ph := scratch[row*rowLen : (row+1)*rowLen]
+					for r := 0; r < s; r++ {
+						dst := ph[r*P : (r+1)*P]
+						j := 0
+						for i := r; i < iW; i += s {
+							dst[j] = xr[i]
+							j++
+						}
+					}
+				}
+				base = scratch
+			}
+			for od := 0; od < oD; od++ {
+				for oh := 0; oh < oH; oh++ {
+					yr := yc[(od*oH+oh)*oW:][:oW]
+					for i := range yr {
+						yr[i] = bv
+					}
+					nt := 0
+					for kd := 0; kd < g.k[0]; kd++ {
+						id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+						if id < 0 || id >= iD {
+							continue
+						}
+						for kh := 0; kh < g.k[1]; kh++ {
+							ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+							if ih < 0 || ih >= iH {
+								continue
+							}
+							row := id*iH + ih
+							xr := xc[row*iW : (row+1)*iW]
+							wrow := wk[(kd*g.k[1]+kh)*kw:][:kw]
+							for k, wv := range wrow {
+								// Edges where this tap is inside but another is not.
+								off := k*dw - pl
+								for ow := tapLo[k]; ow < min(tapHi[k], owLo); ow++ {
+									yr[ow] += wv * xr[ow*s+off]
+								}
+								for ow := max(tapLo[k], owHi); ow < tapHi[k]; ow++ {
+									yr[ow] += wv * xr[ow*s+off]
+								}
+								offs[nt] = row*rowLen + tapOff[k] + owLo
+								wts[nt] = wv
+								nt++
+							}
+						}
+					}
+					if nt == 0 || owLo >= owHi {
+						continue
+					}
+					seg := yr[owLo:owHi]
+					L := len(seg)
+					n8 := L &^ 7
+					if L >= 8 && n8 < L {
+						// Tail: compute the last 8 positions on a copy.
+						copy(tmp[:], seg[L-8:])
+						gemmTaps(seg[:n8], wts[:nt], offs[:nt], base)
+						gemmTaps(tmp[:], wts[:nt], offs[:nt], base[L-8:])
+						copy(seg[n8:], tmp[8-(L-n8):])
+						continue
+					}
+					done := gemmTaps(seg, wts[:nt], offs[:nt], base)
+					for i := done; i < L; i++ {
+						acc := seg[i]
+						for t := 0; t < nt; t++ {
+							acc += wts[t] * base[offs[t]+i]
+						}
+						seg[i] = acc
+					}
+				}
+			}
+		}
+	})
+}
+
+// convDepthwiseFlatF32 handles 1-D and 2-D depthwise convolutions with a
+// single vectorised pass per channel: the zero-padded input is split into
+// its stride phases (one plane per (row phase, column phase), each Wq wide)
+// so that output (oh, ow) of a "wide" output plane of width Wq is
+// sum_t w[t] * buf[off[t] + oh*Wq + ow] — a 1-D multi-tap update over the
+// whole plane. The columns ow >= oW of the wide plane are discarded.
+func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
+	Mg := M / G
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	sH, sW, dH, dW := g.s[1], g.s[2], g.d[1], g.d[2]
+	pt, pl := g.pb[1], g.pb[2]
+	kH, kW := g.k[1], g.k[2]
+	Hp := max(iH+pt, (oH-1)*sH+(kH-1)*dH+1)
+	Wp := max(iW+pl, (oW-1)*sW+(kW-1)*dW+1)
+	Hq, Wq := (Hp+sH-1)/sH, (Wp+sW-1)/sW
+	plane := Hq * Wq
+	taps := kH * kW
+	offs := make([]int, taps)
+	maxOff := 0
+	for kh := 0; kh < kH; kh++ {
+		qh, rh := kh*dH/sH, kh*dH%sH
+		for kw := 0; kw < kW; kw++ {
+			qw, rw := kw*dW/sW, kw*dW%sW
+			o := (rh*sW+rw)*plane + qh*Wq + qw
+			offs[kh*kW+kw] = o
+			maxOff = max(maxOff, o)
+		}
+	}
+	nWide := (oH*Wq + 7) &^ 7
+	bufLen := max(sH*sW*plane, maxOff+nWide)
+	gemmParallel(N*M, func(lo, hi int) {
+		buf := make([]float32, bufLen)
+		wide := make([]float32, nWide)
+		for p := lo; p < hi; p++ {
+			n, m := p/M, p%M
+			xc := x[(n*C+m/Mg)*g.inSize:][:g.inSize]
+			wk := w[m*g.kSize:][:g.kSize]
+			yc := y[p*g.outSz:][:g.outSz]
+			// Phase planes of the padded input.
+			for rh := 0; rh < sH; rh++ {
+				if sW == 2 && pl <= 1 {
+					convSplit2(buf, rh, sH, pt, pl, plane, Hq, Wq, iH, iW, xc)
+					continue
+				}
+				for rw := 0; rw < sW; rw++ {
+					ph := buf[(rh*sW+rw)*plane : (rh*sW+rw+1)*plane]
+					for j := 0; j < Hq; j++ {
+						dst := ph[j*Wq : (j+1)*Wq]
+						ih := j*sH + rh - pt
+						if ih < 0 || ih >= iH {
+							clear(dst)
+							continue
+						}
+						xr := xc[ih*iW : (ih+1)*iW]
+						if sW == 1 {
+							// dst[k] = xr[k - pl]
+							lo := min(pl, Wq)
+							clear(dst[:lo])
+							hi := min(Wq, iW+pl)
+							copy(dst[lo:hi], xr[lo-pl:hi-pl])
+							clear(dst[hi:])
+							continue
+						}
+						// dst[k] = xr[k*sW + rw - pl] where that is inside the row.
+						kLo, kHi := convValidRange(rw-pl, sW, iW, Wq)
+						clear(dst[:kLo])
+						iw := kLo*sW + rw - pl
+						for k := kLo; k < kHi; k++ {
+							dst[k] = xr[iw]
+							iw += sW
+						}
+						clear(dst[kHi:])
+					}
+				}
+			}
+			var bv float32
+			if b != nil {
+				bv = b[m]
+			}
+			for i := range wide {
+				wide[i] = bv
+			}
+			done := gemmTaps(wide, wk[:taps], offs, buf)
+			for i := done; i < len(wide); i++ {
+				acc := wide[i]
+				for t, o := range offs {
+					acc += wk[t] * buf[o+i]
+				}
+				wide[i] = acc
+			}
+			for oh := 0; oh < oH; oh++ {
+				copy(yc[oh*oW:(oh+1)*oW], wide[oh*Wq:oh*Wq+oW])
+			}
+		}
+	})
+}
+
+// convSplit2 fills the two column-phase planes of row phase rh for a
+// column stride of 2 and a left pad of 0 or 1 in one pass over each row.
+func convSplit2(buf []float32, rh, sH, pt, pl, plane, Hq, Wq, iH, iW int, xc []float32) {
+	// Column k of phase rw reads input column 2k + rw - pl.
+	ev := buf[(rh*2)*plane : (rh*2+1)*plane]
+	od := buf[(rh*2+1)*plane : (rh*2+2)*plane]
+	if pl == 1 {
+		// Phase 0 reads odd-shifted columns: input 2k-1; phase 1 reads 2k.
+		ev, od = od, ev
+	}
+	for j := 0; j < Hq; j++ {
+		e := ev[j*Wq : (j+1)*Wq]
+		o := od[j*Wq : (j+1)*Wq]
+		ih := j*sH + rh - pt
+		if ih < 0 || ih >= iH {
+			clear(e)
+			clear(o)
+			continue
+		}
+		xr := xc[ih*iW : (ih+1)*iW]
+		// With pl == 0: e[k] = xr[2k], o[k] = xr[2k+1].
+		// With pl == 1: phase 1 (now e) reads xr[2k], phase 0 (now o) reads
+		// xr[2k-1] = xr[2(k-1)+1], i.e. o shifted right by one.
+		oo := o
+		if pl == 1 {
+			o[0] = 0
+			oo = o[1:]
+		}
+		pairs := min(iW/2, len(e), len(oo))
+		x2 := xr[:2*pairs]
+		e2, o2 := e[:pairs], oo[:pairs]
+		for k := range e2 {
+			e2[k] = x2[2*k]
+			o2[k] = x2[2*k+1]
+		}
+		ne, no := pairs, pairs
+		if iW%2 == 1 && pairs < len(e) {
+			e[pairs] = xr[iW-1]
+			ne++
+		}
+		clear(e[ne:])
+		clear(oo[no:])
+	}
+}
