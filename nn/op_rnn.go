@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -572,6 +573,13 @@ func rnnF32[T rnnFloat](x []T) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
+// Layers of at least rnnChunkMACs multiply-adds per direction split the
+// batch into row ranges of at least rnnChunkRows rows run in parallel.
+const (
+	rnnChunkMACs = 1 << 22
+	rnnChunkRows = 4
+)
+
 // rnnGoroutineMACs is the work per direction from which the two
 // directions of a bidirectional layer run in parallel.
 const rnnGoroutineMACs = 1 << 15
@@ -613,7 +621,6 @@ type rnnDirState[T rnnFloat] struct {
 	tmp   []T          // [batch, H] scratch (GRU: r⊙Ht-1)
 	rt    []T          // Rᵀ [H, G*H], or nil to use R directly
 	pk    []rnnPackedB // float32: R packed for the micro-kernel, by column range
-	apk   []float32    // float32: packed rows of the step's left operand
 	io    rnnIO[T]
 	w, r  []T // this direction's W and R
 	acts  []rnnAct
@@ -624,17 +631,29 @@ type rnnDirState[T rnnFloat] struct {
 	ybat  int // distance in Y between consecutive batch entries
 }
 
-// stepGemm computes c = a·R[col0:col0+n]ᵀ for the gate rows col0..col0+n
-// of this direction's R, with a m×H.
-func (st *rnnDirState[T]) stepGemm(m, n int, a []T, col0 int, c []T, ldc int) {
+// rnnRows is the range of batch rows one time loop handles, with its
+// scratch for packing the step's left operand.
+type rnnRows struct {
+	b0, b1 int
+	apk    []float32 // float32 packed path only
+	serial bool      // no goroutines inside the step products
+}
+
+// stepGemm computes c = a·R[col0:col0+n]ᵀ over the rows of rs, for the
+// gate rows col0..col0+n of this direction's R; a holds [batch, H] and c
+// [batch, ldc].
+func (st *rnnDirState[T]) stepGemm(rs rnnRows, n int, a []T, col0 int, c []T, ldc int) {
 	H := st.s.hidden
+	m := rs.b1 - rs.b0
+	a = a[rs.b0*H:]
+	c = c[rs.b0*ldc:]
 	if st.pk != nil {
 		pk := &st.pk[0]
 		if col0 != 0 {
 			pk = &st.pk[1]
 		}
-		rnnPackA(rnnF32(a), m, H, st.apk)
-		pk.mul(st.apk, m, rnnF32(c), ldc)
+		rnnPackA(rnnF32(a), m, H, rs.apk)
+		pk.mul(rs.apk, m, rnnF32(c), ldc, rs.serial)
 		return
 	}
 	if st.rt != nil {
@@ -705,7 +724,20 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 		} else {
 			size += rnnPackedSize(GH, H)
 		}
-		size += rnnPackedASize(B, H)
+	}
+	// Batch rows are independent over the whole sequence: large layers run
+	// the time loop on row ranges in parallel (the directions of a
+	// bidirectional layer already take one goroutine each).
+	chunks := 1
+	if s.seq*B*GH*(s.input+H) >= rnnChunkMACs {
+		chunks = max(1, min(runtime.GOMAXPROCS(0)/s.dirs, B/rnnChunkRows))
+	}
+	rows := make([]rnnRows, chunks)
+	for i := range rows {
+		rows[i] = rnnRows{b0: i * B / chunks, b1: (i + 1) * B / chunks, serial: chunks > 1}
+		if usePK {
+			size += rnnPackedASize(rows[i].b1-rows[i].b0, H)
+		}
 	}
 	ws := make([]T, size)
 	carve := func(n int) []T {
@@ -744,7 +776,9 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 		} else {
 			st.pk = []rnnPackedB{rnnPackR(r32, 0, GH, H, rnnF32(carve(rnnPackedSize(GH, H))))}
 		}
-		st.apk = rnnF32(carve(rnnPackedASize(B, H)))
+		for i := range rows {
+			rows[i].apk = rnnF32(carve(rnnPackedASize(rows[i].b1-rows[i].b0, H)))
+		}
 	}
 	if useRT {
 		st.rt = carve(GH * H)
@@ -783,22 +817,40 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 		}
 	}
 
-	switch op.kind {
-	case rnnKindRNN:
-		rnnLoopRNN(st)
-	case rnnKindGRU:
-		rnnLoopGRU(st, rbh)
-	case rnnKindLSTM:
+	var p []T
+	if op.kind == rnnKindLSTM {
 		if io.c0 != nil {
 			for b := 0; b < B; b++ {
 				copy(st.c[b*H:(b+1)*H], io.c0[st.stateOff(b):st.stateOff(b)+H])
 			}
 		}
-		var p []T
 		if io.p != nil {
 			p = io.p[d*3*H : (d+1)*3*H]
 		}
-		rnnLoopLSTM(st, p)
+	}
+	loop := func(rs rnnRows) {
+		switch op.kind {
+		case rnnKindRNN:
+			rnnLoopRNN(st, rs)
+		case rnnKindGRU:
+			rnnLoopGRU(st, rs, rbh)
+		case rnnKindLSTM:
+			rnnLoopLSTM(st, rs, p)
+		}
+	}
+	if len(rows) == 1 {
+		loop(rows[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, rs := range rows[1:] {
+			wg.Add(1)
+			go func(rs rnnRows) {
+				defer wg.Done()
+				loop(rs)
+			}(rs)
+		}
+		loop(rows[0])
+		wg.Wait()
 	}
 
 	for b := 0; b < B; b++ {
@@ -817,12 +869,12 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 }
 
 // rnnLoopRNN is the time loop of the simple RNN: Ht = f(Xt·Wᵀ + Ht-1·Rᵀ + Wb + Rb).
-func rnnLoopRNN[T rnnFloat](st *rnnDirState[T]) {
-	H, B := st.s.hidden, st.s.batch
+func rnnLoopRNN[T rnnFloat](st *rnnDirState[T], rs rnnRows) {
+	H := st.s.hidden
 	f := st.acts[0]
 	for k := 0; k < st.maxL; k++ {
-		st.stepGemm(B, H, st.h, 0, st.gate, H)
-		for b := 0; b < B; b++ {
+		st.stepGemm(rs, H, st.h, 0, st.gate, H)
+		for b := rs.b0; b < rs.b1; b++ {
 			if k >= st.lens[b] {
 				continue
 			}

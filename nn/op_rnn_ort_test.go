@@ -170,6 +170,9 @@ func rnnOrtCases() []rnnOrtCase {
 			rnnOrtCase{op: op, opset: 11, dir: "forward", seq: 1, batch: 33, input: 8, hidden: 8, bias: true, init: true, outs: outs},
 			rnnOrtCase{op: op, opset: 14, dir: "bidirectional", seq: 20, batch: 8, input: 64, hidden: 96, bias: true, init: true, outs: outs,
 				lens: []int32{20, 3, 17, 20, 1, 9, 20, 12}},
+			// unidirectional: batch rows split over goroutines
+			rnnOrtCase{op: op, opset: 14, dir: "reverse", seq: 24, batch: 9, input: 64, hidden: 96, bias: true, init: true, outs: outs,
+				lens: []int32{24, 3, 17, 24, 1, 9, 24, 12, 0}},
 			// outputs left out
 			rnnOrtCase{op: op, opset: 14, dir: "forward", seq: 4, batch: 2, input: 3, hidden: 4, bias: false, outs: []string{"", "Y_h"}},
 			rnnOrtCase{op: op, opset: 7, dir: "reverse", seq: 4, batch: 2, input: 3, hidden: 4, bias: true, outs: []string{"Y"}},
