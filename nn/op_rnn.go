@@ -84,33 +84,32 @@ type rnnActInfo struct {
 	kind              rnnActKind
 	useAlpha, useBeta bool
 	defAlpha, defBeta float64
-	canonical         string
 }
 
 func rnnActLookup(name string) (rnnActInfo, bool) {
 	switch strings.ToLower(name) {
 	case "sigmoid":
-		return rnnActInfo{kind: rnnActSigmoid, canonical: "Sigmoid"}, true
+		return rnnActInfo{kind: rnnActSigmoid}, true
 	case "tanh":
-		return rnnActInfo{kind: rnnActTanh, canonical: "Tanh"}, true
+		return rnnActInfo{kind: rnnActTanh}, true
 	case "relu":
-		return rnnActInfo{kind: rnnActRelu, canonical: "Relu"}, true
+		return rnnActInfo{kind: rnnActRelu}, true
 	case "hardsigmoid":
-		return rnnActInfo{kind: rnnActHardSigmoid, useAlpha: true, useBeta: true, defAlpha: 0.2, defBeta: 0.5, canonical: "HardSigmoid"}, true
+		return rnnActInfo{kind: rnnActHardSigmoid, useAlpha: true, useBeta: true, defAlpha: 0.2, defBeta: 0.5}, true
 	case "leakyrelu":
-		return rnnActInfo{kind: rnnActLeakyRelu, useAlpha: true, defAlpha: 0.01, canonical: "LeakyRelu"}, true
+		return rnnActInfo{kind: rnnActLeakyRelu, useAlpha: true, defAlpha: 0.01}, true
 	case "thresholdedrelu":
-		return rnnActInfo{kind: rnnActThresholdedRelu, useAlpha: true, defAlpha: 1, canonical: "ThresholdedRelu"}, true
+		return rnnActInfo{kind: rnnActThresholdedRelu, useAlpha: true, defAlpha: 1}, true
 	case "scaledtanh":
-		return rnnActInfo{kind: rnnActScaledTanh, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 1, canonical: "ScaledTanh"}, true
+		return rnnActInfo{kind: rnnActScaledTanh, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 1}, true
 	case "affine":
-		return rnnActInfo{kind: rnnActAffine, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 0, canonical: "Affine"}, true
+		return rnnActInfo{kind: rnnActAffine, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 0}, true
 	case "elu":
-		return rnnActInfo{kind: rnnActElu, useAlpha: true, defAlpha: 1, canonical: "Elu"}, true
+		return rnnActInfo{kind: rnnActElu, useAlpha: true, defAlpha: 1}, true
 	case "softsign":
-		return rnnActInfo{kind: rnnActSoftsign, canonical: "Softsign"}, true
+		return rnnActInfo{kind: rnnActSoftsign}, true
 	case "softplus":
-		return rnnActInfo{kind: rnnActSoftplus, canonical: "Softplus"}, true
+		return rnnActInfo{kind: rnnActSoftplus}, true
 	}
 	return rnnActInfo{}, false
 }
@@ -311,15 +310,16 @@ func rnnNew(n *Node, kind rnnKind, since int) (Op, error) {
 			names = []string{"Sigmoid", "Tanh", "Tanh"}
 		}
 	}
-	if len(names) == per && op.dirs == 2 {
-		names = append(append([]string{}, names...), names...)
-	}
-	if len(names) != per*op.dirs {
+	if len(names) != per && len(names) != per*op.dirs {
 		return nil, fmt.Errorf("%d activations given, %s with %d direction(s) needs %d", len(names), kind, op.dirs, per*op.dirs)
 	}
 	acts, err := rnnParseActs(names, n.AttrFloats("activation_alpha", nil), n.AttrFloats("activation_beta", nil))
 	if err != nil {
 		return nil, err
+	}
+	if len(acts) < per*op.dirs {
+		// One set for a bidirectional layer serves both directions.
+		acts = append(acts, acts...)
 	}
 	op.acts = acts
 	return op, nil
