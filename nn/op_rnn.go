@@ -494,22 +494,44 @@ func rnnGemm32(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb 
 		}
 		return
 	}
-	if m >= rnnPackedRows || m*n*k >= rnnParallelMACs {
+	if m >= rnnPackedRows {
 		// The package's GEMM (packed AVX2 kernel or the blas32 backend).
 		gemmF32(false, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	// A few rows (batch 1 recurrences): dot products of contiguous rows,
+	// where packing would cost as much as the product. Large ones split the
+	// columns over goroutines.
+	procs := min(runtime.GOMAXPROCS(0), m*n*k/rnnPackedParMACs, n/rnnSerialCols)
+	if procs <= 1 {
+		rnnSgemmCols(transB, m, 0, n, k, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + procs - 1) / procs
+	for j0 := 0; j0 < n; j0 += chunk {
+		wg.Add(1)
+		go func(j0, j1 int) {
+			defer wg.Done()
+			rnnSgemmCols(transB, m, j0, j1, k, a, lda, b, ldb, beta, c, ldc)
+		}(j0, min(j0+chunk, n))
+	}
+	wg.Wait()
+}
+
+// rnnSgemmCols computes columns j0..j1 of rnnGemm32's product on gonum's
+// serial path (blocks below its parallel threshold), which neither starts
+// goroutines nor allocates.
+func rnnSgemmCols(transB bool, m, j0, j1, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	tb := blas.NoTrans
 	if transB {
 		tb = blas.Trans
 	}
-	// A few rows (batch 1 recurrences): dot products of contiguous rows on
-	// gonum's serial path, which neither starts goroutines nor allocates.
 	impl := blas32.Implementation()
 	for i := 0; i < m; i += rnnSerialRows {
 		mc := min(rnnSerialRows, m-i)
-		for j := 0; j < n; j += rnnSerialCols {
-			nc := min(rnnSerialCols, n-j)
+		for j := j0; j < j1; j += rnnSerialCols {
+			nc := min(rnnSerialCols, j1-j)
 			impl.Sgemm(blas.NoTrans, tb, mc, nc, k, 1, a[i*lda:], lda, b[rnnColOff(transB, j, ldb):], ldb, beta, c[i*ldc+j:], ldc)
 		}
 	}
@@ -523,9 +545,10 @@ func rnnColOff(transB bool, j, ldb int) int {
 	return j
 }
 
-// GEMMs with at least rnnPackedRows rows or rnnParallelMACs multiply-adds
-// go to gemmF32; smaller ones run serially in blocks of
-// rnnSerialRows×rnnSerialCols (gonum goes parallel from 4 blocks of 64×64).
+// Float32 GEMMs with at least rnnPackedRows rows go to gemmF32, smaller
+// ones to dot products in blocks of rnnSerialRows×rnnSerialCols (gonum goes
+// parallel from 4 blocks of 64×64). Float64 GEMMs of at least
+// rnnParallelMACs multiply-adds take gonum's parallel path.
 const (
 	rnnPackedRows   = 4
 	rnnParallelMACs = 1 << 21

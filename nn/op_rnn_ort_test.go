@@ -183,6 +183,8 @@ func rnnOrtCases() []rnnOrtCase {
 	}
 	lstmOuts := []string{"Y", "Y_h", "Y_c"}
 	cs = append(cs,
+		// batch 1, wide: the step product splits its columns over goroutines
+		rnnOrtCase{op: "LSTM", opset: 14, dir: "forward", seq: 3, batch: 1, input: 16, hidden: 768, bias: true, init: true, outs: lstmOuts},
 		rnnOrtCase{op: "LSTM", opset: 14, dir: "bidirectional", seq: 5, batch: 4, input: 3, hidden: 4, bias: true, init: true, peep: true,
 			outs: lstmOuts, lens: []int32{5, 3, 1, 4}},
 		rnnOrtCase{op: "LSTM", opset: 14, dir: "forward", seq: 5, batch: 3, input: 3, hidden: 4, bias: true, init: true, peep: true,
