@@ -8,6 +8,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/graftml/graft/nn/internal/gemmasm"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -633,25 +634,24 @@ func rnnRun[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rn
 // rnnDirState is the per-direction working memory and geometry shared by
 // the cell kernels.
 type rnnDirState[T rnnFloat] struct {
-	s     rnnShapes
-	op    *rnnOp
-	d     int
-	lens  []int
-	rev   bool
-	xw    []T          // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
-	gate  []T          // [batch, G*H]: H·Rᵀ of the current step
-	h, c  []T          // [batch, H] state
-	tmp   []T          // [batch, H] scratch (GRU: r⊙Ht-1)
-	rt    []T          // Rᵀ [H, G*H], or nil to use R directly
-	pk    []rnnPackedB // float32: R packed for the micro-kernel, by column range
-	io    rnnIO[T]
-	w, r  []T // this direction's W and R
-	acts  []rnnAct
-	clip  T
-	gemm  rnnGemmFunc[T]
-	maxL  int
-	ystep int // distance in Y between consecutive time steps
-	ybat  int // distance in Y between consecutive batch entries
+	s    rnnShapes
+	op   *rnnOp
+	d    int
+	lens []int
+	rev  bool
+	xw   []T          // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
+	gate []T          // [batch, G*H]: H·Rᵀ of the current step
+	h, c []T          // [batch, H] state
+	tmp  []T          // [batch, H] scratch (GRU: r⊙Ht-1)
+	rt   []T          // Rᵀ [H, G*H], or nil to use R directly
+	pk   []rnnPackedB // float32: R packed for the micro-kernel, by column range
+	taps []int        // float32 batch 1: row offsets of Rᵀ for gemmasm.Taps
+	io   rnnIO[T]
+	w, r []T // this direction's W and R
+	acts []rnnAct
+	clip T
+	gemm rnnGemmFunc[T]
+	maxL int
 }
 
 // rnnRows is the range of batch rows one time loop handles, with its
@@ -677,6 +677,23 @@ func (st *rnnDirState[T]) stepGemm(rs rnnRows, n int, a []T, col0 int, c []T, ld
 		}
 		rnnPackA(rnnF32(a), m, H, rs.apk)
 		pk.mul(rs.apk, m, rnnF32(c), ldc, rs.serial)
+		return
+	}
+	if st.taps != nil {
+		GH := st.s.gates * H
+		rt := rnnF32(st.rt)[col0:]
+		for r := 0; r < m; r++ {
+			y := rnnF32(c[r*ldc : r*ldc+n])
+			w := rnnF32(a[r*H : (r+1)*H])
+			clear(y)
+			for i := gemmasm.Taps(y, w, st.taps, rt); i < n; i++ {
+				var sum float32
+				for t, v := range w {
+					sum += v * rt[t*GH+i]
+				}
+				y[i] = sum
+			}
+		}
 		return
 	}
 	if st.rt != nil {
@@ -735,7 +752,9 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	var zero T
 	// (With one row the kernel idles 5 of its 6 rows: dot products win.)
 	usePK := unsafe.Sizeof(zero) == 4 && maxL > 1 && B >= 2 && rnnUsePacked()
-	useRT := !usePK && B >= rnnPackedRows && maxL > 1
+	// Float32 batch-1 loops: Rᵀ with the AVX2 multi-tap row kernel.
+	useTaps := unsafe.Sizeof(zero) == 4 && maxL > 1 && B == 1 && gemmasm.OK
+	useRT := !usePK && (B >= rnnPackedRows || useTaps) && maxL > 1
 	size := s.seq*B*GH + B*GH + 3*B*H + GH
 	if useRT {
 		size += GH * H
@@ -810,6 +829,12 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 			for kk, v := range row {
 				st.rt[kk*GH+j] = v
 			}
+		}
+	}
+	if useTaps {
+		st.taps = make([]int, H)
+		for t := range st.taps {
+			st.taps[t] = t * GH
 		}
 	}
 
