@@ -8,15 +8,13 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/graftml/graft/finetune/data"
+	"github.com/graftml/graft/finetune/plot"
 	"github.com/graftml/graft/nn"
 )
 
-// Dataset is a labelled set of samples. Get returns one sample's input
-// without the batch axis (e.g. [C,H,W]) and its class index.
-type Dataset interface {
-	Len() int
-	Get(i int) (*nn.Tensor, int, error)
-}
+// Dataset is a labelled set of samples (see package data).
+type Dataset = data.Dataset
 
 // Config holds the knobs of a fine-tuning run, named like the CLI flags.
 type Config struct {
@@ -31,12 +29,21 @@ type Config struct {
 	Freeze         string // see ParseFreeze
 	BN             string // auto, frozen, train
 	Seed           int64
+	// Augment is applied to training samples (nil: none).
+	Augment *data.Augment
 	// EarlyStopping stops after this many epochs without validation-loss
 	// improvement and restores the best weights; 0 disables.
 	EarlyStopping int
 	// Phase2 unfreezes more after Epochs: it trains Phase2.Epochs more
 	// epochs with its own freeze spec and learning rate.
 	Phase2 *PhaseConfig
+	// Checkpoint, when set, is written atomically after every epoch:
+	// parameters, optimizer state, epoch, best metric and history.
+	Checkpoint string
+	// Resume continues from this checkpoint (written by a run with the same
+	// model, head and configuration): training N epochs equals training
+	// K epochs and resuming for N-K.
+	Resume string
 	// Log receives one line per epoch (and the freeze summary); nil is quiet.
 	Log io.Writer
 	// OnEpoch, if set, is called after each epoch.
@@ -51,15 +58,7 @@ type PhaseConfig struct {
 }
 
 // EpochRecord is one line of training history.
-type EpochRecord struct {
-	Epoch     int     `json:"epoch"`
-	TrainLoss float64 `json:"train_loss"`
-	TrainAcc  float64 `json:"train_accuracy"`
-	ValLoss   float64 `json:"val_loss"`
-	ValAcc    float64 `json:"val_accuracy"`
-	LR        float64 `json:"lr"`
-	Seconds   float64 `json:"seconds"`
-}
+type EpochRecord = plot.EpochRecord
 
 // Result summarizes a run.
 type Result struct {
@@ -141,7 +140,29 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 	}
 	lrBase := t.Cfg.LR
 	bad := 0
-	for epoch := 0; epoch < total; epoch++ {
+	first := 0
+	if t.Cfg.Resume != "" {
+		st, err := t.resume(t.Cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		first, bad = st.epoch, st.bad
+		res.History, res.BestLoss, res.BestEpoch = st.history, st.bestLoss, st.bestEpoch
+		if t.Cfg.Phase2 != nil && first > t.Cfg.Epochs {
+			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
+				return res, fmt.Errorf("phase 2: %w", err)
+			}
+		}
+		if t.Cfg.Phase2 != nil && first >= t.Cfg.Epochs && t.Cfg.Phase2.LR > 0 {
+			lrBase = t.Cfg.Phase2.LR
+		}
+		for _, r := range res.History {
+			if !math.IsNaN(r.ValLoss) {
+				t.sched.Observe(r.ValLoss)
+			}
+		}
+	}
+	for epoch := first; epoch < total; epoch++ {
 		if t.Cfg.Phase2 != nil && epoch == t.Cfg.Epochs {
 			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
 				return res, fmt.Errorf("phase 2: %w", err)
@@ -154,6 +175,7 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		if err != nil {
 			return res, err
 		}
+		rec.ValLoss, rec.ValAcc = math.NaN(), math.NaN()
 		if val != nil && val.Len() > 0 {
 			ev, err := Evaluate(ctx, t.G, t.Head, val, t.Cfg.BatchSize)
 			if err != nil {
@@ -172,11 +194,20 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		}
 		res.History = append(res.History, rec)
 		if t.Cfg.Log != nil {
-			fmt.Fprintf(t.Cfg.Log, "epoch %3d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  %.1fs\n",
-				rec.Epoch, rec.TrainLoss, rec.TrainAcc, rec.ValLoss, rec.ValAcc, rec.LR, rec.Seconds)
+			v := ""
+			if val != nil && val.Len() > 0 {
+				v = fmt.Sprintf("  val_loss %.4f  val_acc %.4f", rec.ValLoss, rec.ValAcc)
+			}
+			fmt.Fprintf(t.Cfg.Log, "epoch %3d/%d  loss %.4f  acc %.4f%s  lr %.3g  %.1fs\n",
+				rec.Epoch, total, rec.TrainLoss, rec.TrainAcc, v, rec.LR, rec.Seconds)
 		}
 		if t.Cfg.OnEpoch != nil {
 			t.Cfg.OnEpoch(rec)
+		}
+		if t.Cfg.Checkpoint != "" {
+			if err := t.saveCheckpoint(t.Cfg.Checkpoint, epoch+1, bad, res); err != nil {
+				return res, err
+			}
 		}
 		if t.Cfg.EarlyStopping > 0 && bad >= t.Cfg.EarlyStopping {
 			res.Stopped = true
@@ -192,10 +223,12 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBase float64) (EpochRecord, error) {
 	start := time.Now()
 	rec := EpochRecord{Epoch: epoch + 1}
-	rng := rand.New(rand.NewSource(t.Cfg.Seed*1000003 + int64(epoch)))
-	perm := rng.Perm(ds.Len())
-	bs := t.Cfg.BatchSize
-	steps := (len(perm) + bs - 1) / bs
+	loader, err := data.NewLoader(ds, data.LoaderOptions{BatchSize: t.Cfg.BatchSize, Shuffle: true,
+		Seed: uint64(t.Cfg.Seed), Augment: t.Cfg.Augment})
+	if err != nil {
+		return rec, err
+	}
+	steps := loader.NumBatches()
 	names := t.Freeze.TrainableNames()
 	params := make([]*nn.Param, len(names))
 	for i, n := range names {
@@ -203,24 +236,20 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 	}
 	nctx := nn.NewContext(ctx)
 	nctx.Training = true
-	nctx.Rand = rng
+	nctx.Rand = rand.New(rand.NewSource(t.Cfg.Seed*1000003 + int64(epoch)))
 	var lossSum float64
 	var correct, seen int
-	for s := 0; s < steps; s++ {
-		if err := ctx.Err(); err != nil {
-			return rec, err
-		}
-		idx := perm[s*bs : min((s+1)*bs, len(perm))]
-		x, labels, err := Batch(ds, idx)
+	s := 0
+	for mb, err := range loader.Epoch(ctx, epoch) {
 		if err != nil {
 			return rec, err
 		}
-		tape, _, err := t.G.Forward(nctx, map[string]*nn.Tensor{t.input: x})
+		tape, _, err := t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
 		if err != nil {
 			return rec, err
 		}
 		logits := tape.Value(t.Head.Logits)
-		loss, dl, err := t.loss.Compute(logits, labels, nil)
+		loss, dl, err := t.loss.Compute(logits, mb.Labels, mb.Targets)
 		if err != nil {
 			return rec, err
 		}
@@ -238,9 +267,10 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 		lr := t.sched.LR(lrBase, epoch, s, steps, epochs)
 		t.opt.Step(params, gs, lr)
 		rec.LR = lr
-		lossSum += loss * float64(len(idx))
-		correct += countCorrect(logits, labels)
-		seen += len(idx)
+		lossSum += loss * float64(len(mb.Labels))
+		correct += countCorrect(logits, mb.Labels)
+		seen += len(mb.Labels)
+		s++
 	}
 	rec.TrainLoss = lossSum / float64(seen)
 	rec.TrainAcc = float64(correct) / float64(seen)
@@ -312,35 +342,6 @@ func countCorrect(logits *nn.Tensor, labels []int) int {
 	return ok
 }
 
-// Batch stacks the samples idx of ds into one tensor [N, ...].
-func Batch(ds Dataset, idx []int) (*nn.Tensor, []int, error) {
-	labels := make([]int, len(idx))
-	var out *nn.Tensor
-	var per int
-	for k, i := range idx {
-		x, y, err := ds.Get(i)
-		if err != nil {
-			return nil, nil, err
-		}
-		if out == nil {
-			per = x.Len()
-			out = nn.New(x.DType, append([]int{len(idx)}, x.Shape...)...)
-		} else if x.Len() != per {
-			return nil, nil, fmt.Errorf("sample %d has shape %v, the batch started with %v", i, x.Shape, out.Shape[1:])
-		}
-		switch x.DType.Storage() {
-		case nn.StoreF32:
-			copy(out.F32[k*per:], x.F32)
-		case nn.StoreI64:
-			copy(out.I64[k*per:], x.I64)
-		default:
-			return nil, nil, fmt.Errorf("sample %d: %v inputs are not supported", i, x.DType)
-		}
-		labels[k] = y
-	}
-	return out, labels, nil
-}
-
 // Evaluation is the loss and accuracy of a model on a dataset.
 type Evaluation struct {
 	Loss     float64
@@ -366,7 +367,7 @@ func Evaluate(ctx context.Context, g *nn.Graph, h *Head, ds Dataset, batch int) 
 		for i := s; i < min(s+batch, ds.Len()); i++ {
 			idx = append(idx, i)
 		}
-		x, labels, err := Batch(ds, idx)
+		x, labels, err := data.Batch(ds, idx)
 		if err != nil {
 			return ev, err
 		}

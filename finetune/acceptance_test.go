@@ -1,0 +1,52 @@
+package finetune
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/graftml/graft/finetune/data"
+	"github.com/graftml/graft/internal/testenv"
+)
+
+// fashionMNIST skips (or, in CI, fails) when Debian's dataset-fashion-mnist
+// is not installed.
+func fashionMNIST(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(data.FashionMNISTDir, "t10k-images-idx3-ubyte.gz")); err != nil {
+		if os.Getenv("GRAFT_REQUIRE_SHARED") == "1" {
+			t.Fatalf("Fashion-MNIST missing (apt-get install dataset-fashion-mnist): %v", err)
+		}
+		t.Skipf("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist): %v", err)
+	}
+}
+
+// TestMNIST8FashionTransfer is an acceptance test of the fine-tuning work:
+// mnist-8 from the ONNX Model Zoo (pretrained on MNIST, fixed batch 1, raw
+// 0–255 input, classifier weight stored as a Reshape of an initializer)
+// gets a new head trained on 100 Fashion-MNIST images per class with its
+// convolutions frozen, and must reach 72% on the 10,000 test images
+// (PyTorch with the same recipe: about 75%).
+func TestMNIST8FashionTransfer(t *testing.T) {
+	model := filepath.Join(testenv.SharedDir(t), "models", "mnist-8.onnx")
+	fashionMNIST(t)
+	out, err := Run(context.Background(), Options{
+		Model: model, TrainData: "fashion-mnist:train", TestData: "fashion-mnist:test",
+		PerClass: 100, Norm: "raw255", NumClasses: 10,
+		Out: filepath.Join(t.TempDir(), "tuned.onnx"),
+		Config: Config{Epochs: 30, BatchSize: 32, LR: 1e-3, Seed: 1,
+			Optimizer: OptimizerConfig{Name: "adam"}, Freeze: "all-but-head"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := out.Test.Accuracy
+	t.Logf("mnist-8 → Fashion-MNIST: test accuracy %.4f on %d images, %.1fs training, export max diff %.2g", acc, out.Test.NumSamples, out.TrainSeconds, out.ExportMaxDiff)
+	if out.Test.NumSamples != 10000 || acc < 0.72 {
+		t.Errorf("test accuracy %.4f on %d images; the bar is 0.72 on 10000", acc, out.Test.NumSamples)
+	}
+	if out.Trainable != 2570 {
+		t.Errorf("%d trainable parameters, want the new head's 256×10+10", out.Trainable)
+	}
+}
