@@ -69,6 +69,7 @@ func newFinetuneCmd() *cobra.Command {
 	f.Float64Var(&o.Config.LabelSmoothing, "label-smoothing", 0, "label smoothing for cross-entropy")
 	f.StringVar(&o.Config.Loss, "loss", "cross-entropy", "cross-entropy, bce or mse")
 	f.StringVar(&o.Augment, "augment", "", "augmentation, e.g. flip,crop:4,rrc")
+	f.BoolVar(&o.Config.NoFeatureCache, "no-feature-cache", false, "run the frozen prefix every epoch instead of caching its activations")
 	f.IntVar(&o.Config.EarlyStopping, "early-stopping", 0, "stop after N epochs without validation improvement and restore the best weights")
 	f.Int64Var(&o.Config.Seed, "seed", 1, "random seed (shuffling, head initialization, augmentation)")
 	f.StringVar(&o.Config.Checkpoint, "checkpoint", "", "write a checkpoint here after every epoch (atomic)")
