@@ -159,15 +159,49 @@ func ewFinish(t *Tensor) {
 	}
 }
 
-// ewCheckIn verifies that in has want non-nil inputs.
+// ewCheckIn verifies that in has want non-nil inputs and that every given
+// input holds as many elements as its shape says (a malformed tensor would
+// otherwise make a kernel goroutine panic).
 func ewCheckIn(in []*Tensor, want int) error {
 	if len(in) < want {
 		return fmt.Errorf("expected %d inputs, got %d", want, len(in))
 	}
-	for i := 0; i < want; i++ {
-		if in[i] == nil {
-			return fmt.Errorf("input %d is missing", i)
+	for i, t := range in {
+		if t == nil {
+			if i < want {
+				return fmt.Errorf("input %d is missing", i)
+			}
+			continue
 		}
+		if err := ewCheckData(t); err != nil {
+			return fmt.Errorf("input %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// ewCheckData verifies that t's data slice matches its shape and type.
+func ewCheckData(t *Tensor) error {
+	n := -1
+	switch t.DType.Storage() {
+	case StoreF32:
+		n = len(t.F32)
+	case StoreF64:
+		n = len(t.F64)
+	case StoreI64:
+		n = len(t.I64)
+	case StoreBool:
+		n = len(t.Bool)
+	default:
+		return fmt.Errorf("unsupported element type %v", t.DType)
+	}
+	for _, d := range t.Shape {
+		if d < 0 {
+			return fmt.Errorf("negative dimension in shape %s", ShapeString(t.Shape))
+		}
+	}
+	if want := NumElements(t.Shape); n != want {
+		return fmt.Errorf("%v holds %d values, its shape needs %d", t, n, want)
 	}
 	return nil
 }
@@ -282,6 +316,9 @@ func ewVariadic(name string, op ewOp, mean bool, in []*Tensor) (*Tensor, error) 
 	for i, t := range in {
 		if t == nil {
 			return nil, fmt.Errorf("%s: input %d is missing", name, i)
+		}
+		if err := ewCheckData(t); err != nil {
+			return nil, fmt.Errorf("%s: input %d: %w", name, i, err)
 		}
 		if t.DType != in[0].DType {
 			return nil, fmt.Errorf("%s: input element types differ: %v and %v", name, in[0], t)

@@ -142,6 +142,22 @@ func TestEwErrors(t *testing.T) {
 	if _, err := ewTestRun(t, "Max", 13, nil, a, b); err == nil {
 		t.Fatal("Max on incompatible shapes accepted")
 	}
+	bad := &Tensor{DType: Float32, Shape: []int{100000}, F32: make([]float32, 10)}
+	for _, op := range []string{"Add", "Sigmoid", "Max", "Cast", "Where", "Clip"} {
+		in := []*Tensor{bad, a}
+		attrs := map[string]*Attr(nil)
+		switch op {
+		case "Sigmoid", "Clip":
+			in = in[:1]
+		case "Cast":
+			in, attrs = in[:1], ewAttrTo(Int32)
+		case "Where":
+			in = []*Tensor{ewBools([]int{1}, true), bad, a}
+		}
+		if _, err := ewTestRun(t, op, 16, attrs, in...); err == nil || !strings.Contains(err.Error(), "holds 10 values") {
+			t.Fatalf("%s on a malformed tensor: err = %v", op, err)
+		}
+	}
 }
 
 func TestEwIntegerWrap(t *testing.T) {

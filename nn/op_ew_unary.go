@@ -60,7 +60,8 @@ type ewUnary struct {
 	ints        bool // integer inputs allowed (Neg, Abs, Sign, Relu, ...)
 }
 
-// ewUnaryCost is the relative cost used to decide on parallelism.
+// cost returns the op's relative per-element cost, used to decide on
+// parallelism.
 func (u *ewUnary) cost() int {
 	switch u.op {
 	case ewNeg, ewAbs, ewRelu, ewLeakyRelu, ewHardSigmoid, ewHardSwish, ewSoftsign,
@@ -186,8 +187,10 @@ func ewSoftplus64(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-// ewUnaryFloat applies u to src. Transcendental functions are evaluated in
-// float64 for accuracy; the switch is outside the loops.
+// ewUnaryFloat applies u to x. On float32 storage (float32, float16,
+// bfloat16) Exp, Sigmoid, Tanh, Erf and Gelu use the float32 kernels of
+// op_ew_fastmath.go; other transcendental functions, and every float64
+// input, go through package math in float64. The switch is outside the loops.
 func ewUnaryFloat[T float32 | float64](u *ewUnary, d, x []T) {
 	x = x[:len(d)]
 	_, f32 := any(d).([]float32)

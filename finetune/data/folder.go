@@ -29,8 +29,15 @@ type FolderOptions struct {
 	Cache bool
 }
 
-// dataImageExt lists the image file extensions an image folder reads.
-var dataImageExt = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true}
+// dataImageExt reports whether an (lower-case) extension is one an image
+// folder reads.
+func dataImageExt(ext string) bool {
+	switch ext {
+	case ".png", ".jpg", ".jpeg", ".gif":
+		return true
+	}
+	return false
+}
 
 // ImageFolder is a classification dataset of image files laid out as
 // ROOT/<class>/**/*.{png,jpg,jpeg,gif}. Images are decoded on demand.
@@ -181,7 +188,7 @@ func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFo
 				}
 				return nil
 			}
-			if e.IsDir() || !dataImageExt[strings.ToLower(filepath.Ext(p))] {
+			if e.IsDir() || !dataImageExt(strings.ToLower(filepath.Ext(p))) {
 				return nil
 			}
 			f.files = append(f.files, p)
