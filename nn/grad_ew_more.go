@@ -52,6 +52,18 @@ func ewgTensor[T ewgFloat](buf []T, shape []int) *Tensor {
 	return t
 }
 
+// ewgIdx returns 1 for true and 0 for false. The compiler turns it into a
+// flag move, so kernels pick between two values by indexing a two-element
+// array instead of branching on data (random signs or masks would make a
+// branch mispredict half of the time).
+func ewgIdx(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
+}
+
 // ewgCheckDy verifies that the output gradient is a float32/float64 tensor
 // holding as many elements as shape needs.
 func ewgCheckDy(dy *Tensor, shape []int) error {
@@ -263,14 +275,9 @@ func ewgUnaryKernel[T ewgFloat](u *ewUnary, dx, x, y, dy []T) error {
 		}
 	case ewAbs: // sign(x), 0 at 0
 		for i, g := range dy {
-			switch v := x[i]; {
-			case v > 0:
-				dx[i] = g
-			case v < 0:
-				dx[i] = -g
-			default:
-				dx[i] = 0
-			}
+			v := x[i]
+			sel := [3]T{-g, 0, g}
+			dx[i] = sel[ewgIdx(v >= 0)+ewgIdx(v > 0)]
 		}
 	case ewErf: // 2/√π·exp(-x²)
 		const c = 2 / 1.7724538509055160272981674833411451827975
@@ -289,9 +296,15 @@ func ewgUnaryKernel[T ewgFloat](u *ewUnary, dx, x, y, dy []T) error {
 		const invSqrt2 = 1 / math.Sqrt2
 		const invSqrt2Pi = 0.3989422804014326779399460599343818684759
 		if f32 {
+			// Φ(x) = y/x from the forward output saves the erf; the
+			// float32 quotient keeps Φ's relative precision. At x = 0,
+			// Φ = 1/2.
 			for i, g := range dy {
 				v := float32(x[i])
-				cdf := 0.5 * (1 + ewErf32(v*invSqrt2))
+				cdf := float32(0.5)
+				if v != 0 {
+					cdf = float32(y[i]) / v
+				}
 				dx[i] = g * T(cdf+v*invSqrt2Pi*ewExp32(-0.5*v*v))
 			}
 			break
@@ -320,49 +333,33 @@ func ewgUnaryKernel[T ewgFloat](u *ewUnary, dx, x, y, dy []T) error {
 	case ewElu: // x>0: 1, else α·eˣ = y+α
 		a := T(u.alpha)
 		for i, g := range dy {
-			if x[i] > 0 {
-				dx[i] = g
-			} else {
-				dx[i] = g * (y[i] + a)
-			}
+			sel := [2]T{g * (y[i] + a), g}
+			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
 	case ewSelu: // x>0: γ, else γα·eˣ = y+γα
 		gm, ga := T(u.gamma), T(u.gamma*u.alpha)
 		for i, g := range dy {
-			if x[i] > 0 {
-				dx[i] = g * gm
-			} else {
-				dx[i] = g * (y[i] + ga)
-			}
+			sel := [2]T{g * (y[i] + ga), g * gm}
+			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
 	case ewCelu: // x>0: 1, else exp(x/α) = y/α+1
 		ia := T(1 / u.alpha)
 		for i, g := range dy {
-			if x[i] > 0 {
-				dx[i] = g
-			} else {
-				dx[i] = g * (y[i]*ia + 1)
-			}
+			sel := [2]T{g * (y[i]*ia + 1), g}
+			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
 	case ewHardSigmoid: // α inside 0 < αx+β < 1
 		a, b := T(u.alpha), T(u.beta)
 		for i, g := range dy {
-			if v := a*x[i] + b; v > 0 && v < 1 {
-				dx[i] = g * a
-			} else {
-				dx[i] = 0
-			}
+			v := a*x[i] + b
+			sel := [2]T{0, g * a}
+			dx[i] = sel[ewgIdx(v > 0)&ewgIdx(v < 1)]
 		}
 	case ewHardSwish: // x·clip(x/6+1/2, 0, 1): 0 below -3, 1 above 3, x/3+1/2 between
 		for i, g := range dy {
-			switch v := x[i]; {
-			case v < -3:
-				dx[i] = 0
-			case v > 3:
-				dx[i] = g
-			default:
-				dx[i] = g * (v/3 + 0.5)
-			}
+			v := x[i]
+			sel := [3]T{0, g * (v/3 + 0.5), g}
+			dx[i] = sel[ewgIdx(v >= -3)+ewgIdx(v > 3)]
 		}
 	case ewSoftplus: // sigmoid(x)
 		if f32 {
@@ -605,20 +602,14 @@ func ewgPReluT[T ewgFloat](bc *ewBcast, x, s, dy []T, need []bool) []*Tensor {
 			if st == 0 {
 				k := sv[0]
 				for i, v := range xv {
-					if v < 0 {
-						gx[i] = k * g[i]
-					} else {
-						gx[i] = g[i]
-					}
+					sel := [2]T{g[i], k * g[i]}
+					gx[i] = sel[ewgIdx(v < 0)]
 				}
 			} else {
 				sv := sv[:n]
 				for i, v := range xv {
-					if v < 0 {
-						gx[i] = sv[i] * g[i]
-					} else {
-						gx[i] = g[i]
-					}
+					sel := [2]T{g[i], sv[i] * g[i]}
+					gx[i] = sel[ewgIdx(v < 0)]
 				}
 			}
 		}
@@ -627,17 +618,15 @@ func ewgPReluT[T ewgFloat](bc *ewBcast, x, s, dy []T, need []bool) []*Tensor {
 			if st == 0 {
 				var acc T
 				for i, v := range xv {
-					if v < 0 {
-						acc += v * g[i]
-					}
+					sel := [2]T{0, v * g[i]}
+					acc += sel[ewgIdx(v < 0)]
 				}
 				gsl[0] += acc
 			} else {
 				gsl = gsl[:n]
 				for i, v := range xv {
-					if v < 0 {
-						gsl[i] += v * g[i]
-					}
+					sel := [2]T{0, v * g[i]}
+					gsl[i] += sel[ewgIdx(v < 0)]
 				}
 			}
 		}
@@ -779,16 +768,15 @@ func ewgMaxMinT[T ewgFloat](bc *ewBcast, ins [][]T, y, dy []T, need []bool) []*T
 			}
 			yv, g := y[o:o+n], dy[o:o+n]
 			for i, r := range yv {
-				ea, eb := av[i*sa] == r, bv[i*sb] == r
+				ka, kb := ewgIdx(av[i*sa] == r), ewgIdx(bv[i*sb] == r)
 				gi := g[i]
-				if ea && eb {
-					gi *= 0.5
+				// index own + 2·other: 1 alone, 3 tied (half), else 0
+				sel := [4]T{0, gi, 0, 0.5 * gi}
+				if ga != nil {
+					ga[i*sa] += sel[ka+2*kb]
 				}
-				if ea && ga != nil {
-					ga[i*sa] += gi
-				}
-				if eb && gb != nil {
-					gb[i*sb] += gi
+				if gb != nil {
+					gb[i*sb] += sel[kb+2*ka]
 				}
 			}
 		})
@@ -881,17 +869,15 @@ func ewgWhereT[T ewgFloat](bc *ewBcast, c []bool, nx, ny int, dy []T, need []boo
 		if gx := gs[1]; gx != nil {
 			gx = gx[offs[1]:]
 			for i, v := range g {
-				if cv[i*sc] {
-					gx[i*sx] += v
-				}
+				sel := [2]T{0, v}
+				gx[i*sx] += sel[ewgIdx(cv[i*sc])]
 			}
 		}
 		if gy := gs[2]; gy != nil {
 			gy = gy[offs[2]:]
 			for i, v := range g {
-				if !cv[i*sc] {
-					gy[i*sy] += v
-				}
+				sel := [2]T{v, 0}
+				gy[i*sy] += sel[ewgIdx(cv[i*sc])]
 			}
 		}
 	})
