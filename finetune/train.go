@@ -31,12 +31,24 @@ type Config struct {
 	Seed           int64
 	// Augment is applied to training samples (nil: none).
 	Augment *data.Augment
+	// NoFeatureCache disables the frozen-feature cache: by default, when
+	// everything up to some layer is frozen (and no augmentation or active
+	// Dropout is involved), that prefix runs once per sample and epochs
+	// train on the cached activations.
+	NoFeatureCache bool
 	// EarlyStopping stops after this many epochs without validation-loss
 	// improvement and restores the best weights; 0 disables.
 	EarlyStopping int
 	// Phase2 unfreezes more after Epochs: it trains Phase2.Epochs more
 	// epochs with its own freeze spec and learning rate.
 	Phase2 *PhaseConfig
+	// Checkpoint, when set, is written atomically after every epoch:
+	// parameters, optimizer state, epoch, best metric and history.
+	Checkpoint string
+	// Resume continues from this checkpoint (written by a run with the same
+	// model, head and configuration): training N epochs equals training
+	// K epochs and resuming for N-K.
+	Resume string
 	// Log receives one line per epoch (and the freeze summary); nil is quiet.
 	Log io.Writer
 	// OnEpoch, if set, is called after each epoch.
@@ -63,14 +75,16 @@ type Result struct {
 
 // Trainer fine-tunes one graph.
 type Trainer struct {
-	G      *nn.Graph
-	Head   *Head
-	Freeze *Freezing
-	Cfg    Config
-	opt    Optimizer
-	loss   Loss
-	sched  Schedule
-	input  string
+	cache    *featureCache
+	valCache *featureCache
+	G        *nn.Graph
+	Head     *Head
+	Freeze   *Freezing
+	Cfg      Config
+	opt      Optimizer
+	loss     Loss
+	sched    Schedule
+	input    string
 }
 
 // NewTrainer prepares g for training: it finds the head, applies the
@@ -133,10 +147,38 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 	}
 	lrBase := t.Cfg.LR
 	bad := 0
-	for epoch := 0; epoch < total; epoch++ {
+	first := 0
+	if t.Cfg.Resume != "" {
+		st, err := t.resume(t.Cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		first, bad = st.epoch, st.bad
+		res.History, res.BestLoss, res.BestEpoch = st.history, st.bestLoss, st.bestEpoch
+		if t.Cfg.Phase2 != nil && first > t.Cfg.Epochs {
+			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
+				return res, fmt.Errorf("phase 2: %w", err)
+			}
+		}
+		if t.Cfg.Phase2 != nil && first >= t.Cfg.Epochs && t.Cfg.Phase2.LR > 0 {
+			lrBase = t.Cfg.Phase2.LR
+		}
+		for _, r := range res.History {
+			if !math.IsNaN(r.ValLoss) {
+				t.sched.Observe(r.ValLoss)
+			}
+		}
+	}
+	if err := t.prepareCache(ctx, train, val); err != nil {
+		return res, err
+	}
+	for epoch := first; epoch < total; epoch++ {
 		if t.Cfg.Phase2 != nil && epoch == t.Cfg.Epochs {
 			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
 				return res, fmt.Errorf("phase 2: %w", err)
+			}
+			if err := t.prepareCache(ctx, train, val); err != nil {
+				return res, err
 			}
 			if t.Cfg.Phase2.LR > 0 {
 				lrBase = t.Cfg.Phase2.LR
@@ -148,7 +190,7 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		}
 		rec.ValLoss, rec.ValAcc = math.NaN(), math.NaN()
 		if val != nil && val.Len() > 0 {
-			ev, err := Evaluate(ctx, t.G, t.Head, val, t.Cfg.BatchSize)
+			ev, err := t.evaluate(ctx, val)
 			if err != nil {
 				return res, fmt.Errorf("validation: %w", err)
 			}
@@ -174,6 +216,11 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		}
 		if t.Cfg.OnEpoch != nil {
 			t.Cfg.OnEpoch(rec)
+		}
+		if t.Cfg.Checkpoint != "" {
+			if err := t.saveCheckpoint(t.Cfg.Checkpoint, epoch+1, bad, res); err != nil {
+				return res, err
+			}
 		}
 		if t.Cfg.EarlyStopping > 0 && bad >= t.Cfg.EarlyStopping {
 			res.Stopped = true
@@ -206,11 +253,16 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 	var lossSum float64
 	var correct, seen int
 	s := 0
-	for mb, err := range loader.Epoch(ctx, epoch) {
+	for mb, err := range t.batches(ctx, loader, epoch) {
 		if err != nil {
 			return rec, err
 		}
-		tape, _, err := t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
+		var tape *nn.Tape
+		if mb.known != nil {
+			tape, err = t.G.ForwardFrom(nctx, mb.known, t.Head.Logits)
+		} else {
+			tape, _, err = t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
+		}
 		if err != nil {
 			return rec, err
 		}

@@ -3,6 +3,7 @@ package finetune
 import (
 	"context"
 	"math/rand"
+	"path/filepath"
 	"testing"
 
 	"github.com/graftml/graft/nn"
@@ -103,5 +104,46 @@ func TestFitLearnsAndIsDeterministic(t *testing.T) {
 		if w1[i] != w2[i] {
 			t.Fatalf("same seed, different weights at %d: %g vs %g", i, w1[i], w2[i])
 		}
+	}
+}
+
+// TestResumeIsExact checks that 4 epochs equal 2 epochs, a checkpoint, and
+// 2 more epochs resumed from it (identical weights and history).
+func TestResumeIsExact(t *testing.T) {
+	train, val := newBlobs(120, 6, 4, 1), newBlobs(40, 6, 4, 2)
+	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
+	run := func(epochs int, save, resume string) (*nn.Graph, *Result) {
+		g := linearModel(t, 6, 4)
+		h, _ := FindHead(g)
+		if err := ReplaceHead(g, h, 4, 7); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := NewTrainer(g, h, Config{Epochs: epochs, BatchSize: 16, LR: 0.01, Seed: 5,
+			Optimizer: OptimizerConfig{Name: "adam"}, Schedule: "step:1:0.7", Checkpoint: save, Resume: resume})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.Fit(context.Background(), train, val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, res
+	}
+	full, fullRes := run(4, "", "")
+	run(2, ckpt, "")
+	resumed, res := run(4, "", ckpt)
+	if len(res.History) != 4 {
+		t.Fatalf("resumed history has %d epochs, want 4", len(res.History))
+	}
+	for _, name := range []string{"graft_head.weight", "graft_head.bias"} {
+		a, b := full.Params[name].Value.F32, resumed.Params[name].Value.F32
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("%s[%d]: %g after 4 epochs, %g after 2+2", name, i, a[i], b[i])
+			}
+		}
+	}
+	if fullRes.History[3].TrainLoss != res.History[3].TrainLoss {
+		t.Errorf("epoch 4 loss %g vs %g", fullRes.History[3].TrainLoss, res.History[3].TrainLoss)
 	}
 }

@@ -46,7 +46,7 @@ func sample() *Checkpoint {
 	}
 }
 
-func encode(t testing.TB, c *Checkpoint) []byte {
+func encodeT(t testing.TB, c *Checkpoint) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := Encode(&b, c); err != nil {
@@ -134,7 +134,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// Deterministic output.
 	a, _ := os.ReadFile(path)
-	if b := encode(t, want); !bytes.Equal(a, b) {
+	if b := encodeT(t, want); !bytes.Equal(a, b) {
 		t.Error("encoding the same checkpoint twice gave different bytes")
 	}
 	// Overwrite, and no temporary files remain.
@@ -152,7 +152,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// The zero checkpoint round-trips too.
 	zero := &Checkpoint{}
-	got, err = Decode(bytes.NewReader(encode(t, zero)), int64(len(encode(t, zero))))
+	got, err = Decode(bytes.NewReader(encodeT(t, zero)), int64(len(encodeT(t, zero))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestTruncationEveryOffset(t *testing.T) {
-	data := encode(t, sample())
+	data := encodeT(t, sample())
 	for n := 0; n < len(data); n++ {
 		c, err := Decode(bytes.NewReader(data[:n]), int64(n))
 		if err == nil {
@@ -188,7 +188,7 @@ func TestTruncationEveryOffset(t *testing.T) {
 }
 
 func TestCorruptionDetected(t *testing.T) {
-	data := encode(t, sample())
+	data := encodeT(t, sample())
 	// Flip one bit in every byte in turn: always an error, never a panic.
 	for i := range data {
 		bad := append([]byte{}, data...)
@@ -217,7 +217,7 @@ func TestCorruptionDetected(t *testing.T) {
 }
 
 func TestUnknownSectionSkippedAndFutureVersion(t *testing.T) {
-	data := encode(t, sample())
+	data := encodeT(t, sample())
 	// Insert a valid unknown section before END!.
 	end := len(data) - ckptSectionOverhead
 	var w bytes.Buffer
@@ -355,7 +355,7 @@ func TestHugeLengthsNoAllocation(t *testing.T) {
 	}
 	// A tensor whose shape claims far more data than its section holds.
 	c := &Checkpoint{Params: map[string]*nn.Tensor{"w": nn.FromFloat32([]float32{1, 2}, 2)}}
-	good := encode(t, c)
+	good := encodeT(t, c)
 	i := bytes.Index(good, []byte("PARM"))
 	// Rewrite the head: name "w", float32, rank 2, dims 2^40 x 2^40.
 	var head ckptBuf
@@ -439,9 +439,9 @@ func TestRestoreParams(t *testing.T) {
 // FuzzLoad decodes arbitrary bytes: it must return an error or a
 // checkpoint that re-encodes, never panic or allocate without bound.
 func FuzzLoad(f *testing.F) {
-	f.Add(encode(f, sample()))
-	f.Add(encode(f, &Checkpoint{}))
-	f.Add(encode(f, &Checkpoint{Params: map[string]*nn.Tensor{"x": nn.FromFloat32([]float32{1}, 1)}}))
+	f.Add(encodeT(f, sample()))
+	f.Add(encodeT(f, &Checkpoint{}))
+	f.Add(encodeT(f, &Checkpoint{Params: map[string]*nn.Tensor{"x": nn.FromFloat32([]float32{1}, 1)}}))
 	f.Add([]byte(ckptMagic))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -459,4 +459,81 @@ func FuzzLoad(f *testing.F) {
 		}
 		equalCheckpoints(t, c2, c)
 	})
+}
+
+func TestFlatSlots(t *testing.T) {
+	flat := map[string]map[string][]float32{"w": {"m": {1, 2, 3}, "v": {4, 5, 6}}, "b": {"momentum": {7}}}
+	path := filepath.Join(t.TempDir(), "c")
+	c := &Checkpoint{Optimizer: Optimizer{Name: "adam", Slots: SlotsFromFlat(flat), Scalars: map[string]float64{"step": 10}}}
+	if err := Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := got.Optimizer.FlatSlots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, flat) || got.Optimizer.Scalars["step"] != 10 {
+		t.Errorf("flat slots %v, step %v", back, got.Optimizer.Scalars["step"])
+	}
+	c.Optimizer.Slots["w"]["m"] = nn.FromInt64([]int64{1}, 1)
+	if _, err := c.Optimizer.FlatSlots(); err == nil {
+		t.Error("int64 slot accepted")
+	}
+}
+
+// BenchmarkSaveLoad saves and loads a checkpoint of 25M float32 values
+// (100 MB) plus one Adam slot pair of the same size.
+func BenchmarkSaveLoad(b *testing.B) {
+	n := 25 << 20 / 4 * 4
+	w := nn.FromFloat32(make([]float32, n), n)
+	c := &Checkpoint{
+		Params:    map[string]*nn.Tensor{"w": w},
+		Optimizer: Optimizer{Slots: map[string]map[string]*nn.Tensor{"w": {"m": w, "v": w}}},
+	}
+	path := filepath.Join(b.TempDir(), "big")
+	b.SetBytes(int64(3 * 4 * n))
+	for b.Loop() {
+		if err := Save(path, c); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Load(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestPortablePathMatchesRaw(t *testing.T) {
+	c := sample()
+	c.Params["big"] = nn.FromFloat32(make([]float32, 50000), 50000) // several chunks
+	for i := range c.Params["big"].F32 {
+		c.Params["big"].F32[i] = float32(i) * 0.25
+	}
+	var fast, slow bytes.Buffer
+	if err := encode(&fast, c, ckptLittleEndian()); err != nil {
+		t.Fatal(err)
+	}
+	if err := encode(&slow, c, false); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fast.Bytes(), slow.Bytes()) {
+		t.Fatal("portable and direct-memory encodings differ")
+	}
+	for _, raw := range []bool{false, ckptLittleEndian()} {
+		got, err := decode(bytes.NewReader(slow.Bytes()), int64(slow.Len()), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equalCheckpoints(t, got, c)
+	}
+	// The portable decoder also sees truncation inside tensor data.
+	data := slow.Bytes()
+	for _, n := range []int{len(data) / 2, len(data) - 20} {
+		if _, err := decode(bytes.NewReader(data[:n]), int64(len(data)), false); err == nil {
+			t.Errorf("portable decode of %d bytes succeeded", n)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"unsafe"
 
 	"github.com/graftml/graft/nn"
 )
@@ -64,6 +65,8 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // ckptWriter writes sections, tracking the first error.
 type ckptWriter struct {
+	// raw enables writing tensor memory directly (little-endian hosts).
+	raw   bool
 	w     io.Writer
 	table *crc32.Table
 	crc   uint32
@@ -94,6 +97,30 @@ func (w *ckptWriter) end() {
 	var c [4]byte
 	binary.LittleEndian.PutUint32(c[:], w.crc)
 	_, w.err = w.w.Write(c[:])
+}
+
+// ckptLittleEndian reports whether the host stores numbers little-endian.
+func ckptLittleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}
+
+// ckptRawBytes returns the memory of t's float32, float64 or int64 data as
+// bytes on a little-endian host, where it equals the file encoding, and
+// nil otherwise (big-endian host, bool or empty tensor).
+func ckptRawBytes(t *nn.Tensor) []byte {
+	if !ckptLittleEndian() {
+		return nil
+	}
+	switch {
+	case len(t.F32) > 0:
+		return unsafe.Slice((*byte)(unsafe.Pointer(&t.F32[0])), 4*len(t.F32))
+	case len(t.F64) > 0:
+		return unsafe.Slice((*byte)(unsafe.Pointer(&t.F64[0])), 8*len(t.F64))
+	case len(t.I64) > 0:
+		return unsafe.Slice((*byte)(unsafe.Pointer(&t.I64[0])), 8*len(t.I64))
+	}
+	return nil
 }
 
 // ckptElemSize is the stored size of one element of dtype dt.
@@ -162,6 +189,14 @@ func (w *ckptWriter) tensorSection(tag string, names []string, t *nn.Tensor) {
 	binary.LittleEndian.PutUint32(hl[:], uint32(len(head.b)))
 	w.write(hl[:])
 	w.write(head.b)
+	if raw := ckptRawBytes(t); w.raw && raw != nil {
+		// Little-endian host: the storage already is the file encoding.
+		for lo := 0; lo < len(raw) && w.err == nil; lo += 1 << 22 {
+			w.write(raw[lo:min(len(raw), lo+1<<22)])
+		}
+		w.end()
+		return
+	}
 	per := ckptChunk / size
 	for lo := 0; lo < n && w.err == nil; lo += per {
 		hi := min(n, lo+per)
@@ -195,7 +230,12 @@ func (w *ckptWriter) tensorSection(tag string, names []string, t *nn.Tensor) {
 // Encode writes c in the checkpoint format to w (Save adds atomic file
 // replacement on top). It checks every tensor first and writes nothing
 // when one cannot be stored.
-func Encode(w io.Writer, c *Checkpoint) error {
+func Encode(w io.Writer, c *Checkpoint) error { return encode(w, c, ckptLittleEndian()) }
+
+// encode is Encode; raw selects the direct-memory path for tensor data
+// (valid only on little-endian hosts; tests turn it off to cover the
+// portable path).
+func encode(w io.Writer, c *Checkpoint, raw bool) error {
 	if c == nil {
 		return errors.New("checkpoint: nil checkpoint")
 	}
@@ -214,7 +254,7 @@ func Encode(w io.Writer, c *Checkpoint) error {
 		}
 	}
 
-	cw := &ckptWriter{w: w, table: castagnoli(), chunk: make([]byte, ckptChunk)}
+	cw := &ckptWriter{w: w, raw: raw, table: castagnoli(), chunk: make([]byte, ckptChunk)}
 	var hdr [ckptHeaderSize]byte
 	copy(hdr[:8], ckptMagic)
 	binary.LittleEndian.PutUint32(hdr[8:], FormatVersion)
@@ -273,6 +313,8 @@ func Encode(w io.Writer, c *Checkpoint) error {
 
 // ckptReader reads sections, never past the declared input size.
 type ckptReader struct {
+	// raw enables reading straight into tensor memory (little-endian hosts).
+	raw    bool
 	r      io.Reader
 	table  *crc32.Table
 	off    int64 // bytes consumed
@@ -427,7 +469,12 @@ func (d *ckptDec) int(what string) int {
 // input is checked against size before anything is allocated, so a
 // corrupt input cannot cause a huge allocation; Load passes the file size.
 func Decode(r io.Reader, size int64) (*Checkpoint, error) {
-	cr := &ckptReader{r: r, table: castagnoli(), size: size, tag: [4]byte{'h', 'd', 'r', ' '}}
+	return decode(r, size, ckptLittleEndian())
+}
+
+// decode is Decode; raw is as for encode.
+func decode(r io.Reader, size int64, raw bool) (*Checkpoint, error) {
+	cr := &ckptReader{r: r, raw: raw, table: castagnoli(), size: size, tag: [4]byte{'h', 'd', 'r', ' '}}
 	var hdr [ckptHeaderSize]byte
 	if err := cr.read(hdr[:]); err != nil {
 		return nil, fmt.Errorf("checkpoint: truncated header (%d bytes, need %d)", size, ckptHeaderSize)
@@ -675,6 +722,14 @@ func (r *ckptReader) tensor(n uint64, names int) ([]string, *nn.Tensor, error) {
 		t.I64 = make([]int64, count)
 	case nn.StoreBool:
 		t.Bool = make([]bool, count)
+	}
+	if raw := ckptRawBytes(t); r.raw && raw != nil {
+		for lo := 0; lo < len(raw); lo += 1 << 22 {
+			if err := r.read(raw[lo:min(len(raw), lo+1<<22)]); err != nil {
+				return nil, nil, err
+			}
+		}
+		return nm, t, nil
 	}
 	for lo := 0; lo < count; lo += per {
 		hi := min(count, lo+per)

@@ -71,3 +71,38 @@ func sameShape(a, b []int) bool {
 	}
 	return true
 }
+
+// SlotsFromFlat wraps optimizer state kept as flat float32 slices (param
+// name -> slot name -> values, as finetune's optimizers report it) as
+// rank-1 float32 tensors for Optimizer.Slots. The slices are not copied.
+// Store the optimizer's step count in Optimizer.Scalars["step"].
+func SlotsFromFlat(s map[string]map[string][]float32) map[string]map[string]*nn.Tensor {
+	out := make(map[string]map[string]*nn.Tensor, len(s))
+	for p, slots := range s {
+		m := make(map[string]*nn.Tensor, len(slots))
+		for name, v := range slots {
+			m[name] = nn.FromFloat32(v, len(v))
+		}
+		out[p] = m
+	}
+	return out
+}
+
+// FlatSlots returns the slot values as flat float32 slices (the tensors'
+// data, not copied; shapes are dropped), the inverse of SlotsFromFlat. A
+// slot that is not float32 is an error.
+func (o Optimizer) FlatSlots() (map[string]map[string][]float32, error) {
+	out := make(map[string]map[string][]float32, len(o.Slots))
+	for _, p := range sortedKeys(o.Slots) {
+		m := make(map[string][]float32, len(o.Slots[p]))
+		for _, name := range sortedKeys(o.Slots[p]) {
+			t := o.Slots[p][name]
+			if t == nil || t.DType != nn.Float32 {
+				return nil, fmt.Errorf("checkpoint: optimizer slot %q of %q is not a float32 tensor", name, p)
+			}
+			m[name] = t.F32
+		}
+		out[p] = m
+	}
+	return out, nil
+}

@@ -154,7 +154,7 @@ func TestAugmentDeterminism(t *testing.T) {
 	root := t.TempDir()
 	writeImage(t, filepath.Join(root, "a", "p.png"), patternRGB(40, 30))
 	writeImage(t, filepath.Join(root, "b", "q.jpg"), patternRGB(30, 40))
-	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 16, Norm: NormImageNet}})
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 16, Norm: NormImageNet()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestImageFolderAugmentShapes(t *testing.T) {
 		pal.Pix[k] = 1
 	}
 	writeImage(t, filepath.Join(root, "a", "p.gif"), pal)
-	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 8, Width: 12, Layout: NHWC, Norm: NormRaw255}})
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 8, Width: 12, Layout: NHWC, Norm: NormRaw255()}})
 	if err != nil {
 		t.Fatal(err)
 	}

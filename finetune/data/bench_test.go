@@ -19,7 +19,7 @@ func benchFolder(b *testing.B, n int) string {
 // normalizes one JPEG.
 func BenchmarkImagePipeline(b *testing.B) {
 	root := benchFolder(b, 2)
-	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Norm: NormImageNet}})
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Norm: NormImageNet()}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func BenchmarkImagePipeline(b *testing.B) {
 // BenchmarkImageAugment is the training path (random resized crop, flip).
 func BenchmarkImageAugment(b *testing.B) {
 	root := benchFolder(b, 2)
-	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Norm: NormImageNet}})
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Norm: NormImageNet()}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func BenchmarkImageAugment(b *testing.B) {
 // decoding).
 func BenchmarkLoader(b *testing.B) {
 	root := benchFolder(b, 32)
-	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Norm: NormImageNet}})
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Norm: NormImageNet()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/graftml/graft/nn"
 )
@@ -53,11 +54,17 @@ type AugmentGetter interface {
 }
 
 // Subset is a view of some samples of a parent dataset: sample i of the
-// view is sample Indices[i] of Parent. Labels, classes and the optional
-// interfaces (Labeler, Regressor, AugmentGetter) are those of the parent.
+// view is sample Indices[i] of Parent. The optional interfaces of the
+// parent (Labeler, Regressor, AugmentGetter) are used through the view by
+// LabelOf, TargetOf, TargetDim, GetAugmented and the Loader.
 type Subset struct {
 	Parent  Dataset
 	Indices []int
+	// LabelMap, when set, relabels samples: the view's label is
+	// LabelMap[parent label] (negative parent labels are kept).
+	LabelMap []int
+	// ClassNames, when set, replaces the parent's class names.
+	ClassNames []string
 }
 
 // NewSubset returns a view of the given samples of ds; the indices are
@@ -72,6 +79,60 @@ func NewSubset(ds Dataset, indices []int) (*Subset, error) {
 	return &Subset{Parent: ds, Indices: slices.Clone(indices)}, nil
 }
 
+// Select returns a view of the samples of ds whose class is in classes,
+// relabelled 0..len(classes)-1 in the given order (with those class
+// names); perClass > 0 keeps only the first perClass samples of each class
+// in dataset order (a deterministic few-shot subset). classes nil keeps
+// every class with its label.
+func Select(ds Dataset, classes []int, perClass int) (*Subset, error) {
+	names := ds.Classes()
+	if len(names) == 0 {
+		return nil, errors.New("data: Select needs a classification dataset")
+	}
+	if perClass < 0 {
+		return nil, fmt.Errorf("data: %d samples per class", perClass)
+	}
+	v := &Subset{Parent: ds}
+	remap := make([]int, len(names))
+	if classes == nil {
+		for k := range remap {
+			remap[k] = k
+		}
+	} else {
+		for k := range remap {
+			remap[k] = -1
+		}
+		v.LabelMap = remap
+		v.ClassNames = []string{}
+		for k, c := range classes {
+			if c < 0 || c >= len(names) {
+				return nil, fmt.Errorf("data: selected class %d is not in 0..%d", c, len(names)-1)
+			}
+			if remap[c] >= 0 {
+				return nil, fmt.Errorf("data: class %d selected twice", c)
+			}
+			remap[c] = k
+			v.ClassNames = append(v.ClassNames, names[c])
+		}
+	}
+	count := make([]int, len(names))
+	for i := range ds.Len() {
+		l, err := LabelOf(ds, i)
+		if err != nil {
+			return nil, err
+		}
+		if l < 0 || l >= len(names) || remap[l] < 0 || (perClass > 0 && count[l] >= perClass) {
+			continue
+		}
+		count[l]++
+		v.Indices = append(v.Indices, i)
+	}
+	if len(v.Indices) == 0 {
+		return nil, errors.New("data: dataset empty: no samples of the selected classes")
+	}
+	return v, nil
+}
+
 // Len returns the number of samples in the view.
 func (s *Subset) Len() int { return len(s.Indices) }
 
@@ -80,50 +141,77 @@ func (s *Subset) Get(i int) (*nn.Tensor, int, error) {
 	if i < 0 || i >= len(s.Indices) {
 		return nil, 0, fmt.Errorf("data: sample %d out of range [0,%d)", i, len(s.Indices))
 	}
-	return s.Parent.Get(s.Indices[i])
+	x, l, err := s.Parent.Get(s.Indices[i])
+	return x, s.mapLabel(l), err
 }
 
-// Classes returns the parent's class names.
-func (s *Subset) Classes() []string { return s.Parent.Classes() }
+// mapLabel applies LabelMap.
+func (s *Subset) mapLabel(l int) int {
+	if s.LabelMap != nil && l >= 0 && l < len(s.LabelMap) {
+		return s.LabelMap[l]
+	}
+	return l
+}
+
+// Classes returns ClassNames or the parent's class names.
+func (s *Subset) Classes() []string {
+	if s.ClassNames != nil {
+		return s.ClassNames
+	}
+	return s.Parent.Classes()
+}
 
 // InputShape returns the parent's input shape.
 func (s *Subset) InputShape() []int { return s.Parent.InputShape() }
 
-// dataResolve follows Subset views down to the underlying dataset and index.
-func dataResolve(ds Dataset, i int) (Dataset, int, error) {
+// dataResolve follows Subset views down to the underlying dataset and
+// index; views lists the views passed, outermost first.
+func dataResolve(ds Dataset, i int) (base Dataset, j int, views []*Subset, err error) {
 	for {
 		s, ok := ds.(*Subset)
 		if !ok {
 			if i < 0 || i >= ds.Len() {
-				return nil, 0, fmt.Errorf("data: sample %d out of range [0,%d)", i, ds.Len())
+				return nil, 0, nil, fmt.Errorf("data: sample %d out of range [0,%d)", i, ds.Len())
 			}
-			return ds, i, nil
+			return ds, i, views, nil
 		}
 		if i < 0 || i >= len(s.Indices) {
-			return nil, 0, fmt.Errorf("data: sample %d out of range [0,%d)", i, len(s.Indices))
+			return nil, 0, nil, fmt.Errorf("data: sample %d out of range [0,%d)", i, len(s.Indices))
 		}
+		views = append(views, s)
 		ds, i = s.Parent, s.Indices[i]
 	}
+}
+
+// dataMapLabel applies the label maps of views (outermost first) to a
+// label of their base dataset.
+func dataMapLabel(views []*Subset, l int) int {
+	for k := len(views) - 1; k >= 0; k-- {
+		l = views[k].mapLabel(l)
+	}
+	return l
 }
 
 // LabelOf returns sample i's label, without loading its input when the
 // dataset (below any Subset views) implements Labeler.
 func LabelOf(ds Dataset, i int) (int, error) {
-	b, j, err := dataResolve(ds, i)
+	b, j, views, err := dataResolve(ds, i)
 	if err != nil {
 		return 0, err
 	}
+	var label int
 	if l, ok := b.(Labeler); ok {
-		return l.Label(j)
+		label, err = l.Label(j)
+	} else {
+		_, label, err = b.Get(j)
 	}
-	_, label, err := b.Get(j)
-	return label, err
+	return dataMapLabel(views, label), err
 }
 
 // TargetOf returns sample i's regression target; ok is false when the
 // dataset has no targets.
 func TargetOf(ds Dataset, i int) (target []float32, ok bool, err error) {
-	b, j, err := dataResolve(ds, i)
+	b, j, _, err := dataResolve(ds, i)
 	if err != nil {
 		return nil, false, err
 	}
@@ -156,26 +244,28 @@ func TargetDim(ds Dataset) int {
 // (see Augment.ApplyTensor; layout is taken from the dataset when it
 // reports one, NCHW otherwise). A nil or empty aug is plain Get.
 func GetAugmented(ds Dataset, i int, aug *Augment, rng *rand.Rand) (*nn.Tensor, int, error) {
-	b, j, err := dataResolve(ds, i)
+	b, j, views, err := dataResolve(ds, i)
 	if err != nil {
 		return nil, 0, err
 	}
-	if !aug.Enabled() {
-		return b.Get(j)
+	var x *nn.Tensor
+	var label int
+	if a, ok := b.(AugmentGetter); ok && aug.Enabled() {
+		x, label, err = a.GetAugmented(j, aug, rng)
+	} else {
+		x, label, err = b.Get(j)
+		if err == nil && aug.Enabled() {
+			layout := NCHW
+			if l, ok := b.(interface{ Layout() Layout }); ok {
+				layout = l.Layout()
+			}
+			x, err = aug.ApplyTensor(x, layout, rng)
+		}
 	}
-	if a, ok := b.(AugmentGetter); ok {
-		return a.GetAugmented(j, aug, rng)
-	}
-	x, label, err := b.Get(j)
 	if err != nil {
 		return nil, 0, err
 	}
-	layout := NCHW
-	if l, ok := b.(interface{ Layout() Layout }); ok {
-		layout = l.Layout()
-	}
-	x, err = aug.ApplyTensor(x, layout, rng)
-	return x, label, err
+	return x, dataMapLabel(views, label), nil
 }
 
 // Batch loads the samples idx of ds and stacks them into one float32
@@ -326,4 +416,31 @@ func dataRNG(seed, a, b uint64) *rand.Rand {
 // timing or batch order.
 func SampleRNG(seed uint64, epoch, index int) *rand.Rand {
 	return dataRNG(seed, uint64(epoch)+1, uint64(index)+1<<40)
+}
+
+// Summary describes a dataset in one line for logs, e.g. "120 samples,
+// input [3,224,224], 3 classes (ant 40, bee 50, wasp 30)". Class counts are
+// given for up to 20 classes.
+func Summary(ds Dataset) string {
+	s := fmt.Sprintf("%d samples, input %s", ds.Len(), nn.ShapeString(ds.InputShape()))
+	classes := ds.Classes()
+	if len(classes) == 0 {
+		if d := TargetDim(ds); d > 0 {
+			s += fmt.Sprintf(", regression with %d target(s)", d)
+		}
+		return s
+	}
+	s += fmt.Sprintf(", %d classes", len(classes))
+	if len(classes) > 20 {
+		return s
+	}
+	counts, err := ClassCounts(ds)
+	if err != nil {
+		return s
+	}
+	parts := make([]string, len(classes))
+	for i, c := range classes {
+		parts[i] = fmt.Sprintf("%s %d", c, counts[i])
+	}
+	return s + " (" + strings.Join(parts, ", ") + ")"
 }

@@ -29,8 +29,15 @@ type FolderOptions struct {
 	Cache bool
 }
 
-// dataImageExt lists the image file extensions an image folder reads.
-var dataImageExt = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true}
+// dataImageExt reports whether an (lower-case) extension is one an image
+// folder reads.
+func dataImageExt(ext string) bool {
+	switch ext {
+	case ".png", ".jpg", ".jpeg", ".gif":
+		return true
+	}
+	return false
+}
 
 // ImageFolder is a classification dataset of image files laid out as
 // ROOT/<class>/**/*.{png,jpg,jpeg,gif}. Images are decoded on demand.
@@ -41,6 +48,8 @@ type ImageFolder struct {
 	classes []string
 	pipe    *dataPipe
 	cache   *dataCache
+	// dirIndex maps a class folder name to its label.
+	dirIndex map[string]int
 }
 
 // dataCache holds decoded images of an ImageFolder.
@@ -76,7 +85,7 @@ func OpenImageSplits(root string, opts FolderOptions) (train, val *ImageFolder, 
 	if err != nil {
 		return nil, nil, err
 	}
-	val, err = dataOpenFolder(vd, opts, train.classes)
+	val, err = dataOpenFolder(vd, opts, train)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,9 +111,13 @@ func dataSplitDirs(root string) (train, val string) {
 	return train, val
 }
 
-// dataOpenFolder scans root; classes, when given, fixes the class list
-// (for a validation split).
-func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFolder, error) {
+// dataOpenFolder scans root; ref, when given, fixes the class list and the
+// folder-to-class mapping (for a validation split).
+func dataOpenFolder(root string, opts FolderOptions, ref *ImageFolder) (*ImageFolder, error) {
+	var classes []string
+	if ref != nil {
+		classes = ref.classes
+	}
 	pipe, err := dataNewPipe(opts.ImageOptions, 224, 224, 3, ResizeCrop)
 	if err != nil {
 		return nil, err
@@ -128,9 +141,9 @@ func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFo
 	}
 	index := map[string]int{}
 	switch {
-	case classes != nil:
-		for i, c := range classes {
-			index[c] = i
+	case ref != nil:
+		for d, i := range ref.dirIndex {
+			index[d] = i
 		}
 	case opts.LabelsFile != "":
 		names, err := ReadLabels(opts.LabelsFile)
@@ -164,7 +177,7 @@ func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFo
 			index[d] = i
 		}
 	}
-	f := &ImageFolder{root: root, classes: slices.Clone(classes), pipe: pipe}
+	f := &ImageFolder{root: root, classes: slices.Clone(classes), pipe: pipe, dirIndex: index}
 	for _, d := range dirs {
 		label, ok := index[d]
 		if !ok {
@@ -181,7 +194,7 @@ func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFo
 				}
 				return nil
 			}
-			if e.IsDir() || !dataImageExt[strings.ToLower(filepath.Ext(p))] {
+			if e.IsDir() || !dataImageExt(strings.ToLower(filepath.Ext(p))) {
 				return nil
 			}
 			f.files = append(f.files, p)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +60,7 @@ func tinyIDX(t *testing.T, gz bool) (string, string) {
 func TestIDXSynthetic(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		ip, lp := tinyIDX(t, gz)
-		d, err := OpenIDX(ip, lp, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255}})
+		d, err := OpenIDX(ip, lp, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +76,7 @@ func TestIDXSynthetic(t *testing.T) {
 	// Class selection {2, 0} relabelled 0, 1 with 2 per class.
 	ip, lp := tinyIDX(t, true)
 	d, err := OpenIDX(ip, lp, IDXOptions{ClassNames: []string{"x", "y", "z"}, Classes: []int{2, 0}, PerClass: 2,
-		ImageOptions: ImageOptions{Channels: 3, Height: 4, Width: 6, Layout: NHWC, Norm: NormRaw255}})
+		ImageOptions: ImageOptions{Channels: 3, Height: 4, Width: 6, Layout: NHWC, Norm: NormRaw255()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +139,7 @@ func fashionDir(t *testing.T) string {
 
 func TestFashionMNIST(t *testing.T) {
 	dir := fashionDir(t)
-	tr, err := OpenFashionMNIST(dir, true, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255}})
+	tr, err := OpenFashionMNIST(dir, true, IDXOptions{ImageOptions: ImageOptions{Norm: NormRaw255()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,4 +205,41 @@ func TestFashionMNIST(t *testing.T) {
 			t.Fatalf("class %d has %d samples", c, n)
 		}
 	}
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	var b bytes.Buffer
+	png.Encode(&b, patternRGB(3, 2))
+	f.Add(b.Bytes())
+	b.Reset()
+	gif.Encode(&b, patternRGB(4, 4), nil)
+	f.Add(b.Bytes())
+	b.Reset()
+	jpeg.Encode(&b, patternRGB(9, 5), nil)
+	f.Add(b.Bytes())
+	pipe, err := dataNewPipe(ImageOptions{Height: 5, Width: 7}, 0, 0, 3, ResizeCrop)
+	if err != nil {
+		f.Fatal(err)
+	}
+	aug := &Augment{RRC: true, Flip: true, CropPad: 2}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, c := range []int{1, 3} {
+			u, err := dataDecode(data, c)
+			if err != nil {
+				return
+			}
+			if len(u.pix) != u.w*u.h*c {
+				t.Fatalf("%dx%dx%d image with %d bytes", u.w, u.h, c, len(u.pix))
+			}
+			x := pipe.run(u, aug, SampleRNG(1, 2, len(data)))
+			if !sameInts(x.Shape, []int{3, 5, 7}) {
+				t.Fatalf("shape %v", x.Shape)
+			}
+			for _, v := range x.F32 {
+				if v != v || v < -0.01 || v > 1.01 {
+					t.Fatalf("value %v", v)
+				}
+			}
+		}
+	})
 }

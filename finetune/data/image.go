@@ -72,16 +72,34 @@ func dataFromImage(img image.Image, c int) dataU8 {
 			}
 		}
 	case *image.YCbCr:
+		// Chroma subsampling as shifts of x and y.
+		sx, sy := 0, 0
+		switch m.SubsampleRatio {
+		case image.YCbCrSubsampleRatio422:
+			sx = 1
+		case image.YCbCrSubsampleRatio420:
+			sx, sy = 1, 1
+		case image.YCbCrSubsampleRatio440:
+			sy = 1
+		case image.YCbCrSubsampleRatio411:
+			sx = 2
+		case image.YCbCrSubsampleRatio410:
+			sx, sy = 2, 1
+		}
 		for y := range h {
+			ay := y + r.Min.Y
+			yrow := m.Y[(ay-m.Rect.Min.Y)*m.YStride:]
+			crow := (ay>>sy - m.Rect.Min.Y>>sy) * m.CStride
 			for x := range w {
-				yi := m.YOffset(x+r.Min.X, y+r.Min.Y)
+				ax := x + r.Min.X
+				yv := yrow[ax-m.Rect.Min.X]
 				i := y*w + x
 				if c == 1 {
-					out.pix[i] = m.Y[yi]
+					out.pix[i] = yv
 					continue
 				}
-				ci := m.COffset(x+r.Min.X, y+r.Min.Y)
-				R, G, B := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				ci := crow + ax>>sx - m.Rect.Min.X>>sx
+				R, G, B := color.YCbCrToRGB(yv, m.Cb[ci], m.Cr[ci])
 				out.pix[3*i], out.pix[3*i+1], out.pix[3*i+2] = R, G, B
 			}
 		}

@@ -110,10 +110,10 @@ func TestNormalization(t *testing.T) {
 		norm Norm
 		want [3]float64
 	}{
-		{NormImageNet, [3]float64{(1 - 0.485) / 0.229, (128.0/255 - 0.456) / 0.224, (0 - 0.406) / 0.225}},
-		{NormUnit, [3]float64{1, 128.0 / 255, 0}},
-		{NormRaw255, [3]float64{255, 128, 0}},
-		{NormSigned, [3]float64{1, (128.0/255 - 0.5) / 0.5, -1}},
+		{NormImageNet(), [3]float64{(1 - 0.485) / 0.229, (128.0/255 - 0.456) / 0.224, (0 - 0.406) / 0.225}},
+		{NormUnit(), [3]float64{1, 128.0 / 255, 0}},
+		{NormRaw255(), [3]float64{255, 128, 0}},
+		{NormSigned(), [3]float64{1, (128.0/255 - 0.5) / 0.5, -1}},
 		{Norm{}, [3]float64{1, 128.0 / 255, 0}},
 	}
 	for _, c := range cases {
@@ -173,12 +173,12 @@ func TestLayoutAndChannels(t *testing.T) {
 	// Gray -> RGB replicates; RGB -> gray is luma.
 	g := image.NewGray(image.Rect(0, 0, 2, 1))
 	g.Pix[0], g.Pix[1] = 10, 200
-	p3, _ := dataNewPipe(ImageOptions{Norm: NormRaw255}, 1, 2, 3, ResizeDirect)
+	p3, _ := dataNewPipe(ImageOptions{Norm: NormRaw255()}, 1, 2, 3, ResizeDirect)
 	x := p3.run(u8Of(g, 1), nil, nil)
 	closeTo(t, "gray->rgb", x.F32, []float64{10, 200, 10, 200, 10, 200}, 0)
 	x = p3.run(u8Of(g, 3), nil, nil)
 	closeTo(t, "gray->rgb (decode)", x.F32, []float64{10, 200, 10, 200, 10, 200}, 0)
-	p1, _ := dataNewPipe(ImageOptions{Norm: NormRaw255}, 1, 1, 1, ResizeDirect)
+	p1, _ := dataNewPipe(ImageOptions{Norm: NormRaw255()}, 1, 1, 1, ResizeDirect)
 	x = p1.run(u8Of(solidRGB(1, 1, color.RGBA{255, 0, 0, 255}), 3), nil, nil)
 	closeTo(t, "rgb->gray", x.F32, []float64{76}, 0)
 }
@@ -239,7 +239,7 @@ func TestImageFolder(t *testing.T) {
 			root := t.TempDir()
 			red, blue := color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}
 			makeFolder(t, root, map[string][]color.RGBA{"zebra": {red, red}, "ant": {blue}}, ext)
-			f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 4, Norm: NormUnit}})
+			f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 4, Norm: NormUnit()}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -409,4 +409,50 @@ func TestImageFolderCache(t *testing.T) {
 	if u := cached.cache.imgs[0]; min(u.w, u.h) != 36 {
 		t.Fatalf("cached image %dx%d, want shorter side int(32/0.875)=36", u.w, u.h)
 	}
+}
+
+// TestYCbCrFastPath checks the YCbCr conversion against image.At for every
+// subsampling ratio and an odd sub-rectangle.
+func TestYCbCrFastPath(t *testing.T) {
+	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410} {
+		full := image.NewYCbCr(image.Rect(0, 0, 13, 9), ratio)
+		for i := range full.Y {
+			full.Y[i] = uint8(i * 7)
+		}
+		for i := range full.Cb {
+			full.Cb[i], full.Cr[i] = uint8(i*13+5), uint8(i*29+100)
+		}
+		img := full.SubImage(image.Rect(3, 1, 12, 8)).(*image.YCbCr)
+		u := dataFromImage(img, 3)
+		g := dataFromImage(img, 1)
+		for y := range 7 {
+			for x := range 9 {
+				c := img.YCbCrAt(x+3, y+1)
+				R, G, B := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				i := y*9 + x
+				if u.pix[3*i] != R || u.pix[3*i+1] != G || u.pix[3*i+2] != B || g.pix[i] != c.Y {
+					t.Fatalf("%v at %d,%d: got %v want %v %v %v", ratio, x, y, u.pix[3*i:3*i+3], R, G, B)
+				}
+			}
+		}
+	}
+}
+
+// TestEvalTransformPIL follows torchvision's Resize(8) + CenterCrop(7) on a
+// 30x20 image, with the reference from PIL 9.4: im.resize((12, 8),
+// BILINEAR).crop((2, 0, 9, 7)) (offsets round(2.5) = 2, round(0.5) = 0).
+func TestEvalTransformPIL(t *testing.T) {
+	want := []float64{120, 109, 138, 117, 116, 142, 115, 129, 120, 115, 134, 120, 123, 134, 108, 127, 122, 113, 131, 122, 120, 122, 111, 124, 122, 116, 128, 123, 136, 119, 114, 126, 120, 118, 131, 138, 136, 120, 111, 129, 120, 115, 128, 140, 134, 123, 108, 127, 122, 125, 124, 118, 123, 127, 122, 128, 144, 130, 119, 116, 129, 119, 123, 130, 142, 134, 116, 119, 131, 117, 133, 130, 143, 133, 116, 119, 130, 141, 130, 133, 145, 129, 118, 116, 125, 144, 130, 133, 144, 130, 119, 132, 123, 141, 132, 130, 142, 134, 138, 136, 107, 119, 132, 108, 130, 133, 142, 126, 113, 123, 125, 117, 127, 136, 140, 126, 116, 118, 128, 140, 127, 137, 139, 129, 115, 119, 126, 138, 130, 132, 142, 129, 113, 129, 126, 139, 129, 133, 142, 126, 137, 126, 129, 141, 127, 136, 140}
+	root := t.TempDir()
+	writeImage(t, filepath.Join(root, "c", "p.png"), patternRGB(30, 20))
+	f, err := OpenImageFolder(root, FolderOptions{ImageOptions: ImageOptions{Height: 7, Norm: NormRaw255()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := f.Get(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "eval transform", x.F32, want, 1.01)
 }

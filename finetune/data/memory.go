@@ -382,3 +382,64 @@ func OpenNPY(xPath, yPath string, opts NPYOptions) (*Memory, error) {
 	m.layout = opts.Layout
 	return m, nil
 }
+
+// FeatureStats returns the per-element mean and standard deviation of the
+// inputs of ds (e.g. the training view of a table), loading every sample.
+// A zero standard deviation is reported as 1 so the stats can be passed to
+// Standardize directly.
+func FeatureStats(ds Dataset) (mean, std []float32, err error) {
+	n := ds.Len()
+	if n == 0 {
+		return nil, nil, errors.New("data: dataset empty: 0 samples")
+	}
+	f := nn.NumElements(ds.InputShape())
+	sum := make([]float64, f)
+	sq := make([]float64, f)
+	for i := range n {
+		x, _, err := ds.Get(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		if x.Len() != f {
+			return nil, nil, fmt.Errorf("data: sample %d has shape %v, dataset input shape is %v", i, x.Shape, ds.InputShape())
+		}
+		for k := range f {
+			v := x.Float64At(k)
+			sum[k] += v
+			sq[k] += v * v
+		}
+	}
+	mean, std = make([]float32, f), make([]float32, f)
+	for k := range f {
+		m := sum[k] / float64(n)
+		v := max(sq[k]/float64(n)-m*m, 0)
+		mean[k] = float32(m)
+		std[k] = float32(math.Sqrt(v))
+		if std[k] == 0 {
+			std[k] = 1
+		}
+	}
+	return mean, std, nil
+}
+
+// Standardize replaces every input x of m, element-wise, by (x−mean)/std
+// (e.g. with FeatureStats of the training view, so validation samples use
+// the training statistics).
+func (m *Memory) Standardize(mean, std []float32) error {
+	f := nn.NumElements(m.shape)
+	if len(mean) != f || len(std) != f {
+		return fmt.Errorf("data: %d means and %d stds for %d input values", len(mean), len(std), f)
+	}
+	for k, s := range std {
+		if s == 0 {
+			return fmt.Errorf("data: std of input %d is zero", k)
+		}
+	}
+	for i := 0; i+f <= len(m.x); i += f {
+		row := m.x[i : i+f]
+		for k := range row {
+			row[k] = (row[k] - mean[k]) / std[k]
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,5 +198,108 @@ func TestSplit(t *testing.T) {
 	}
 	if TargetDim(va) != 1 {
 		t.Fatal("view lost targets")
+	}
+}
+
+func TestSelect(t *testing.T) {
+	labels := []int{0, 1, 2, 3, 2, 1, 3, 3, 2, 0, 3}
+	n := len(labels)
+	x := nn.New(nn.Float32, n, 1)
+	for i := range n {
+		x.F32[i] = float32(i)
+	}
+	m, _ := NewMemory(x, labels, []string{"a", "b", "c", "d"})
+	s, err := Select(m, []int{3, 2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Indices, []int{2, 3, 4, 6}) || !slices.Equal(s.Classes(), []string{"d", "c"}) {
+		t.Fatalf("indices %v classes %v", s.Indices, s.Classes())
+	}
+	want := []int{1, 0, 1, 0}
+	for i, w := range want {
+		xi, l, err := s.Get(i)
+		if err != nil || l != w || xi.F32[0] != float32(s.Indices[i]) {
+			t.Fatalf("sample %d: %v label %d, want %d (%v)", i, xi, l, w, err)
+		}
+		if l2, _ := LabelOf(s, i); l2 != w {
+			t.Fatalf("LabelOf %d = %d", i, l2)
+		}
+		if _, l3, err := GetAugmented(s, i, nil, nil); l3 != w || err != nil {
+			t.Fatalf("GetAugmented label %d", l3)
+		}
+	}
+	// Views of the selection keep its labels.
+	v, _ := NewSubset(s, []int{3, 0})
+	if l, _ := LabelOf(v, 0); l != 0 {
+		t.Fatalf("nested label %d", l)
+	}
+	_, lb, _ := Batch(v, []int{0, 1})
+	if !slices.Equal(lb, []int{0, 1}) {
+		t.Fatalf("batch labels %v", lb)
+	}
+	all, err := Select(m, nil, 1)
+	if err != nil || !slices.Equal(all.Indices, []int{0, 1, 2, 3}) || len(all.Classes()) != 4 {
+		t.Fatalf("per-class only: %v %v", all, err)
+	}
+	for _, c := range [][]int{{4}, {1, 1}, {}} {
+		if _, err := Select(m, c, 0); err == nil {
+			t.Errorf("classes %v accepted", c)
+		}
+	}
+}
+
+func TestStandardize(t *testing.T) {
+	m, err := ReadCSV(strings.NewReader("a,b,l\n1,5,x\n3,5,y\n5,5,x\n"), CSVOptions{Label: "l"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := NewSubset(m, []int{0, 1})
+	mean, std, err := FeatureStats(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Over rows 0 and 1: a has mean 2 and std 1; b is constant (std 1).
+	closeTo(t, "mean", mean, []float64{2, 5}, 1e-6)
+	closeTo(t, "std", std, []float64{1, 1}, 1e-6)
+	if err := m.Standardize(mean, std); err != nil {
+		t.Fatal(err)
+	}
+	x, _, _ := m.Get(2)
+	closeTo(t, "row 2", x.F32, []float64{3, 0}, 1e-6)
+	if err := m.Standardize(mean[:1], std); err == nil {
+		t.Fatal("short mean accepted")
+	}
+}
+
+func FuzzReadCSV(f *testing.F) {
+	f.Add("a,b,label\n1,2,x\n3,4,y\n", false)
+	f.Add("label\n1\n", true)
+	f.Add("a,label\n\"1\",2\n", false)
+	f.Fuzz(func(t *testing.T, src string, regress bool) {
+		task := TaskClassify
+		if regress {
+			task = TaskRegress
+		}
+		m, err := ReadCSV(strings.NewReader(src), CSVOptions{Label: "label", Task: task})
+		if err != nil {
+			return
+		}
+		for i := range m.Len() {
+			if _, l, err := m.Get(i); err != nil || (!regress && (l < 0 || l >= len(m.Classes()))) {
+				t.Fatalf("sample %d: label %d of %d classes, %v", i, l, len(m.Classes()), err)
+			}
+		}
+	})
+}
+
+func TestSummary(t *testing.T) {
+	m, _ := NewMemory(nn.New(nn.Float32, 3, 2), []int{0, 1, 1}, []string{"ant", "bee"})
+	if got, want := Summary(m), "3 samples, input [2], 2 classes (ant 1, bee 2)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	r, _ := NewMemoryRegression(nn.New(nn.Float32, 3, 2), nn.New(nn.Float32, 3))
+	if got, want := Summary(r), "3 samples, input [2], regression with 1 target(s)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

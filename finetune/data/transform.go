@@ -53,20 +53,24 @@ type Norm struct {
 	Std   []float32
 }
 
-// Normalization presets.
-var (
-	// NormImageNet is torchvision's ImageNet normalization: [0,1] values
-	// with mean 0.485,0.456,0.406 and std 0.229,0.224,0.225.
-	NormImageNet = Norm{Name: "imagenet", Scale: 1, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
-	// NormUnit gives values in [0,1].
-	NormUnit = Norm{Name: "unit", Scale: 1}
-	// NormRaw255 gives unnormalized values in [0,255] (e.g. mnist-8 from
-	// the ONNX model zoo).
-	NormRaw255 = Norm{Name: "raw255", Scale: 255}
-	// NormSigned gives values in [-1,1] (mean 0.5, std 0.5; Inception-style
-	// and many TensorFlow models).
-	NormSigned = Norm{Name: "signed", Scale: 1, Mean: []float32{0.5}, Std: []float32{0.5}}
-)
+// NormImageNet is torchvision's ImageNet normalization: [0,1] values with
+// mean 0.485,0.456,0.406 and std 0.229,0.224,0.225.
+func NormImageNet() Norm {
+	return Norm{Name: "imagenet", Scale: 1, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
+}
+
+// NormUnit gives values in [0,1] (the same as the zero Norm).
+func NormUnit() Norm { return Norm{Name: "unit", Scale: 1} }
+
+// NormRaw255 gives unnormalized values in [0,255] (e.g. mnist-8 from the
+// ONNX model zoo).
+func NormRaw255() Norm { return Norm{Name: "raw255", Scale: 255} }
+
+// NormSigned gives values in [-1,1] (mean 0.5, std 0.5; Inception-style and
+// many TensorFlow models).
+func NormSigned() Norm {
+	return Norm{Name: "signed", Scale: 1, Mean: []float32{0.5}, Std: []float32{0.5}}
+}
 
 // ParseNorm parses a normalization: a preset name ("imagenet", "unit",
 // "raw255", "signed") or "MEAN/STD" with comma-separated per-channel values
@@ -75,13 +79,13 @@ func ParseNorm(s string) (Norm, error) {
 	s = strings.TrimSpace(s)
 	switch strings.ToLower(s) {
 	case "imagenet":
-		return NormImageNet, nil
+		return NormImageNet(), nil
 	case "unit", "", "none", "0-1":
-		return NormUnit, nil
+		return NormUnit(), nil
 	case "raw255", "raw", "255":
-		return NormRaw255, nil
+		return NormRaw255(), nil
 	case "signed", "inception", "-1-1":
-		return NormSigned, nil
+		return NormSigned(), nil
 	}
 	ms, ss, ok := strings.Cut(s, "/")
 	if !ok {

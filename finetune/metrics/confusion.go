@@ -5,12 +5,14 @@
 //
 // A typical evaluation loop:
 //
-//	acc := metrics.NewAccumulator(numClasses, metrics.Options{})
+//	acc, err := metrics.NewAccumulator(numClasses, metrics.Options{})
+//	...
 //	for each batch {
 //		logits := ... // [N, C]
 //		if err := acc.AddBatch(logits, labels); err != nil { ... }
 //	}
 //	rep, err := acc.Report(classNames)
+//	...
 //	rep.WriteTable(os.Stdout)
 package metrics
 

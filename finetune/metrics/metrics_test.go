@@ -355,10 +355,11 @@ func TestMergeAndJSONRoundTrip(t *testing.T) {
 		t.Error("merge with different class count succeeded")
 	}
 
-	js, err := json.Marshal(rw)
-	if err != nil {
+	var jb bytes.Buffer
+	if err := rw.WriteJSON(&jb); err != nil {
 		t.Fatal(err)
 	}
+	js := jb.Bytes()
 	var generic map[string]any
 	if err := json.Unmarshal(js, &generic); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -51,6 +52,19 @@ func (r *Report) WriteTableDigits(w io.Writer, digits int) error {
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("metrics: writing report table: %w", err)
+	}
+	return nil
+}
+
+// WriteJSON writes the report as indented JSON (see Report for the keys).
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("metrics: encoding report: %w", err)
+	}
+	b = append(b, '\n')
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("metrics: writing report JSON: %w", err)
 	}
 	return nil
 }

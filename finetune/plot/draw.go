@@ -54,6 +54,7 @@ func Curves(history []EpochRecord, outPrefix string) error {
 		p.Add(plotter.NewGrid())
 		p.Legend.Top = f.name == "loss" // away from the converging ends of the curves
 		p.Legend.Left = false
+		drawn := 0
 		for _, s := range []struct {
 			label string
 			col   color.Color
@@ -81,6 +82,10 @@ func Curves(history []EpochRecord, outPrefix string) error {
 			points.Radius = vg.Points(2)
 			p.Add(line, points)
 			p.Legend.Add(s.label, line, points)
+			drawn++
+		}
+		if drawn == 0 {
+			p.Title.Text += " (no data)"
 		}
 		p.X.Tick.Marker = epochTicks{}
 		for _, ext := range []string{".png", ".svg"} {

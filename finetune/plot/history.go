@@ -13,7 +13,8 @@ import (
 	"strconv"
 )
 
-// EpochRecord is one line of the training history. Values that are not
+// EpochRecord is one line of the training history. It has the same fields
+// as finetune.EpochRecord, so a conversion plot.EpochRecord(rec) works. Values that are not
 // known (e.g. the validation metrics of a run without a validation set) are
 // NaN; they are written as an empty CSV field and as JSON null, and read
 // back as NaN.
@@ -21,9 +22,9 @@ type EpochRecord struct {
 	// Epoch counts from 1.
 	Epoch     int     `json:"epoch" csv:"epoch"`
 	TrainLoss float64 `json:"train_loss" csv:"train_loss"`
-	TrainAcc  float64 `json:"train_acc" csv:"train_acc"`
+	TrainAcc  float64 `json:"train_accuracy" csv:"train_accuracy"`
 	ValLoss   float64 `json:"val_loss" csv:"val_loss"`
-	ValAcc    float64 `json:"val_acc" csv:"val_acc"`
+	ValAcc    float64 `json:"val_accuracy" csv:"val_accuracy"`
 	// LR is the learning rate at the end of the epoch.
 	LR float64 `json:"lr" csv:"lr"`
 	// Seconds is the wall-clock duration of the epoch (training plus
@@ -31,9 +32,11 @@ type EpochRecord struct {
 	Seconds float64 `json:"seconds" csv:"seconds"`
 }
 
-// csvColumns are the CSV header names, in file order; they match the csv
-// tags of EpochRecord.
-var csvColumns = [...]string{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+// csvColumns returns the CSV header names, in file order; they match the
+// csv tags of EpochRecord.
+func csvColumns() [7]string {
+	return [7]string{"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+}
 
 // floats returns pointers to the float fields, in csvColumns order after
 // "epoch".
@@ -71,9 +74,9 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 type epochJSON struct {
 	Epoch     int       `json:"epoch"`
 	TrainLoss jsonFloat `json:"train_loss"`
-	TrainAcc  jsonFloat `json:"train_acc"`
+	TrainAcc  jsonFloat `json:"train_accuracy"`
 	ValLoss   jsonFloat `json:"val_loss"`
-	ValAcc    jsonFloat `json:"val_acc"`
+	ValAcc    jsonFloat `json:"val_accuracy"`
 	LR        jsonFloat `json:"lr"`
 	Seconds   jsonFloat `json:"seconds"`
 }
@@ -131,15 +134,16 @@ func formatCSVFloat(v float64) string {
 }
 
 // WriteCSV writes history as CSV (metrics.csv) with the header
-// epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds. Unknown (NaN)
+// epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds. Unknown (NaN)
 // values are empty fields; numbers use the shortest representation that
 // reads back exactly.
 func WriteCSV(w io.Writer, history []EpochRecord) error {
+	cols := csvColumns()
 	cw := csv.NewWriter(w)
-	if err := cw.Write(csvColumns[:]); err != nil {
+	if err := cw.Write(cols[:]); err != nil {
 		return fmt.Errorf("plot: writing history CSV: %w", err)
 	}
-	rec := make([]string, len(csvColumns))
+	rec := make([]string, len(cols))
 	for i := range history {
 		rec[0] = strconv.Itoa(history[i].Epoch)
 		for j, p := range history[i].floats() {
@@ -168,11 +172,12 @@ func ReadCSV(r io.Reader) ([]EpochRecord, error) {
 		}
 		return nil, fmt.Errorf("plot: reading history CSV header: %w", err)
 	}
-	idx := make([]int, len(csvColumns)) // column of each field, -1 if absent
+	cols := csvColumns()
+	idx := make([]int, len(cols)) // column of each field, -1 if absent
 	for i := range idx {
 		idx[i] = -1
 		for j, h := range header {
-			if h == csvColumns[i] {
+			if h == cols[i] {
 				idx[i] = j
 			}
 		}
@@ -200,7 +205,7 @@ func ReadCSV(r io.Reader) ([]EpochRecord, error) {
 				continue
 			}
 			if *p, err = strconv.ParseFloat(rec[c], 64); err != nil {
-				return nil, fmt.Errorf("plot: history CSV line %d: %s %q: %w", line, csvColumns[j+1], rec[c], err)
+				return nil, fmt.Errorf("plot: history CSV line %d: %s %q: %w", line, cols[j+1], rec[c], err)
 			}
 		}
 		out = append(out, e)

@@ -184,7 +184,7 @@ func TestCSVRoundTrip(t *testing.T) {
 	if err := WriteCSV(&b, h); err != nil {
 		t.Fatal(err)
 	}
-	if first := strings.SplitN(b.String(), "\n", 2)[0]; first != "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" {
+	if first := strings.SplitN(b.String(), "\n", 2)[0]; first != "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds" {
 		t.Errorf("header %q", first)
 	}
 	back, err := ReadCSV(bytes.NewReader(b.Bytes()))
@@ -195,7 +195,7 @@ func TestCSVRoundTrip(t *testing.T) {
 		t.Errorf("CSV round trip:\n%+v\n%+v", h, back)
 	}
 	// Reordered and partial columns.
-	back, err = ReadCSV(strings.NewReader("val_acc,epoch,extra\n0.5,3,x\n,4,y\n"))
+	back, err = ReadCSV(strings.NewReader("val_accuracy,epoch,extra\n0.5,3,x\n,4,y\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err := WriteJSON(&b, h); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), `"val_loss": null`) || !strings.Contains(b.String(), `"train_acc"`) {
+	if !strings.Contains(b.String(), `"val_loss": null`) || !strings.Contains(b.String(), `"train_accuracy"`) {
 		t.Errorf("JSON:\n%s", b.String())
 	}
 	back, err := ReadJSON(&b)
