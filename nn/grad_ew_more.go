@@ -923,3 +923,274 @@ func ewgCast(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor
 	res[0] = dx
 	return res, nil
 }
+
+// ---------------------------------------------------------------------------
+// Fast kernels for the basic ops wired in grad_ew.go (Add, Sub, Mul, Div,
+// Neg, Relu, Sigmoid, Tanh, LeakyRelu, Clip).
+
+// ewgBinaryPlan validates (a, b, dy) of a broadcasting binary op, applies
+// the legacy (opset < 7) broadcast attribute to b, and plans the broadcast.
+// It returns b as the kernels see it.
+func ewgBinaryPlan(n *Node, a, b, dy *Tensor) (*ewBcast, *Tensor, error) {
+	if a == nil || b == nil {
+		return nil, nil, fmt.Errorf("missing input")
+	}
+	if err := ewCheckFloat(a); err != nil {
+		return nil, nil, err
+	}
+	if err := ewgSameType(a.DType, b, dy); err != nil {
+		return nil, nil, err
+	}
+	if prep := ewBinaryPrep(n); prep != nil {
+		var err error
+		if b, err = prep(a, b); err != nil {
+			return nil, nil, err
+		}
+	}
+	bc, err := ewNewBcast(a.Shape, b.Shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ewgCheckDy(dy, bc.out); err != nil {
+		return nil, nil, err
+	}
+	return bc, b, nil
+}
+
+// ewgAddSub: d(a ± b) = (dy, ±dy), each summed to its operand's shape.
+func ewgAddSub(sign float64) GradFunc {
+	return func(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		res := make([]*Tensor, len(in))
+		if len(in) < 2 || len(dOut) < 1 || dOut[0] == nil {
+			return res, nil
+		}
+		dy := dOut[0]
+		_, b, err := ewgBinaryPlan(n, in[0], in[1], dy)
+		if err != nil {
+			return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
+		}
+		if need[0] {
+			if res[0], err = ewgSumTo(dy, in[0].Shape, 1); err != nil {
+				return nil, err
+			}
+		}
+		if need[1] {
+			g, err := ewgSumTo(dy, b.Shape, sign)
+			if err != nil {
+				return nil, err
+			}
+			res[1] = g.Reshaped(in[1].Shape...)
+		}
+		return res, nil
+	}
+}
+
+// ewgMulDiv: d(a·b) = (dy·b, dy·a); d(a/b) = (dy/b, -dy·a/b²), summed to
+// the operand shapes.
+func ewgMulDiv(div bool) GradFunc {
+	return func(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		res := make([]*Tensor, len(in))
+		if len(in) < 2 || len(dOut) < 1 || dOut[0] == nil || !(need[0] || need[1]) {
+			return res, nil
+		}
+		a, dy := in[0], dOut[0]
+		bc, b, err := ewgBinaryPlan(n, a, in[1], dy)
+		if err != nil {
+			return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
+		}
+		nd := need[:2]
+		var gs []*Tensor
+		if a.DType == Float32 {
+			gs = ewgMulDivT(bc, div, a.F32, b.F32, dy.F32, nd)
+		} else {
+			gs = ewgMulDivT(bc, div, a.F64, b.F64, dy.F64, nd)
+		}
+		if gs[0] != nil {
+			res[0] = gs[0].Reshaped(a.Shape...)
+		}
+		if gs[1] != nil {
+			res[1] = gs[1].Reshaped(in[1].Shape...)
+		}
+		return res, nil
+	}
+}
+
+// ewgAccMul adds g[i]·src[i·ss] to dst[i·ds] (strides 0 or 1), or
+// g[i]/src[i·ss] with div; dst with stride 0 accumulates into dst[0].
+func ewgAccMul[T ewgFloat](dst []T, ds int, g, src []T, ss int, div bool) {
+	n := len(g)
+	switch {
+	case ds == 1 && ss == 1:
+		dst, src = dst[:n], src[:n]
+		if div {
+			for i, v := range g {
+				dst[i] += v / src[i]
+			}
+		} else {
+			for i, v := range g {
+				dst[i] += v * src[i]
+			}
+		}
+	case ds == 1:
+		dst = dst[:n]
+		s := src[0]
+		if div {
+			s = 1 / s
+		}
+		for i, v := range g {
+			dst[i] += v * s
+		}
+	case ss == 1:
+		src = src[:n]
+		var acc T
+		if div {
+			for i, v := range g {
+				acc += v / src[i]
+			}
+		} else {
+			for i, v := range g {
+				acc += v * src[i]
+			}
+		}
+		dst[0] += acc
+	default:
+		var acc T
+		for _, v := range g {
+			acc += v
+		}
+		if div {
+			dst[0] += acc / src[0]
+		} else {
+			dst[0] += acc * src[0]
+		}
+	}
+}
+
+func ewgMulDivT[T ewgFloat](bc *ewBcast, div bool, a, b, dy []T, need []bool) []*Tensor {
+	sa, sb := bc.inner(0), bc.inner(1)
+	gs := ewgDrive(bc, []int{len(a), len(b)}, need, 2, func(o int, offs []int, n int, gs [][]T) {
+		av, bv, g := a[offs[0]:], b[offs[1]:], dy[o:o+n]
+		if ga := gs[0]; ga != nil {
+			ewgAccMul(ga[offs[0]:], sa, g, bv, sb, div)
+		}
+		gb := gs[1]
+		if gb == nil {
+			return
+		}
+		gb = gb[offs[1]:]
+		if !div {
+			ewgAccMul(gb, sb, g, av, sa, false)
+			return
+		}
+		if sa == 1 && sb == 1 {
+			gb, av, bv = gb[:n], av[:n], bv[:n]
+			for i, v := range g {
+				q := bv[i]
+				gb[i] -= v * av[i] / (q * q)
+			}
+			return
+		}
+		for i, v := range g {
+			q := bv[i*sb]
+			gb[i*sb] -= v * av[i*sa] / (q * q)
+		}
+	})
+	out := make([]*Tensor, 2)
+	if gs[0] != nil {
+		out[0] = ewgTensor(gs[0], []int{len(a)})
+	}
+	if gs[1] != nil {
+		out[1] = ewgTensor(gs[1], []int{len(b)})
+	}
+	return out
+}
+
+// ewgBasicOp selects a simple activation gradient.
+type ewgBasicOp int
+
+const (
+	ewgNeg     ewgBasicOp = iota
+	ewgRelu               // x > 0
+	ewgSigmoid            // y(1-y)
+	ewgTanh               // 1-y²
+	ewgLeaky              // x > 0 ? 1 : p
+	ewgClip               // p < x < q
+)
+
+// ewgBasic returns the gradient of a simple activation; p and q are its
+// parameters, read from the node by param when given.
+func ewgBasic(op ewgBasicOp, param func(n *Node, in []*Tensor) (p, q float64)) GradFunc {
+	return func(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		res := make([]*Tensor, len(in))
+		if len(need) == 0 || !need[0] || len(dOut) < 1 || dOut[0] == nil {
+			return res, nil
+		}
+		if len(in) < 1 || in[0] == nil || len(out) < 1 || out[0] == nil {
+			return nil, fmt.Errorf("%s backward: missing input or output", n.OpType)
+		}
+		x, y, dy := in[0], out[0], dOut[0]
+		if err := ewCheckFloat(x); err != nil {
+			return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
+		}
+		if err := ewgSameType(x.DType, y, dy); err != nil {
+			return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
+		}
+		if !SameShape(x.Shape, y.Shape) || !SameShape(x.Shape, dy.Shape) {
+			return nil, fmt.Errorf("%s backward: shapes of input %s, output %s and output gradient %s differ",
+				n.OpType, ShapeString(x.Shape), ShapeString(y.Shape), ShapeString(dy.Shape))
+		}
+		var p, q float64
+		if param != nil {
+			p, q = param(n, in)
+		}
+		dx := New(x.DType, x.Shape...)
+		if x.DType == Float32 {
+			ewParallel(len(dx.F32), 2, func(lo, hi int) {
+				ewgBasicKernel(op, float32(p), float32(q), dx.F32[lo:hi], x.F32[lo:hi], y.F32[lo:hi], dy.F32[lo:hi])
+			})
+		} else {
+			ewParallel(len(dx.F64), 2, func(lo, hi int) {
+				ewgBasicKernel(op, p, q, dx.F64[lo:hi], x.F64[lo:hi], y.F64[lo:hi], dy.F64[lo:hi])
+			})
+		}
+		res[0] = dx
+		return res, nil
+	}
+}
+
+func ewgBasicKernel[T ewgFloat](op ewgBasicOp, p, q T, dx, x, y, dy []T) {
+	n := len(dx)
+	x, y, dy = x[:n], y[:n], dy[:n]
+	switch op {
+	case ewgNeg:
+		for i, g := range dy {
+			dx[i] = -g
+		}
+	case ewgRelu:
+		for i, g := range dy {
+			sel := [2]T{0, g}
+			dx[i] = sel[ewgIdx(x[i] > 0)]
+		}
+	case ewgSigmoid:
+		for i, g := range dy {
+			v := y[i]
+			dx[i] = g * v * (1 - v)
+		}
+	case ewgTanh:
+		for i, g := range dy {
+			v := y[i]
+			dx[i] = g * (1 - v*v)
+		}
+	case ewgLeaky:
+		for i, g := range dy {
+			sel := [2]T{g * p, g}
+			dx[i] = sel[ewgIdx(x[i] > 0)]
+		}
+	case ewgClip:
+		for i, g := range dy {
+			v := x[i]
+			sel := [2]T{0, g}
+			dx[i] = sel[ewgIdx(v > p)&ewgIdx(v < q)]
+		}
+	}
+}

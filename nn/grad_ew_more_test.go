@@ -535,3 +535,35 @@ func TestEwgLargeParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestEwgBasicFast covers the kernels behind grad_ew.go's ops: broadcasting
+// both ways, the legacy broadcast attribute, and float32 against float64.
+func TestEwgBasicFast(t *testing.T) {
+	rng := rand.New(rand.NewSource(31))
+	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
+		for _, sh := range ewgBinShapes {
+			n := gradTestNode(t, op, 14, nil, 2, 1)
+			a, b := randF64(rng, sh[0]...), randF64(rng, sh[1]...)
+			if op == "Div" {
+				b = ewgAway(b, 0.5, 0)
+			}
+			ewgCheck(t, n, []*Tensor{a, b}, []int{0, 1})
+		}
+		n6 := gradTestNode(t, op, 6, map[string]any{"broadcast": 1, "axis": 1}, 2, 1)
+		ewgCheck(t, n6, []*Tensor{randF64(rng, 2, 3, 4), ewgAway(randF64(rng, 3), 0.5, 0)}, []int{0, 1})
+		n6 = gradTestNode(t, op, 6, map[string]any{"broadcast": 1}, 2, 1)
+		ewgCheck(t, n6, []*Tensor{randF64(rng, 2, 3, 4), ewgAway(randF64(rng, 3, 4), 0.5, 0)}, []int{0, 1})
+	}
+	for _, op := range []string{"Neg", "Relu", "Sigmoid", "Tanh", "LeakyRelu"} {
+		n := gradTestNode(t, op, 14, nil, 1, 1)
+		ewgCheck(t, n, []*Tensor{ewgAway(randF64(rng, 3, 5), 1e-3, 0)}, []int{0})
+	}
+	n := gradTestNode(t, "LeakyRelu", 16, map[string]any{"alpha": 0.3}, 1, 1)
+	ewgCheck(t, n, []*Tensor{ewgAway(randF64(rng, 4, 5), 1e-3, 0)}, []int{0})
+	clip := gradTestNode(t, "Clip", 13, nil, 3, 1)
+	lo, hi := New(Float64), New(Float64)
+	lo.F64[0], hi.F64[0] = -0.5, 0.7
+	ewgCheck(t, clip, []*Tensor{ewgAway(randF64(rng, 4, 6), 1e-3, -0.5, 0.7), lo, hi}, []int{0})
+	clip = gradTestNode(t, "Clip", 13, nil, 3, 1) // max only
+	ewgCheck(t, clip, []*Tensor{ewgAway(randF64(rng, 4, 6), 1e-3, 0.7), nil, hi}, []int{0})
+}
