@@ -9,7 +9,8 @@ import (
 
 // ewMoreGrads holds the backward passes of the elementwise family not in
 // grad_ew.go: unary math and activations, Pow, PRelu, the variadic ops
-// (Max, Min, Sum, Mean), Where and Cast/CastLike.
+// (Max, Min, Sum, Mean), Where and Cast/CastLike. The piecewise-constant
+// Floor, Ceil, Round and Sign get zero gradients (as in PyTorch).
 //
 // Max and Min route the gradient of each output element to the inputs
 // that attain it; on ties it is split evenly among them (for two inputs
@@ -31,7 +32,9 @@ func ewMoreGrads() map[string]GradFunc {
 		"CastLike": ewgCast,
 	}
 	for _, t := range []string{"Sqrt", "Exp", "Log", "Erf", "Gelu", "Elu", "Selu", "Celu",
-		"HardSigmoid", "HardSwish", "Softplus", "Softsign", "Mish", "Reciprocal", "Abs"} {
+		"HardSigmoid", "HardSwish", "Softplus", "Softsign", "Mish", "Reciprocal", "Abs",
+		"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+		"ThresholdedRelu", "Shrink", "Swish", "Floor", "Ceil", "Round", "Sign"} {
 		m[t] = ewgUnary
 	}
 	return m
@@ -232,7 +235,8 @@ func ewgUnary(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Ten
 	dx := New(x.DType, x.Shape...)
 	cost := 16
 	switch u.op {
-	case ewAbs, ewRecip, ewSqrt, ewExp, ewLog, ewHardSigmoid, ewHardSwish, ewSoftsign, ewElu, ewSelu, ewCelu:
+	case ewAbs, ewRecip, ewSqrt, ewExp, ewLog, ewHardSigmoid, ewHardSwish, ewSoftsign, ewElu, ewSelu, ewCelu,
+		ewTan, ewAtan, ewAtanh, ewThresholdedRelu, ewShrink, ewFloor, ewCeil, ewRound, ewSign:
 		cost = 2
 	}
 	if x.DType == Float32 {
@@ -401,6 +405,81 @@ func ewgUnaryKernel[T ewgFloat](u *ewUnary, dx, x, y, dy []T) error {
 			t := p / (p + 2)
 			dx[i] = g * T(t+v*(1-t*t)*(e/(1+e)))
 		}
+	case ewSin:
+		for i, g := range dy {
+			dx[i] = g * T(math.Cos(float64(x[i])))
+		}
+	case ewCos:
+		for i, g := range dy {
+			dx[i] = -g * T(math.Sin(float64(x[i])))
+		}
+	case ewTan: // 1 + tan²
+		for i, g := range dy {
+			dx[i] = g * (1 + y[i]*y[i])
+		}
+	case ewAsin, ewAcos: // ±1/√(1-x²)
+		s := 1.0
+		if u.op == ewAcos {
+			s = -1
+		}
+		for i, g := range dy {
+			v := float64(x[i])
+			dx[i] = g * T(s/math.Sqrt(1-v*v))
+		}
+	case ewAtan:
+		for i, g := range dy {
+			v := x[i]
+			dx[i] = g / (1 + v*v)
+		}
+	case ewSinh:
+		for i, g := range dy {
+			dx[i] = g * T(math.Cosh(float64(x[i])))
+		}
+	case ewCosh:
+		for i, g := range dy {
+			dx[i] = g * T(math.Sinh(float64(x[i])))
+		}
+	case ewAsinh, ewAcosh: // 1/√(x²±1)
+		s := 1.0
+		if u.op == ewAcosh {
+			s = -1
+		}
+		for i, g := range dy {
+			v := float64(x[i])
+			dx[i] = g * T(1/math.Sqrt(v*v+s))
+		}
+	case ewAtanh:
+		for i, g := range dy {
+			v := x[i]
+			dx[i] = g / (1 - v*v)
+		}
+	case ewThresholdedRelu: // 1 above alpha
+		a := T(u.alpha)
+		for i, g := range dy {
+			sel := [2]T{0, g}
+			dx[i] = sel[ewgIdx(x[i] > a)]
+		}
+	case ewShrink: // 1 outside [-lambd, lambd]
+		l := T(u.alpha)
+		for i, g := range dy {
+			v := x[i]
+			sel := [2]T{0, g}
+			dx[i] = sel[ewgIdx(v < -l)|ewgIdx(v > l)]
+		}
+	case ewSwish: // y = x·σ(αx): σ + αx·σ(1-σ)
+		a := T(u.alpha)
+		for i, g := range dy {
+			v := x[i]
+			var sg T
+			if f32 {
+				sg = T(ewSigmoid32(float32(a * v)))
+			} else {
+				sg = T(ewSigmoid64(float64(a * v)))
+			}
+			dx[i] = g * (sg + a*v*sg*(1-sg))
+		}
+	case ewFloor, ewCeil, ewRound, ewSign:
+		clear(dx)
 	default:
 		return fmt.Errorf("%s has no gradient", u.name)
 	}

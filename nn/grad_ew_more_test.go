@@ -567,3 +567,60 @@ func TestEwgBasicFast(t *testing.T) {
 	clip = gradTestNode(t, "Clip", 13, nil, 3, 1) // max only
 	ewgCheck(t, clip, []*Tensor{ewgAway(randF64(rng, 4, 6), 1e-3, 0.7), nil, hi}, []int{0})
 }
+
+// TestEwgUnaryExtra covers the unary ops beyond the task list: inverse and
+// hyperbolic trigonometry, ThresholdedRelu, Shrink, Swish and the
+// zero-gradient rounding ops.
+func TestEwgUnaryExtra(t *testing.T) {
+	rng := rand.New(rand.NewSource(37))
+	open := func(lo, hi float64) func(*Tensor) *Tensor {
+		return func(x *Tensor) *Tensor {
+			for i, v := range x.F64 {
+				x.F64[i] = lo + (hi-lo)*(0.5+math.Atan(v)/math.Pi)
+			}
+			return x
+		}
+	}
+	cases := []struct {
+		op    string
+		opset int
+		attrs map[string]any
+		prep  func(*Tensor) *Tensor
+	}{
+		{"Sin", 7, nil, nil}, {"Cos", 7, nil, nil}, {"Tan", 7, nil, open(-1.3, 1.3)},
+		{"Asin", 7, nil, open(-0.9, 0.9)}, {"Acos", 7, nil, open(-0.9, 0.9)}, {"Atan", 7, nil, nil},
+		{"Sinh", 9, nil, nil}, {"Cosh", 9, nil, nil}, {"Asinh", 9, nil, nil},
+		{"Acosh", 9, nil, open(1.2, 4)}, {"Atanh", 9, nil, open(-0.9, 0.9)},
+		{"ThresholdedRelu", 10, map[string]any{"alpha": 0.4}, func(x *Tensor) *Tensor { return ewgAway(x, 1e-3, 0.4) }},
+		{"Shrink", 9, map[string]any{"lambd": 0.6, "bias": 0.2}, func(x *Tensor) *Tensor { return ewgAway(x, 1e-3, -0.6, 0.6) }},
+		{"Swish", 24, nil, nil},
+		{"Swish", 24, map[string]any{"alpha": 1.7}, nil},
+		{"Floor", 13, nil, func(x *Tensor) *Tensor { return ewgAway(x, 1e-3, -2, -1, 0, 1, 2) }},
+		{"Ceil", 13, nil, func(x *Tensor) *Tensor { return ewgAway(x, 1e-3, -2, -1, 0, 1, 2) }},
+		{"Round", 11, nil, func(x *Tensor) *Tensor { return ewgAway(x, 1e-3, -1.5, -0.5, 0.5, 1.5) }},
+		{"Sign", 13, nil, func(x *Tensor) *Tensor { return ewgAway(x, 1e-3, 0) }},
+	}
+	for _, c := range cases {
+		for _, sh := range [][]int{{3, 5}, {2, 3, 4}} {
+			n := gradTestNode(t, c.op, c.opset, c.attrs, 1, 1)
+			x := randF64(rng, sh...)
+			if c.prep != nil {
+				x = c.prep(x)
+			}
+			ewgCheck(t, n, []*Tensor{x}, []int{0})
+		}
+	}
+}
+
+// TestEwgRegistered: every op of the task list has a backward pass in the
+// standard registry.
+func TestEwgRegistered(t *testing.T) {
+	for _, op := range []string{"Pow", "Sqrt", "Exp", "Log", "Erf", "Gelu", "Elu", "Selu", "Celu",
+		"PRelu", "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Mish", "Reciprocal", "Abs",
+		"Max", "Min", "Sum", "Mean", "Where", "Cast", "CastLike",
+		"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip"} {
+		if !Standard().HasGrad(op) {
+			t.Errorf("%s has no gradient", op)
+		}
+	}
+}
