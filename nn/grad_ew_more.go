@@ -578,10 +578,15 @@ func ewgPowT[T ewgFloat](bc *ewBcast, as, bs []int, a, b, y, dy []T, need []bool
 				for i, v := range yy {
 					d[i] = 0.5 * g[i] / v
 				}
-			default:
+			default: // e·xᵉ⁻¹ = e·y/x away from 0
 				em1 := float64(e) - 1
+				yy := y[lo:hi]
 				for i, v := range x {
-					d[i] = T(float64(e)*math.Pow(float64(v), em1)) * g[i]
+					if v != 0 {
+						d[i] = e * yy[i] / v * g[i]
+					} else {
+						d[i] = T(float64(e)*math.Pow(0, em1)) * g[i]
+					}
 				}
 			}
 		})
@@ -595,11 +600,15 @@ func ewgPowT[T ewgFloat](bc *ewBcast, as, bs []int, a, b, y, dy []T, need []bool
 		if ga := gs[0]; ga != nil {
 			ga = ga[offs[0]:]
 			for i, gi := range g {
-				e := float64(bv[i*sb])
+				e := bv[i*sb]
 				if e == 0 {
 					continue
 				}
-				ga[i*sa] += T(e*math.Pow(float64(av[i*sa]), e-1)) * gi
+				if x := av[i*sa]; x != 0 {
+					ga[i*sa] += e * yv[i] / x * gi // e·xᵉ⁻¹ = e·y/x
+				} else {
+					ga[i*sa] += T(float64(e)*math.Pow(0, float64(e)-1)) * gi
+				}
 			}
 		}
 		if gb := gs[1]; gb != nil {

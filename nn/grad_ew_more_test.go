@@ -624,3 +624,48 @@ func TestEwgRegistered(t *testing.T) {
 		}
 	}
 }
+
+// TestEwgTorchReference compares with derivatives computed by PyTorch 1.13
+// (float64 autograd at x = 0.7, -1.3, 2.1).
+func TestEwgTorchReference(t *testing.T) {
+	cases := []struct {
+		op    string
+		opset int
+		attrs map[string]any
+		want  []float64
+	}{
+		{"Mish", 18, nil, []float64{0.9687948682001859, -0.02640096215980155, 1.0634632814811114}},
+		{"Gelu", 20, map[string]any{"approximate": "tanh"}, []float64{0.976357218656104, -0.12587806978401672, 1.0753508892075991}},
+		{"Gelu", 20, nil, []float64{0.9766141011336599, -0.12597868507653925, 1.0745011309960806}},
+		{"HardSwish", 14, nil, []float64{0.7333333333333333, 0.06666666666666665, 1.2000000000000002}},
+		{"Selu", 6, nil, []float64{1.0507009873554805, 0.4791379656930512, 1.0507009873554805}},
+		{"Celu", 12, map[string]any{"alpha": 1.7}, []float64{1.0, 0.4654708109520369, 1.0}},
+		{"Softsign", 1, nil, []float64{0.34602076124567477, 0.1890359168241966, 0.10405827263267428}},
+	}
+	for _, c := range cases {
+		n := gradTestNode(t, c.op, c.opset, c.attrs, 1, 1)
+		for _, dt := range []DType{Float64, Float32} {
+			x := New(Float64, 3)
+			copy(x.F64, []float64{0.7, -1.3, 2.1})
+			dy := ewgOnes(3)
+			in, d := []*Tensor{x}, []*Tensor{dy}
+			tol := 1e-6
+			if dt == Float32 {
+				in, d, tol = ewgTo32(t, in), ewgTo32(t, d), 2e-6
+			}
+			out, err := n.Op.Run(nil, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := Backward(nil, n, in, out, d, []bool{true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range c.want {
+				if got := g[0].Float64At(i); math.Abs(got-w) > tol*(1+math.Abs(w)) {
+					t.Errorf("%s %v: gradient at %g = %.9g, PyTorch %.9g", c.op, dt, x.F64[i], got, w)
+				}
+			}
+		}
+	}
+}
