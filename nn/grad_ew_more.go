@@ -322,10 +322,15 @@ func ewgUnaryKernel[T ewgFloat](u *ewUnary, dx, x, y, dy []T) error {
 		const c = 0.7978845608028653558798921198687637369517 // √(2/π)
 		const k = 0.044715
 		if f32 {
+			// 1+t = 2y/x from the forward output saves the tanh (t = 0
+			// at x = 0); (1-t)(1+t) keeps 1-t² accurate where t ≈ -1.
 			for i, g := range dy {
 				v := float32(x[i])
-				t := ewTanh32(c * (v + k*v*v*v))
-				dx[i] = g * T(0.5*(1+t)+0.5*v*(1-t*t)*c*(1+3*k*v*v))
+				p := float32(1) // 1+t
+				if v != 0 {
+					p = 2 * float32(y[i]) / v
+				}
+				dx[i] = g * T(0.5*p+0.5*v*((2-p)*p)*c*(1+3*k*v*v))
 			}
 			break
 		}

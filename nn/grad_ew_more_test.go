@@ -669,3 +669,55 @@ func TestEwgTorchReference(t *testing.T) {
 		}
 	}
 }
+
+// TestEwgFloat32Sweep compares the float32 derivative kernels (fast exp,
+// erf, tanh, sigmoid, and the ones that reuse the forward output) with
+// float64 over [-15, 15].
+func TestEwgFloat32Sweep(t *testing.T) {
+	x := New(Float64, 3001)
+	for i := range x.F64 {
+		x.F64[i] = -15 + float64(i)*0.01
+	}
+	for _, c := range []struct {
+		op    string
+		opset int
+		attrs map[string]any
+	}{
+		{"Gelu", 20, nil}, {"Gelu", 20, map[string]any{"approximate": "tanh"}}, {"Mish", 18, nil},
+		{"Erf", 13, nil}, {"Softplus", 1, nil}, {"Swish", 24, nil}, {"Exp", 13, nil},
+		{"Sigmoid", 13, nil}, {"Tanh", 13, nil}, {"Elu", 6, nil}, {"Selu", 6, nil}, {"Celu", 12, nil},
+	} {
+		n := gradTestNode(t, c.op, c.opset, c.attrs, 1, 1)
+		in32 := ewgTo32(t, []*Tensor{x})
+		// float64 reference on the float32-rounded inputs
+		in64 := []*Tensor{New(Float64, x.Shape...)}
+		for i, v := range in32[0].F32 {
+			in64[0].F64[i] = float64(v)
+		}
+		o32, err := n.Op.Run(nil, in32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o64, _ := n.Op.Run(nil, in64)
+		d64 := ewgOnes(x.Shape...)
+		d32 := ewgTo32(t, []*Tensor{d64})
+		g32, err := Backward(nil, n, in32, o32, d32, []bool{true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g64, _ := Backward(nil, n, in64, o64, []*Tensor{d64}, []bool{true})
+		bad := 0
+		for i, w := range g64[0].F64 {
+			got := float64(g32[0].F32[i])
+			if math.IsInf(w, 0) && got == w {
+				continue
+			}
+			if !(math.Abs(got-w) <= 1e-5+1e-4*math.Abs(w)) {
+				if bad < 3 {
+					t.Errorf("%s %v: float32 derivative at %g = %g, float64 %g", c.op, c.attrs, in64[0].F64[i], got, w)
+				}
+				bad++
+			}
+		}
+	}
+}
