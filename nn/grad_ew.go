@@ -17,8 +17,8 @@ func ewGrads() map[string]GradFunc {
 		"Relu":      ewgBasic(ewgRelu, nil),
 		"Sigmoid":   ewgBasic(ewgSigmoid, nil),
 		"Tanh":      ewgBasic(ewgTanh, nil),
-		"LeakyRelu": ewgBasic(ewgLeaky, ewLeakyAlpha),
-		"Clip":      ewgBasic(ewgClip, ewClipBounds), // bounds get no gradient
+		"LeakyRelu": ewgBasic(ewgLeaky, ewgLeakyAlpha),
+		"Clip":      ewgBasic(ewgClip, ewgClipBounds), // bounds get no gradient
 	}
 }
 
@@ -31,14 +31,14 @@ func ewCheckFloat(ts ...*Tensor) error {
 	return nil
 }
 
-// ewLeakyAlpha reads LeakyRelu's slope.
-func ewLeakyAlpha(n *Node, _ []*Tensor) (float64, float64) {
+// ewgLeakyAlpha reads LeakyRelu's slope.
+func ewgLeakyAlpha(n *Node, _ []*Tensor) (float64, float64) {
 	return float64(n.AttrFloat("alpha", 0.01)), 0
 }
 
-// ewClipBounds reads Clip's bounds (min < x < max passes the gradient): attributes before opset 11, optional
-// inputs after.
-func ewClipBounds(n *Node, in []*Tensor) (float64, float64) {
+// ewgClipBounds reads Clip's bounds (the gradient passes where
+// min < x < max): attributes before opset 11, optional inputs after.
+func ewgClipBounds(n *Node, in []*Tensor) (float64, float64) {
 	lo, hi := math.Inf(-1), math.Inf(1)
 	if n.Opset < 11 {
 		lo = float64(n.AttrFloat("min", float32(math.Inf(-1))))
