@@ -19,6 +19,7 @@ type finetuneOptions struct {
 	phase2Epochs                int
 	phase2Freeze                string
 	phase2LR                    float64
+	config                      string
 }
 
 func newFinetuneCmd() *cobra.Command {
@@ -33,6 +34,11 @@ func newFinetuneCmd() *cobra.Command {
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Model = args[0]
+			if o.config != "" {
+				if err := applyConfig(cmd, o.config); err != nil {
+					return err
+				}
+			}
 			if o.TrainData == "" {
 				return usageError{errors.New("--data is required")}
 			}
@@ -90,6 +96,7 @@ func newFinetuneCmd() *cobra.Command {
 	f.StringVar(&o.Config.Resume, "resume", "", "continue from a checkpoint of the same run")
 	f.StringVarP(&o.Out, "out", "o", "", "write the fine-tuned model here (ONNX, verified after writing)")
 	f.StringVar(&o.ReportDir, "report-dir", "", "write metrics.csv, metrics.json, curves and confusion matrix here")
+	f.StringVar(&o.config, "config", "", "YAML file of settings named like the flags (flags given on the command line win)")
 	f.BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no per-epoch lines")
 	return cmd
