@@ -18,6 +18,7 @@ func standardGrads() []map[string]GradFunc {
 	return []map[string]GradFunc{
 		gemmGrads(),
 		ewGrads(),
+		ewMoreGrads(),
 		shapeGrads(),
 	}
 }
