@@ -2,13 +2,8 @@
 
 package nn
 
-/*
-#cgo LDFLAGS: -lopenblas
-void openblas_set_num_threads(int num_threads);
-*/
-import "C"
-
 import (
+	"github.com/graftml/graft/nn/internal/openblas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/netlib/blas/netlib"
@@ -26,7 +21,7 @@ const gemmSplitBLAS = true
 // every blas32/blas64 call graft makes is served by OpenBLAS via cgo, with
 // OpenBLAS's internal threading turned off (graft parallelises itself).
 func init() {
-	C.openblas_set_num_threads(1)
+	openblas.SingleThreaded()
 	blas32.Use(netlib.Implementation{})
 	blas64.Use(netlib.Implementation{})
 }

@@ -126,8 +126,17 @@ func (op *normDropoutOp) draw(ctx *Context, keep []bool, ratio float64) {
 	} else {
 		rng = ctx.RNG()
 	}
-	for i := range keep {
-		keep[i] = rng.Float64() >= ratio
+	// Two 32-bit uniform draws per 64-bit random value; an element is kept
+	// when its draw is at or above ratio * 2^32.
+	thr := uint64(ratio * (1 << 32))
+	i := 0
+	for ; i+2 <= len(keep); i += 2 {
+		u := rng.Uint64()
+		keep[i] = u&0xffffffff >= thr
+		keep[i+1] = u>>32 >= thr
+	}
+	if i < len(keep) {
+		keep[i] = rng.Uint64()&0xffffffff >= thr
 	}
 }
 

@@ -26,6 +26,7 @@ type normBatchOp struct {
 	legacyTraining bool
 	opset          int
 	want           []bool
+	node           *Node
 }
 
 func normBatchNew(n *Node) (Op, error) {
@@ -34,6 +35,7 @@ func normBatchNew(n *Node) (Op, error) {
 		momentum: float64(n.AttrFloat("momentum", 0.9)),
 		opset:    n.Opset,
 		want:     normWanted(n),
+		node:     n,
 	}
 	if n.Opset >= 14 {
 		op.trainingMode = n.AttrInt("training_mode", 0) != 0
@@ -104,12 +106,23 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 			return nil, fmt.Errorf("input X shape %s: %s has %d elements, scale has %d", ShapeString(x.Shape), names[i], len(p[i]), F)
 		}
 	}
-	training := op.trainingMode || op.legacyTraining || ctx.Training
+	// Fine-tuning (Context.Training on a node that is not frozen) uses
+	// batch statistics and updates the running statistics in place, like
+	// the frameworks' training mode. The ONNX training modes (attribute
+	// training_mode, or the statistics outputs before opset 14) return
+	// the updated statistics as outputs instead.
+	onnxTraining := op.trainingMode || op.legacyTraining
+	ctxTraining := ctx.TrainingNode(op.node) && !onnxTraining
+	training := onnxTraining || ctxTraining
 	mean, vr := p[2], p[3]
 	var bMean, bVar []float64
 	if training {
 		bMean, bVar = normBatchStats(x, N, F, featLen)
 		mean, vr = bMean, bVar
+	}
+	if ctxTraining {
+		normUpdateRunning(in[3], bMean, op.momentum)
+		normUpdateRunning(in[4], bVar, op.momentum)
 	}
 	a := make([]float64, F)
 	b := make([]float64, F)
@@ -170,6 +183,22 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	return outs, nil
 }
 
+// normUpdateRunning sets the running statistic t (a parameter) to
+// t*momentum + cur*(1-momentum) in place.
+func normUpdateRunning(t *Tensor, cur []float64, momentum float64) {
+	switch t.DType.Storage() {
+	case StoreF32:
+		for i := range cur {
+			t.F32[i] = float32(float64(t.F32[i])*momentum + cur[i]*(1-momentum))
+		}
+		t.RoundToDType()
+	case StoreF64:
+		for i := range cur {
+			t.F64[i] = t.F64[i]*momentum + cur[i]*(1-momentum)
+		}
+	}
+}
+
 // normBatchStats returns the mean and population variance of each of F
 // features of x, laid out as [N][F][featLen].
 func normBatchStats(x *Tensor, N, F, featLen int) ([]float64, []float64) {
@@ -209,6 +238,9 @@ func normBatchStats(x *Tensor, N, F, featLen int) ([]float64, []float64) {
 func normSqDev[T float32 | float64](row []T, mu float64) float64 {
 	var s0, s1 float64
 	i := 0
+	if r32, ok := any(row).([]float32); ok {
+		i, s0 = redSqDevVec(r32, mu)
+	}
 	for ; i+2 <= len(row); i += 2 {
 		a, b := float64(row[i])-mu, float64(row[i+1])-mu
 		s0 += a * a
@@ -403,7 +435,9 @@ func normLayerParam(t *Tensor, normShape []int, what string) ([]float64, error) 
 		return nil, err
 	}
 	n := NumElements(normShape)
-	if len(v) == n && t.Rank() <= len(normShape) {
+	if len(v) == n {
+		// Same number of elements (e.g. [1,768] for [768]): taken as is,
+		// as onnxruntime does.
 		return v, nil
 	}
 	bs, err := BroadcastShapes(t.Shape, normShape)

@@ -62,11 +62,28 @@ func TestBatchNormTraining(t *testing.T) {
 	out = normMust(t, "BatchNormalization", 14, []*Attr{normAI("training_mode", 1), normAF("momentum", 0.5)}, 3, nil, x, scale, bias, mean, vr)
 	normCheck(t, "running mean m", out[1], []int{1}, []float64{2}, 1e-6)
 	normCheck(t, "running var m", out[2], []int{1}, []float64{3}, 1e-6)
-	// Context training: batch statistics with one output.
+	// Context training: batch statistics with one output, and the running
+	// statistics (parameters) updated in place.
 	ctx := NewContext(nil)
 	ctx.Training = true
-	out = normMust(t, "BatchNormalization", 15, nil, 1, ctx, x, scale, bias, mean, vr)
+	rm, rv := mean.Clone(), vr.Clone()
+	out = normMust(t, "BatchNormalization", 15, nil, 1, ctx, x, scale, bias, rm, rv)
 	normCheck(t, "ctx training", out[0], []int{2, 1, 2}, want, 1e-6)
+	normCheck(t, "updated running mean", rm, []int{1}, []float64{0.4}, 1e-6)
+	normCheck(t, "updated running var", rv, []int{1}, []float64{1.4}, 1e-6)
+	// A frozen node keeps using (and keeping) the running statistics.
+	n := &Node{OpType: "BatchNormalization", Opset: 15, Inputs: []string{"x", "s", "b", "m", "v"}, Outputs: []string{"y"}, Frozen: true}
+	if err := NewRegistry(normOps()).Build(n); err != nil {
+		t.Fatal(err)
+	}
+	rm, rv = mean.Clone(), vr.Clone()
+	res, err := n.Op.Run(ctx, []*Tensor{x, scale, bias, rm, rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0 := 2 / math.Sqrt(1+eps)
+	normCheck(t, "frozen", res[0], []int{2, 1, 2}, []float64{s0 + 1, 3*s0 + 1, 5*s0 + 1, 7*s0 + 1}, 1e-6)
+	normCheck(t, "frozen mean kept", rm, []int{1}, []float64{0}, 0)
 	// Opset 9 training outputs: running mean/var, saved mean/var.
 	out = normMust(t, "BatchNormalization", 9, nil, 5, nil, x, scale, bias, mean, vr)
 	normCheck(t, "legacy y", out[0], []int{2, 1, 2}, want, 1e-6)

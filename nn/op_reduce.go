@@ -331,6 +331,16 @@ func redFloatPass(kind redKind, x *Tensor, lay *redLayout, acc, m []float64) {
 		return
 	}
 	L := lay.runLen
+	if lay.lastRed && len(lay.dims) <= 2 {
+		// Contiguous rows, one per output: the common last-axis (and
+		// per-channel spatial) reduction.
+		if x.F64 != nil {
+			redRowsF(kind, x.F64, L, acc, m)
+		} else {
+			redRowsF(kind, x.F32, L, acc, m)
+		}
+		return
+	}
 	if x.F64 != nil {
 		data := x.F64
 		if lay.lastRed {
@@ -372,6 +382,19 @@ func redFloatPass(kind redKind, x *Tensor, lay *redLayout, acc, m []float64) {
 	}
 }
 
+// redRowsF reduces consecutive rows of length L, row o into acc[o].
+func redRowsF[T float32 | float64](kind redKind, x []T, L int, acc, m []float64) {
+	normParallel(len(acc), L, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			var mv float64
+			if m != nil {
+				mv = m[o]
+			}
+			acc[o] = redCombine(kind, acc[o], redRowF(kind, x[o*L:(o+1)*L], mv))
+		}
+	})
+}
+
 // redCombine merges a partial result b into a.
 func redCombine(kind redKind, a, b float64) float64 {
 	switch kind {
@@ -397,6 +420,9 @@ func redRowF[T float32 | float64](kind redKind, row []T, m float64) float64 {
 	case redSum, redMean, redLogSum:
 		var s0, s1, s2, s3 float64
 		i := 0
+		if r32, ok := any(row).([]float32); ok {
+			i, s0 = redSumVec(r32)
+		}
 		for ; i+4 <= len(row); i += 4 {
 			s0 += float64(row[i])
 			s1 += float64(row[i+1])
@@ -416,6 +442,9 @@ func redRowF[T float32 | float64](kind redKind, row []T, m float64) float64 {
 	case redL2, redSumSquare:
 		var s0, s1 float64
 		i := 0
+		if r32, ok := any(row).([]float32); ok {
+			i, s0 = redSqDevVec(r32, 0)
+		}
 		for ; i+2 <= len(row); i += 2 {
 			a, b := float64(row[i]), float64(row[i+1])
 			s0 += a * a
@@ -471,8 +500,12 @@ func redAccumF[T float32 | float64](kind redKind, acc []float64, row []T, m []fl
 	row = row[:len(acc)]
 	switch kind {
 	case redSum, redMean, redLogSum:
-		for i, v := range row {
-			acc[i] += float64(v)
+		i := 0
+		if r32, ok := any(row).([]float32); ok {
+			i = redAccumVec(acc, r32)
+		}
+		for ; i < len(row); i++ {
+			acc[i] += float64(row[i])
 		}
 	case redL1:
 		for i, v := range row {

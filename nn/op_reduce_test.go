@@ -254,3 +254,24 @@ func TestReduceAllAxisSubsets(t *testing.T) {
 		normCheck(t, "max", y[0], outShape, mx, 0)
 	}
 }
+
+func TestRedSumVec(t *testing.T) {
+	for _, n := range []int{0, 5, 16, 17, 33, 100, 1000} {
+		x := make([]float32, n)
+		var s, q float64
+		for i := range x {
+			x[i] = float32(math.Sin(float64(i)) * 3)
+			s += float64(x[i])
+		}
+		mu := 0.25
+		for _, v := range x {
+			q += (float64(v) - mu) * (float64(v) - mu)
+		}
+		if got := redRowF(redSum, x, 0); math.Abs(got-s) > 1e-9 {
+			t.Fatalf("n %d: sum %v, want %v", n, got, s)
+		}
+		if got := normSqDev(x, mu); math.Abs(got-q) > 1e-9*(1+q) {
+			t.Fatalf("n %d: sqdev %v, want %v", n, got, q)
+		}
+	}
+}

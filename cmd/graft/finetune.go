@@ -71,6 +71,8 @@ func newFinetuneCmd() *cobra.Command {
 	f.StringVar(&o.Augment, "augment", "", "augmentation, e.g. flip,crop:4,rrc")
 	f.IntVar(&o.Config.EarlyStopping, "early-stopping", 0, "stop after N epochs without validation improvement and restore the best weights")
 	f.Int64Var(&o.Config.Seed, "seed", 1, "random seed (shuffling, head initialization, augmentation)")
+	f.StringVar(&o.Config.Checkpoint, "checkpoint", "", "write a checkpoint here after every epoch (atomic)")
+	f.StringVar(&o.Config.Resume, "resume", "", "continue from a checkpoint of the same run")
 	f.StringVarP(&o.Out, "out", "o", "", "write the fine-tuned model here (ONNX, verified after writing)")
 	f.StringVar(&o.ReportDir, "report-dir", "", "write metrics.csv, metrics.json, curves and confusion matrix here")
 	f.BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
@@ -86,6 +88,12 @@ func runFinetune(ctx context.Context, o *finetuneOptions, w io.Writer) error {
 		o.Config.Log = w
 	}
 	out, err := finetune.Run(ctx, o.Options)
+	if errors.Is(err, context.Canceled) {
+		if o.Config.Checkpoint != "" {
+			return fmt.Errorf("interrupted; completed epochs are in %s (continue with --resume %s)", o.Config.Checkpoint, o.Config.Checkpoint)
+		}
+		return errors.New("interrupted (use --checkpoint to be able to resume)")
+	}
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 )
 
 func main() {
@@ -23,9 +25,13 @@ func run(args []string) (code int) {
 			code = 1
 		}
 	}()
+	// Ctrl-C cancels the command's context: long work stops cleanly (a
+	// fine-tuning run keeps its last epoch checkpoint).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	root := newRootCmd(os.Stdout, os.Stderr)
 	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
+	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "graft: %v\n", err)
 		if isUsage(err) {
 			return 2
