@@ -15,6 +15,7 @@ import (
 
 	"github.com/graftml/graft/finetune"
 	"github.com/graftml/graft/finetune/data"
+	"github.com/graftml/graft/internal/progress"
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxpb"
@@ -31,6 +32,9 @@ type predictOptions struct {
 	Size      string
 	BatchSize int
 	JSON      bool
+	// Progress, when a terminal, shows a progress bar for runs of more
+	// than one batch.
+	Progress io.Writer
 }
 
 func newPredictCmd() *cobra.Command {
@@ -60,6 +64,7 @@ to its logits.`,
 			if err := o.check(); err != nil {
 				return usageError{err}
 			}
+			o.Progress = cmd.ErrOrStderr()
 			return runPredict(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
@@ -144,16 +149,29 @@ func runPredict(ctx context.Context, o *predictOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var bar *progress.Bar
+	if o.Progress != nil && len(o.Files) > o.BatchSize && progress.IsTerminal(o.Progress) {
+		bar = progress.New(o.Progress, len(o.Files), "predict", progress.Transient())
+	}
 	var res []filePrediction
 	for s := 0; s < len(o.Files); s += o.BatchSize {
 		files := o.Files[s:min(s+o.BatchSize, len(o.Files))]
 		probs, err := p.predict(ctx, files)
 		if err != nil {
+			if bar != nil {
+				bar.Done()
+			}
 			return err
 		}
 		for i, f := range files {
 			res = append(res, filePrediction{File: f, Predictions: p.top(probs[i], o.Top)})
 		}
+		if bar != nil {
+			bar.Add(len(files), "")
+		}
+	}
+	if bar != nil {
+		bar.Done()
 	}
 	if o.JSON {
 		return json.NewEncoder(w).Encode(res)
