@@ -201,13 +201,37 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 			}
 		}
 	}
+	// Ops may pass a gradient buffer through unchanged (Add, Reshape), so
+	// two results can share one; callers scale gradients in place (clipping),
+	// so every result gets its own buffer.
 	res := make(map[string]*Tensor, len(wrt))
+	owned := map[*Tensor]bool{}
+	for _, s := range seeds {
+		owned[s] = true
+	}
 	for _, w := range wrt {
 		if gr := grads[w]; gr != nil {
+			if owned[gr] || sharesData(gr, res) {
+				gr = gr.Clone()
+			}
+			owned[gr] = true
 			res[w] = gr
 		}
 	}
 	return res, nil
+}
+
+// sharesData reports whether t's data slice is the one of a tensor in m.
+func sharesData(t *Tensor, m map[string]*Tensor) bool {
+	for _, o := range m {
+		switch {
+		case len(t.F32) > 0 && len(o.F32) > 0 && &t.F32[0] == &o.F32[0]:
+			return true
+		case len(t.F64) > 0 && len(o.F64) > 0 && &t.F64[0] == &o.F64[0]:
+			return true
+		}
+	}
+	return false
 }
 
 // HasGradient reports whether node n has a backward pass.

@@ -18,5 +18,6 @@ func standardGrads() []map[string]GradFunc {
 	return []map[string]GradFunc{
 		gemmGrads(),
 		ewGrads(),
+		shapeGrads(),
 	}
 }
