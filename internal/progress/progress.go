@@ -12,7 +12,8 @@
 //
 //	epoch 3/10: 120/250 (48%) 85.3/s ETA 0:01 loss 0.4312
 //
-// A Bar has no global state; it is meant to be used from one goroutine.
+// A Bar has no global state; it is meant to be used from one goroutine. A
+// nil *Bar is a valid, silent bar.
 package progress
 
 import (
@@ -91,9 +92,10 @@ func IsTerminal(w io.Writer) bool {
 
 // Add records n more finished items and sets the status string shown after
 // the numbers ("" keeps none). It redraws when the throttle allows, and
-// always when the total is reached.
+// always when the total is reached. Add on a nil *Bar does nothing, so
+// callers can keep one code path with the bar switched off.
 func (b *Bar) Add(n int, status string) {
-	if b.done {
+	if b == nil || b.done {
 		return
 	}
 	b.count += n
@@ -116,15 +118,20 @@ func (b *Bar) Add(n int, status string) {
 	}
 }
 
-// Count returns the number of items added so far.
-func (b *Bar) Count() int { return b.count }
+// Count returns the number of items added so far (0 for a nil *Bar).
+func (b *Bar) Count() int {
+	if b == nil {
+		return 0
+	}
+	return b.count
+}
 
 // Done finishes the bar: in terminal mode it draws the final state and
 // ends the line (or erases it with Transient); in plain mode it writes a
 // final line unless the last one already showed the final count. Later
-// calls to Add and Done do nothing.
+// calls to Add and Done do nothing, as do calls on a nil *Bar.
 func (b *Bar) Done() {
-	if b.done {
+	if b == nil || b.done {
 		return
 	}
 	now := b.now()

@@ -185,3 +185,12 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestNilBar(t *testing.T) {
+	var b *Bar
+	b.Add(3, "x")
+	b.Done()
+	if b.Count() != 0 {
+		t.Error("nil bar counted")
+	}
+}
