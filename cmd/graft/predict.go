@@ -260,12 +260,22 @@ func predictImageOptions(in nn.ValueInfo, o *predictOptions, meta map[string]str
 	}
 	h, w, _ := predictParseSize(o.Size)
 	if h > 0 {
+		// --size fills a dynamic image size; a fixed one must agree.
 		isC := func(d int) bool { return d == 1 || d == 3 }
+		hi, wi := -1, -1
 		switch {
 		case isC(shape[1]):
-			shape[2], shape[3] = h, w
+			hi, wi = 2, 3
 		case isC(shape[3]):
-			shape[1], shape[2] = h, w
+			hi, wi = 1, 2
+		}
+		if hi >= 0 {
+			for _, d := range [][2]int{{hi, h}, {wi, w}} {
+				if shape[d[0]] != 0 && shape[d[0]] != d[1] {
+					return data.ImageOptions{}, fmt.Errorf("--size %s: input %q has the fixed shape %s", o.Size, in.Name, in.ShapeString())
+				}
+				shape[d[0]] = d[1]
+			}
 		}
 	}
 	img, err := data.ImageOptionsFor(shape)

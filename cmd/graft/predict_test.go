@@ -202,6 +202,23 @@ func TestPredictLogits(t *testing.T) {
 	if len(res[0].Predictions) != 10 {
 		t.Errorf("--top 50 gave %d predictions, want the 10 classes", len(res[0].Predictions))
 	}
+	// --size matching the fixed input size is accepted.
+	runPredictJSON(t, &predictOptions{Model: lenetModel, Files: files[:1], Top: 1, Size: "28"})
+}
+
+// TestPredictRGB: a 3-channel model (gray images replicated to RGB), with
+// ImageNet normalization and centre crop.
+func TestPredictRGB(t *testing.T) {
+	files := predictImages(t, t.TempDir(), 4)
+	for _, resize := range []string{"direct", "crop"} {
+		res := runPredictJSON(t, &predictOptions{Model: resnetModel, Files: files, Top: 100, Norm: "imagenet", Resize: resize, BatchSize: 3})
+		mode, _ := data.ParseResize(resize)
+		img := data.ImageOptions{Height: 32, Width: 32, Channels: 3, Norm: data.NormImageNet(), Resize: mode}
+		direct := directOutputs(t, resnetModel, files, img)
+		for i, r := range res {
+			checkPredictions(t, r, softmax64(direct[i]), nil)
+		}
+	}
 }
 
 // writeVariant saves LeNet with a fixed batch of 1, a final op (Softmax,
@@ -397,6 +414,7 @@ func TestPredictErrors(t *testing.T) {
 		{"bad norm", []string{"predict", lenetModel, files[0], "--norm", "fancy"}, 2, "unknown normalization"},
 		{"bad size", []string{"predict", lenetModel, files[0], "--size", "big"}, 2, "--size"},
 		{"bad resize", []string{"predict", lenetModel, files[0], "--resize", "zoom"}, 2, "unknown resize mode"},
+		{"size differs from the model", []string{"predict", lenetModel, files[0], "--size", "32x32"}, 1, "has the fixed shape [batch,1,28,28]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -453,5 +471,33 @@ func TestPredictFixedBatchRunsBatched(t *testing.T) {
 	}
 	if len(rows) != 3 {
 		t.Fatalf("%d rows, want 3", len(rows))
+	}
+}
+
+// TestPredictDynamicSize: a model with a symbolic image size needs --size.
+func TestPredictDynamicSize(t *testing.T) {
+	dir := t.TempDir()
+	files := predictImages(t, dir, 3)
+	m, err := onnx.Load(resnetModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := m.Graph.Input[0].Type.GetTensorType().Shape.Dim
+	dims[2] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "h"}}
+	dims[3] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "w"}}
+	model := filepath.Join(dir, "dyn.onnx")
+	if err := onnx.Save(model, m); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err = runPredict(context.Background(), &predictOptions{Model: model, Files: files, Top: 1, BatchSize: 8, Resize: "direct"}, &buf)
+	if err == nil || !strings.Contains(err.Error(), "dynamic image size: give --size") {
+		t.Fatalf("error %v, want a request for --size", err)
+	}
+	res := runPredictJSON(t, &predictOptions{Model: model, Files: files, Top: 100, Size: "40x48"})
+	img := data.ImageOptions{Height: 40, Width: 48, Channels: 3, Resize: data.ResizeDirect}
+	direct := directOutputs(t, model, files, img)
+	for i, r := range res {
+		checkPredictions(t, r, softmax64(direct[i]), nil)
 	}
 }
