@@ -40,7 +40,7 @@ type predictOptions struct {
 func newPredictCmd() *cobra.Command {
 	o := &predictOptions{}
 	cmd := &cobra.Command{
-		Use:   "predict MODEL FILE... [--top K] [--norm NORM] [--labels FILE] [--json]",
+		Use:   "predict MODEL FILE... [--top K] [--norm NORM] [--labels FILE] [--json] [flags]",
 		Short: "Classify images (PNG, JPEG, GIF) with a model and print the top classes",
 		Long: `predict runs an image classifier on image files and prints, per file, the
 most likely classes with their probabilities.
