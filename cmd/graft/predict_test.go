@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graftml/graft/finetune"
 	"github.com/graftml/graft/finetune/data"
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
@@ -499,5 +501,38 @@ func TestPredictDynamicSize(t *testing.T) {
 	direct := directOutputs(t, model, files, img)
 	for i, r := range res {
 		checkPredictions(t, r, softmax64(direct[i]), nil)
+	}
+}
+
+// TestPredictAfterFinetune: graft finetune writes graft.classes and
+// graft.norm; predict picks both up.
+func TestPredictAfterFinetune(t *testing.T) {
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "photos")
+	files := predictImages(t, dir, 4)
+	for _, class := range []string{"circle", "stripes"} {
+		for k, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(filepath.Join(folder, class), 0o755)
+			os.WriteFile(filepath.Join(folder, class, fmt.Sprintf("%d%s", k, filepath.Ext(f))), b, 0o644)
+		}
+	}
+	tuned := filepath.Join(dir, "tuned.onnx")
+	o := &finetuneOptions{Options: finetune.Options{Model: lenetModel, TrainData: folder, Norm: "raw255", Out: tuned,
+		Config: finetune.Config{Epochs: 1, BatchSize: 4, LR: 1e-3, Seed: 1, Freeze: "all-but-head", BN: "auto"}}}
+	o.Config.Optimizer.Name = "sgd"
+	o.Quiet = true
+	var buf bytes.Buffer
+	if err := runFinetune(context.Background(), o, &buf); err != nil {
+		t.Fatalf("finetune: %v\n%s", err, buf.String())
+	}
+	res := runPredictJSON(t, &predictOptions{Model: tuned, Files: files, Top: 2})
+	raw := data.ImageOptions{Height: 28, Width: 28, Channels: 1, Norm: data.NormRaw255(), Resize: data.ResizeDirect}
+	direct := directOutputs(t, tuned, files, raw)
+	for i, r := range res {
+		checkPredictions(t, r, softmax64(direct[i]), []string{"circle", "stripes"})
 	}
 }
