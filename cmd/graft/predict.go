@@ -139,6 +139,7 @@ type predictor struct {
 	final      string   // "Softmax", "LogSoftmax" or "" (logits)
 	names      []string // class names, nil for indices
 	labelsFile string   // where names came from, "" for metadata
+	fixedN     int      // a fixed batch size above 1 the model insists on, else 0
 }
 
 func runPredict(ctx context.Context, o *predictOptions, w io.Writer) error {
@@ -149,30 +150,28 @@ func runPredict(ctx context.Context, o *predictOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var bar *progress.Bar
-	if o.Progress != nil && len(o.Files) > o.BatchSize && progress.IsTerminal(o.Progress) {
+	batch := o.BatchSize
+	if p.fixedN > 1 {
+		batch = p.fixedN
+	}
+	var bar *progress.Bar // nil: silent
+	if o.Progress != nil && len(o.Files) > batch && progress.IsTerminal(o.Progress) {
 		bar = progress.New(o.Progress, len(o.Files), "predict", progress.Transient())
 	}
 	var res []filePrediction
-	for s := 0; s < len(o.Files); s += o.BatchSize {
-		files := o.Files[s:min(s+o.BatchSize, len(o.Files))]
+	for s := 0; s < len(o.Files); s += batch {
+		files := o.Files[s:min(s+batch, len(o.Files))]
 		probs, err := p.predict(ctx, files)
 		if err != nil {
-			if bar != nil {
-				bar.Done()
-			}
+			bar.Done()
 			return err
 		}
 		for i, f := range files {
 			res = append(res, filePrediction{File: f, Predictions: p.top(probs[i], o.Top)})
 		}
-		if bar != nil {
-			bar.Add(len(files), "")
-		}
+		bar.Add(len(files), "")
 	}
-	if bar != nil {
-		bar.Done()
-	}
+	bar.Done()
 	if o.JSON {
 		return json.NewEncoder(w).Encode(res)
 	}
@@ -213,6 +212,9 @@ func newPredictor(o *predictOptions) (*predictor, error) {
 		return nil, fmt.Errorf("%s: predict needs a model with one image input and a class-score output (it has %d inputs, %d outputs)", o.Model, len(g.Inputs), len(g.Outputs))
 	}
 	p := &predictor{g: g, input: g.Inputs[0]}
+	if in := p.input; in.HasShape && len(in.Shape) > 0 && in.Shape[0].Param == "" && in.Shape[0].Value > 1 {
+		p.fixedN = in.Shape[0].Value
+	}
 	meta := predictModelMeta(m)
 	if p.img, err = predictImageOptions(p.input, o, meta); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Model, err)
@@ -329,6 +331,17 @@ func (p *predictor) predict(ctx context.Context, files []string) ([][]float64, e
 	if err != nil {
 		return nil, err
 	}
+	n := len(files)
+	if p.fixedN > n {
+		// A model with a fixed batch: pad with copies of the last image.
+		per := x.Len() / n
+		full := nn.New(nn.Float32, append([]int{p.fixedN}, x.Shape[1:]...)...)
+		copy(full.F32, x.F32)
+		for i := n; i < p.fixedN; i++ {
+			copy(full.F32[i*per:], x.F32[(n-1)*per:n*per])
+		}
+		x = full
+	}
 	x = predictCast(x, p.input.DType)
 	out, err := p.run(ctx, x)
 	if err != nil && len(files) > 1 && p.g.FixedBatch == 1 {
@@ -346,7 +359,7 @@ func (p *predictor) predict(ctx context.Context, files []string) ([][]float64, e
 	} else if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out[:n], nil
 }
 
 // predictSlice returns sample i of a batch as a batch of one.

@@ -223,16 +223,21 @@ func TestPredictRGB(t *testing.T) {
 	}
 }
 
-// writeVariant saves LeNet with a fixed batch of 1, a final op (Softmax,
+// writeVariant saves LeNet with a fixed batch of 1 (or variantBatch), a final op (Softmax,
 // LogSoftmax or none) and metadata.
 func writeVariant(t *testing.T, path, final string, meta map[string]string) {
+	t.Helper()
+	writeVariantBatch(t, path, final, meta, 1)
+}
+
+func writeVariantBatch(t *testing.T, path, final string, meta map[string]string, batch int64) {
 	t.Helper()
 	m, err := onnx.Load(lenetModel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := m.Graph
-	g.Input[0].Type.GetTensorType().Shape.Dim[0] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: 1}}
+	g.Input[0].Type.GetTensorType().Shape.Dim[0] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: batch}}
 	if final != "" {
 		out := g.Output[0].GetName()
 		g.Node = append(g.Node, &onnxpb.NodeProto{OpType: final, Name: "final", Input: []string{out}, Output: []string{"probs"},
@@ -534,5 +539,21 @@ func TestPredictAfterFinetune(t *testing.T) {
 	direct := directOutputs(t, tuned, files, raw)
 	for i, r := range res {
 		checkPredictions(t, r, softmax64(direct[i]), []string{"circle", "stripes"})
+	}
+}
+
+// TestPredictFixedBatchThree: a model fixed at batch 3 gets batches of
+// exactly 3, the last one padded.
+func TestPredictFixedBatchThree(t *testing.T) {
+	dir := t.TempDir()
+	files := predictImages(t, dir, 4)
+	model := filepath.Join(dir, "b3.onnx")
+	writeVariantBatch(t, model, "", nil, 3)
+	res := runPredictJSON(t, &predictOptions{Model: model, Files: files, Top: 10, BatchSize: 2})
+	img := data.ImageOptions{Height: 28, Width: 28, Channels: 1, Resize: data.ResizeDirect}
+	// The reference runs all four through LeNet (dynamic batch).
+	direct := directOutputs(t, lenetModel, files, img)
+	for i, r := range res {
+		checkPredictions(t, r, softmax64(direct[i]), nil)
 	}
 }
