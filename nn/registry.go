@@ -19,5 +19,6 @@ func standardGrads() []map[string]GradFunc {
 		gemmGrads(),
 		ewGrads(),
 		shapeGrads(),
+		convGrads(),
 	}
 }
