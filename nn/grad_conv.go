@@ -228,7 +228,6 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 	pointwise := g.kSize == 1 && g.inSize == g.outSz &&
 		g.s == [3]int{1, 1, 1} && g.pb == [3]int{} && g.pe == [3]int{}
 	K := Cg * g.kSize
-	gt := cvgSwap(g)
 	task := func(acc []T, t int, par bool) {
 		n, gi := t/G, t%G
 		xg := x[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize]
@@ -256,9 +255,9 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 			convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, col, g.outSz)
 			dxg := dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize]
 			if par {
-				gemmParallel(Cg, func(lo, hi int) { convCol2im(gt, col, dxg, lo, hi) })
+				gemmParallel(Cg, func(lo, hi int) { cvgCol2im(g, col, dxg, lo, hi) })
 			} else {
-				convCol2im(gt, col, dxg, 0, Cg)
+				cvgCol2im(g, col, dxg, 0, Cg)
 			}
 		}
 	}
@@ -504,4 +503,57 @@ func cvgConvTransposeBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w
 			convGemm(false, true, Cg, R, g.inSize, x[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize, col, g.inSize, 1, acc[gi*Cg*R:][:Cg*R], R)
 		}
 	})
+}
+
+// cvgCol2im adds col ([C*kSize, outSz] over the output grid of g) into dx
+// ([C, inSize]) for channels [c0,c1): the adjoint of convIm2col. Unit
+// column strides add contiguous runs.
+func cvgCol2im[T float32 | float64](g *convGeom, col []T, dx []T, c0, c1 int) {
+	oD, oH, oW := g.out[0], g.out[1], g.out[2]
+	iD, iH, iW := g.in[0], g.in[1], g.in[2]
+	sw := g.s[2]
+	for c := c0; c < c1; c++ {
+		xc := dx[c*g.inSize : (c+1)*g.inSize]
+		r := c * g.kSize
+		for kd := 0; kd < g.k[0]; kd++ {
+			for kh := 0; kh < g.k[1]; kh++ {
+				for kw := 0; kw < g.k[2]; kw++ {
+					row := col[r*g.outSz : (r+1)*g.outSz]
+					r++
+					wOff := kw*g.d[2] - g.pb[2]
+					owLo, owHi := convValidRange(wOff, sw, iW, oW)
+					if owLo >= owHi {
+						continue
+					}
+					p := 0
+					for od := 0; od < oD; od++ {
+						id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+						for oh := 0; oh < oH; oh++ {
+							ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+							seg := row[p : p+oW]
+							p += oW
+							if id < 0 || id >= iD || ih < 0 || ih >= iH {
+								continue
+							}
+							xr := xc[(id*iH+ih)*iW:][:iW]
+							src := seg[owLo:owHi]
+							if sw == 1 {
+								dst := xr[owLo+wOff : owHi+wOff]
+								dst = dst[:len(src)]
+								for i, v := range src {
+									dst[i] += v
+								}
+								continue
+							}
+							iw := owLo*sw + wOff
+							dst := xr[iw : iw+(len(src)-1)*sw+1]
+							for i, v := range src {
+								dst[i*sw] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }
