@@ -270,6 +270,9 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 // is needed.
 func cvgDepthwiseBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
 	Mg := M / G
+	if xf, ok := any(x).([]float32); ok && cvgDepthwiseFlatBack(g, N, C, M, G, xf, any(w).([]float32), any(dy).([]float32), any(dx).([]float32), any(dw).([]float32)) {
+		return
+	}
 	if dx != nil {
 		if _, ok := any(x).([]float32); ok && cvgDepthwiseDXFast(g, N, C, M, G, any(w).([]float32), any(dy).([]float32), any(dx).([]float32)) {
 			dx = nil

@@ -68,6 +68,11 @@ func TestConvGradF32(t *testing.T) {
 		{"depthwise", []int{3, 8, 13, 17}, []int{8, 1, 3, 3}, map[string]any{"group": 8, "pads": []int{1, 1, 1, 1}}, true},
 		{"depthwise_5x5_asym", []int{2, 4, 13, 17}, []int{4, 1, 5, 5}, map[string]any{"group": 4, "pads": []int{2, 1, 3, 2}}, true},
 		{"depthwise_s2", []int{3, 8, 13, 17}, []int{8, 1, 3, 3}, map[string]any{"group": 8, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, true},
+		{"depthwise_mult_dil", []int{2, 3, 11, 10}, []int{6, 1, 3, 2}, map[string]any{"group": 3, "dilations": []int{2, 3}, "pads": []int{2, 0, 1, 3}}, true},
+		{"depthwise_s21_bigpad", []int{2, 3, 9, 10}, []int{3, 1, 2, 3}, map[string]any{"group": 3, "strides": []int{2, 1}, "pads": []int{3, 4, 2, 1}}, true},
+		{"depthwise_s3_1d", []int{2, 5, 40}, []int{5, 1, 4}, map[string]any{"group": 5, "strides": []int{3}, "pads": []int{1, 2}}, true},
+		{"depthwise_same_lower_s2", []int{2, 4, 14, 15}, []int{4, 1, 3, 3}, map[string]any{"group": 4, "strides": []int{2, 2}, "auto_pad": "SAME_LOWER"}, false},
+		{"conv_dil_s2", []int{2, 6, 13, 11}, []int{6, 3, 3, 2}, map[string]any{"group": 2, "strides": []int{2, 1}, "dilations": []int{1, 2}, "pads": []int{0, 1, 2, 1}}, true},
 		{"depthwise_3d", []int{1, 4, 5, 6, 7}, []int{4, 1, 3, 3, 3}, map[string]any{"group": 4, "pads": []int{1, 1, 1, 1, 1, 1}}, true},
 	}
 	for _, c := range cases {
@@ -119,6 +124,21 @@ func cvgCompareF32(t *testing.T, op string, c cvgCase) {
 	}
 	for i := range in64 {
 		cvgClose(t, fmt.Sprintf("%s input %d", op, i), g32[i], g64[i], 1e-4)
+	}
+	// Each gradient alone matches the full pass.
+	for i := range in64 {
+		only := make([]bool, len(in64))
+		only[i] = true
+		g, err := Backward(ctx, n, in32, out32, []*Tensor{cvgTo32(dy64)}, only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range g {
+			if j != i && g[j] != nil {
+				t.Errorf("input %d: gradient computed though not needed", j)
+			}
+		}
+		cvgClose(t, fmt.Sprintf("%s input %d alone", op, i), g[i], g64[i], 1e-4)
 	}
 }
 
