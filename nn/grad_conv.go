@@ -234,7 +234,8 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 		dyg := dy[(n*M+gi*Mg)*g.outSz:][:Mg*g.outSz]
 		if pointwise {
 			if acc != nil {
-				convGemm(false, true, Mg, K, g.outSz, dyg, g.outSz, xg, g.inSize, 1, acc[gi*Mg*K:][:Mg*K], K)
+				// dW_gᵀ [K, Mg] += X_g·dY_gᵀ
+				convGemm(false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 			}
 			if dx != nil {
 				convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
@@ -249,10 +250,13 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 			} else {
 				convIm2col(g, xg, col, 0, Cg)
 			}
-			convGemm(false, true, Mg, K, g.outSz, dyg, g.outSz, col, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], K)
+			// dW_gᵀ [K, Mg] += col·dY_gᵀ (packing the small dY rather
+			// than the large col transposed).
+			convGemm(false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 		}
 		if dx != nil {
-			convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, col, g.outSz)
+			clear(col)
+			convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
 			dxg := dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize]
 			if par {
 				gemmParallel(Cg, func(lo, hi int) { cvgCol2im(g, col, dxg, lo, hi) })
@@ -261,7 +265,24 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 			}
 		}
 	}
-	cvgBatched(N*G, dw, task)
+	var dwT []T
+	if dw != nil {
+		dwT = make([]T, len(dw))
+	}
+	cvgBatched(N*G, dwT, task)
+	if dw != nil {
+		// dwT holds one [K, Mg] block per group.
+		for gi := 0; gi < G; gi++ {
+			src := dwT[gi*Mg*K:][:Mg*K]
+			dst := dw[gi*Mg*K:][:Mg*K]
+			for k := 0; k < K; k++ {
+				row := src[k*Mg:][:Mg]
+				for m, v := range row {
+					dst[m*K+k] = v
+				}
+			}
+		}
+	}
 }
 
 // cvgDepthwiseBack is the direct backward kernel of convolutions with one

@@ -4,8 +4,19 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cvgCPUTime returns the process's user+system CPU time.
+func cvgCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 type cvgCase struct {
 	name  string
@@ -343,12 +354,39 @@ func cvgBenchBackward(b *testing.B, x, w []int, attrs map[string]any) {
 	// dX and dW each cost as much as the forward pass.
 	flops := 2 * 2 * float64(out[0].Len()) * float64(NumElements(w[1:]))
 	b.ResetTimer()
+	cpu0 := cvgCPUTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := Backward(ctx, n, in, out, []*Tensor{dy}, need); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cvgReport(b, flops, cvgCPUTime()-cpu0)
+}
+
+// cvgReport reports GFLOP/s and the CPU time per op (robust against other
+// load on the machine, unlike wall time).
+func cvgReport(b *testing.B, flops float64, cpu time.Duration) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// cvgBenchForward times the forward pass of the same Conv node.
+func cvgBenchForward(b *testing.B, x, w []int, attrs map[string]any) {
+	r := rand.New(rand.NewSource(1))
+	xt, wt := convTestRand(r, x...), convTestRand(r, w...)
+	bias := convTestRand(r, w[0])
+	op := convTestNode(b, "Conv", 1, attrs)
+	in := []*Tensor{xt, wt, bias}
+	y := convTestRun(b, op, in...)[0]
+	flops := 2 * float64(y.Len()) * float64(NumElements(w[1:]))
+	b.ResetTimer()
+	cpu0 := cvgCPUTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := op.Run(NewContext(nil), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cvgReport(b, flops, cvgCPUTime()-cpu0)
 }
 
 func BenchmarkConvBackward(b *testing.B) {
@@ -370,15 +408,15 @@ func BenchmarkConvBackward(b *testing.B) {
 // comparison with BenchmarkConvBackward.
 func BenchmarkConvForwardBatch16(b *testing.B) {
 	b.Run("resnet_16x64x56x56_3x3", func(b *testing.B) {
-		benchConv(b, []int{16, 64, 56, 56}, []int{64, 64, 3, 3}, map[string]any{"pads": []int{1, 1, 1, 1}})
+		cvgBenchForward(b, []int{16, 64, 56, 56}, []int{64, 64, 3, 3}, map[string]any{"pads": []int{1, 1, 1, 1}})
 	})
 	b.Run("pointwise_16x64x56x56_1x1", func(b *testing.B) {
-		benchConv(b, []int{16, 64, 56, 56}, []int{64, 64, 1, 1}, nil)
+		cvgBenchForward(b, []int{16, 64, 56, 56}, []int{64, 64, 1, 1}, nil)
 	})
 	b.Run("depthwise_16x144x56x56_3x3", func(b *testing.B) {
-		benchConv(b, []int{16, 144, 56, 56}, []int{144, 1, 3, 3}, map[string]any{"group": 144, "pads": []int{1, 1, 1, 1}})
+		cvgBenchForward(b, []int{16, 144, 56, 56}, []int{144, 1, 3, 3}, map[string]any{"group": 144, "pads": []int{1, 1, 1, 1}})
 	})
 	b.Run("depthwise_s2_16x96x112x112_3x3", func(b *testing.B) {
-		benchConv(b, []int{16, 96, 112, 112}, []int{96, 1, 3, 3}, map[string]any{"group": 96, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}})
+		cvgBenchForward(b, []int{16, 96, 112, 112}, []int{96, 1, 3, 3}, map[string]any{"group": 96, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}})
 	})
 }
