@@ -20,5 +20,6 @@ func standardGrads() []map[string]GradFunc {
 		ewGrads(),
 		ewMoreGrads(),
 		shapeGrads(),
+		convGrads(),
 	}
 }
