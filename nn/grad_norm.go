@@ -1,0 +1,821 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Backward passes of the normalization, softmax, reduction and dropout ops
+// (op_norm*.go, op_softmax.go, op_reduce.go, op_dropout.go). Every gradient
+// reads the forward op's resolved settings (axis, epsilon, mode) from the
+// node's built op, so forward and backward always agree. Statistics (means,
+// variances) are recomputed from the input in float64; inner loops run over
+// contiguous rows or channel planes, in parallel when the work is large.
+
+// normGrads holds the backward passes of the normalization family.
+func normGrads() map[string]GradFunc {
+	return map[string]GradFunc{
+		"BatchNormalization": nmgBatchNormGrad,
+		"Softmax":            nmgSoftmaxGrad,
+		"LogSoftmax":         nmgSoftmaxGrad,
+		"ReduceSum":          nmgReduceGrad,
+		"ReduceMean":         nmgReduceGrad,
+		"ReduceMax":          nmgReduceGrad,
+		"ReduceMin":          nmgReduceGrad,
+		"ReduceSumSquare":    nmgReduceGrad,
+		"ReduceL1":           nmgReduceGrad,
+		"ReduceL2":           nmgReduceGrad,
+		"ReduceLogSum":       nmgReduceGrad,
+		"ReduceLogSumExp":    nmgReduceGrad,
+		"ReduceProd":         nmgReduceGrad,
+		"Dropout":            nmgDropoutGrad,
+		// Piecewise constant (integer or one-hot results): the gradient is
+		// zero almost everywhere, so nothing flows back.
+		"ArgMax":  nmgNoGrad,
+		"ArgMin":  nmgNoGrad,
+		"Hardmax": nmgNoGrad,
+	}
+}
+
+// nmgNoGrad returns no gradient for any input.
+func nmgNoGrad(_ *Context, _ *Node, in, _, _ []*Tensor, _ []bool) ([]*Tensor, error) {
+	return make([]*Tensor, len(in)), nil
+}
+
+// nmgCheck reports an error unless every non-nil tensor holds float data
+// (float32/float16/bfloat16 or float64).
+func nmgCheck(what string, ts ...*Tensor) error {
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		if s := t.DType.Storage(); (s != StoreF32 && s != StoreF64) || !t.DType.IsFloat() {
+			return fmt.Errorf("%s backward: element type %v, want a float type", what, t.DType)
+		}
+	}
+	return nil
+}
+
+// nmgSameStorage reports an error when dy's storage differs from x's or its
+// length does not match.
+func nmgMatch(what string, x, dy *Tensor, n int) error {
+	if dy == nil {
+		return nil
+	}
+	if (x.F64 != nil) != (dy.F64 != nil) {
+		return fmt.Errorf("%s backward: output gradient is %v, input is %v", what, dy.DType, x.DType)
+	}
+	if dy.Len() != n {
+		return fmt.Errorf("%s backward: output gradient has shape %s, want %d elements", what, ShapeString(dy.Shape), n)
+	}
+	return nil
+}
+
+// nmgFromF64 returns a tensor of like's dtype and shape holding v.
+func nmgFromF64(v []float64, like *Tensor) *Tensor {
+	t := New(like.DType, like.Shape...)
+	if t.F64 != nil {
+		copy(t.F64, v)
+		return t
+	}
+	for i, f := range v {
+		t.F32[i] = float32(f)
+	}
+	t.RoundToDType()
+	return t
+}
+
+// nmgVec returns a per-feature gradient tensor (float data) as float64, or
+// nil when t is nil.
+func nmgVec(t *Tensor, n int) ([]float64, error) {
+	if t == nil {
+		return nil, nil
+	}
+	v, err := normFloatVec(t, "statistics gradient")
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != n {
+		return nil, fmt.Errorf("statistics gradient has %d elements, want %d", len(v), n)
+	}
+	return v, nil
+}
+
+// nmgData returns the data slice of a float tensor (nil tensor: nil).
+func nmgData[T float32 | float64](t *Tensor) []T {
+	if t == nil {
+		return nil
+	}
+	if s, ok := any(t.F32).([]T); ok && t.F32 != nil {
+		return s
+	}
+	if s, ok := any(t.F64).([]T); ok {
+		return s
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// BatchNormalization
+
+// nmgBatchNormGrad is the backward pass of BatchNormalization. In inference
+// mode (running statistics) y = x·a + b per channel: dX = dY·a, dscale =
+// Σ dY·x̂, dB = Σ dY, and the running mean/var get no gradient. In training
+// mode (Context training on an unfrozen node, or the ONNX training modes)
+// the statistics are the batch's, recomputed here from X (the forward
+// updates the running statistics in place, so they no longer hold the
+// values it used), and dX is the full batch-norm backward. In the ONNX
+// training modes the statistics outputs also carry gradients: the running
+// mean/var outputs (momentum·input + (1-momentum)·batch) pass momentum·dOut
+// to the mean/var inputs and the rest, like the saved mean/var outputs, to X.
+func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normBatchOp)
+	if !ok {
+		return nil, fmt.Errorf("BatchNormalization backward: node op is %T", n.Op)
+	}
+	if len(in) < 5 || in[0] == nil || in[1] == nil || in[2] == nil || in[3] == nil || in[4] == nil {
+		return nil, fmt.Errorf("BatchNormalization backward: want 5 inputs (X, scale, B, mean, var)")
+	}
+	x := in[0]
+	var dy *Tensor
+	if len(dOut) > 0 {
+		dy = dOut[0]
+	}
+	if err := nmgCheck("BatchNormalization", x, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("BatchNormalization", x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	if x.Rank() < 2 {
+		return nil, fmt.Errorf("BatchNormalization backward: input X has shape %s, want rank >= 2", ShapeString(x.Shape))
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	plane := NumElements(x.Shape[2:])
+	scale, err := normFloatVec(in[1], "input scale")
+	if err != nil {
+		return nil, err
+	}
+	F, featLen := len(scale), plane
+	switch {
+	case F == C:
+	case F == C*plane && F > 0:
+		featLen = 1
+	default:
+		return nil, fmt.Errorf("BatchNormalization backward: input X shape %s: scale has %d elements, want %d", ShapeString(x.Shape), F, C)
+	}
+	onnxTraining := op.trainingMode || op.legacyTraining
+	training := onnxTraining || ctx.TrainingNode(n)
+	var mean, vr []float64
+	if training {
+		mean, vr = normBatchStats(x, N, F, featLen)
+	} else {
+		if mean, err = normFloatVec(in[3], "input mean"); err != nil {
+			return nil, err
+		}
+		if vr, err = normFloatVec(in[4], "input var"); err != nil {
+			return nil, err
+		}
+		if len(mean) != F || len(vr) != F {
+			return nil, fmt.Errorf("BatchNormalization backward: mean has %d and var %d elements, want %d", len(mean), len(vr), F)
+		}
+	}
+	inv := make([]float64, F)
+	for f := range inv {
+		inv[f] = 1 / math.Sqrt(vr[f]+op.eps)
+	}
+	// Per-feature sums Σ dY and Σ dY·(x-μ).
+	sdy := make([]float64, F)
+	sdxc := make([]float64, F)
+	if dy != nil {
+		if x.F64 != nil {
+			nmgBNSums(x.F64, dy.F64, N, F, featLen, mean, sdy, sdxc)
+		} else {
+			nmgBNSums(x.F32, dy.F32, N, F, featLen, mean, sdy, sdxc)
+		}
+	}
+	// Gradients reaching the batch statistics through the statistics
+	// outputs (ONNX training modes only).
+	var gMean, gVar []float64
+	if onnxTraining {
+		m := op.momentum
+		for k, w := range []float64{1 - m, 1 - m, 1, 1} {
+			idx := k + 1
+			if idx >= len(dOut) || dOut[idx] == nil {
+				continue
+			}
+			v, err := nmgVec(dOut[idx], F)
+			if err != nil {
+				return nil, fmt.Errorf("BatchNormalization backward: output %d: %w", idx, err)
+			}
+			dst := &gMean
+			if k%2 == 1 {
+				dst = &gVar
+			}
+			if *dst == nil {
+				*dst = make([]float64, F)
+			}
+			for f := range v {
+				(*dst)[f] += w * v[f]
+			}
+		}
+	}
+	res := make([]*Tensor, len(in))
+	if need[0] {
+		// dX = a·dY + b·x + c per feature.
+		a := make([]float64, F)
+		b := make([]float64, F)
+		c := make([]float64, F)
+		M := float64(N * featLen)
+		for f := range a {
+			k1 := scale[f] * inv[f]
+			if dy != nil {
+				a[f] = k1
+			}
+			if !training || M == 0 {
+				continue
+			}
+			c2 := -k1 * inv[f] * inv[f] * sdxc[f] / M
+			c3 := -k1 * sdy[f] / M
+			if gMean != nil {
+				c3 += gMean[f] / M
+			}
+			if gVar != nil {
+				c2 += 2 * gVar[f] / M
+			}
+			b[f], c[f] = c2, c3-c2*mean[f]
+		}
+		dx := New(x.DType, x.Shape...)
+		if x.F64 != nil {
+			nmgAxpbyc(nmgData[float64](dy), x.F64, dx.F64, N, F, featLen, a, b, c)
+		} else {
+			nmgAxpbyc(nmgData[float32](dy), x.F32, dx.F32, N, F, featLen, a, b, c)
+			dx.RoundToDType()
+		}
+		res[0] = dx
+	}
+	if need[1] && dy != nil {
+		ds := make([]float64, F)
+		for f := range ds {
+			ds[f] = sdxc[f] * inv[f]
+		}
+		res[1] = nmgFromF64(ds, in[1])
+	}
+	if need[2] && dy != nil {
+		if in[2].Len() != F {
+			return nil, fmt.Errorf("BatchNormalization backward: B has %d elements, want %d", in[2].Len(), F)
+		}
+		res[2] = nmgFromF64(sdy, in[2])
+	}
+	// Running statistics are not trained; only the ONNX statistics outputs
+	// depend on them.
+	if onnxTraining {
+		for k := 3; k <= 4; k++ {
+			if !need[k] || k-2 >= len(dOut) || dOut[k-2] == nil {
+				continue
+			}
+			v, err := nmgVec(dOut[k-2], F)
+			if err != nil {
+				return nil, err
+			}
+			if in[k].Len() != F {
+				return nil, fmt.Errorf("BatchNormalization backward: input %d has %d elements, want %d", k, in[k].Len(), F)
+			}
+			for f := range v {
+				v[f] *= op.momentum
+			}
+			res[k] = nmgFromF64(v, in[k])
+		}
+	}
+	return res, nil
+}
+
+// nmgBNSums sets sdy[f] = Σ dy and sdxc[f] = Σ dy·(x-mean[f]) over the
+// elements of feature f of data laid out as [N][F][L].
+func nmgBNSums[T float32 | float64](x, dy []T, N, F, L int, mean, sdy, sdxc []float64) {
+	normParallel(F, N*L, func(lo, hi int) {
+		for f := lo; f < hi; f++ {
+			var s, q float64
+			mu := mean[f]
+			for n := 0; n < N; n++ {
+				off := (n*F + f) * L
+				a, b := nmgSumDot(x[off:off+L], dy[off:off+L], mu)
+				s += a
+				q += b
+			}
+			sdy[f], sdxc[f] = s, q
+		}
+	})
+}
+
+// nmgSumDot returns Σ dy and Σ dy·(x-mu) over a run.
+func nmgSumDot[T float32 | float64](x, dy []T, mu float64) (float64, float64) {
+	dy = dy[:len(x)]
+	var s0, s1, q0, q1 float64
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		d0, d1 := float64(dy[i]), float64(dy[i+1])
+		s0 += d0
+		s1 += d1
+		q0 += d0 * (float64(x[i]) - mu)
+		q1 += d1 * (float64(x[i+1]) - mu)
+	}
+	for ; i < len(x); i++ {
+		d := float64(dy[i])
+		s0 += d
+		q0 += d * (float64(x[i]) - mu)
+	}
+	return s0 + s1, q0 + q1
+}
+
+// nmgAxpbyc computes dx = a[f]·dy + b[f]·x + c[f] over data laid out as
+// [N][F][L] (dy may be nil: no dy term).
+func nmgAxpbyc[T float32 | float64](dy, x, dx []T, N, F, L int, a, b, c []float64) {
+	normParallel(N*F, L, func(lo, hi int) {
+		for nf := lo; nf < hi; nf++ {
+			f := nf % F
+			off := nf * L
+			var d []T
+			if dy != nil {
+				d = dy[off : off+L]
+			}
+			nmgAxpbycRun(d, x[off:off+L], dx[off:off+L], a[f], b[f], c[f])
+		}
+	})
+}
+
+// nmgAxpbycRun computes dx = a·dy + b·x + c over one run, in the element
+// type's precision (dy nil: no dy term).
+func nmgAxpbycRun[T float32 | float64](dy, x, dx []T, a, b, c float64) {
+	dx = dx[:len(x)]
+	av, bv, cv := T(a), T(b), T(c)
+	if dy == nil {
+		for i, v := range x {
+			dx[i] = bv*v + cv
+		}
+		return
+	}
+	dy = dy[:len(x)]
+	if b == 0 && c == 0 {
+		for i, d := range dy {
+			dx[i] = av * d
+		}
+		return
+	}
+	for i, v := range x {
+		dx[i] = av*dy[i] + bv*v + cv
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Softmax and LogSoftmax
+
+// nmgSoftmaxGrad: softmax dX = y·(dY - Σ dY·y); log-softmax dX = dY -
+// e^y·Σ dY, the sums running over the softmax axis (or, before opset 13,
+// over the flattened dimensions from axis on).
+func nmgSoftmaxGrad(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*smOp)
+	if !ok {
+		return nil, fmt.Errorf("%s backward: node op is %T", n.OpType, n.Op)
+	}
+	res := make([]*Tensor, len(in))
+	if len(in) < 1 || !need[0] || len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, y, dy := in[0], out[0], dOut[0]
+	if err := nmgCheck(n.OpType, x, y, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch(n.OpType, x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch(n.OpType, x, y, x.Len()); err != nil {
+		return nil, err
+	}
+	outer, D, inner := 1, 1, 1
+	if r := x.Rank(); r > 0 {
+		axis, err := normAxis(op.axis, r)
+		if err != nil {
+			return nil, fmt.Errorf("%s backward: input shape %s: %w", n.OpType, ShapeString(x.Shape), err)
+		}
+		outer = NumElements(x.Shape[:axis])
+		if op.coerce2D {
+			D = NumElements(x.Shape[axis:])
+		} else {
+			D, inner = x.Shape[axis], NumElements(x.Shape[axis+1:])
+		}
+	}
+	dx := New(x.DType, x.Shape...)
+	if x.Len() > 0 {
+		if x.F64 != nil {
+			nmgSoftmaxBack(y.F64, dy.F64, dx.F64, outer, D, inner, op.log, math.Exp)
+		} else {
+			nmgSoftmaxBack(y.F32, dy.F32, dx.F32, outer, D, inner, op.log, smExp32)
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func nmgSoftmaxBack[T float32 | float64](y, dy, dx []T, outer, D, inner int, log bool, exp func(float64) float64) {
+	if inner == 1 {
+		normParallel(outer, D, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				yr, dr, xr := y[o*D:(o+1)*D], dy[o*D:(o+1)*D], dx[o*D:(o+1)*D]
+				var s float64
+				if log {
+					for _, d := range dr {
+						s += float64(d)
+					}
+					for i, v := range yr {
+						xr[i] = T(float64(dr[i]) - exp(float64(v))*s)
+					}
+					continue
+				}
+				for i, v := range yr {
+					s += float64(v) * float64(dr[i])
+				}
+				sv := T(s)
+				for i, v := range yr {
+					xr[i] = v * (dr[i] - sv)
+				}
+			}
+		})
+		return
+	}
+	normParallel(outer, D*inner, func(lo, hi int) {
+		acc := make([]float64, inner)
+		for o := lo; o < hi; o++ {
+			base := o * D * inner
+			for i := range acc {
+				acc[i] = 0
+			}
+			for j := 0; j < D; j++ {
+				off := base + j*inner
+				dr := dy[off : off+inner]
+				if log {
+					for i, d := range dr {
+						acc[i] += float64(d)
+					}
+					continue
+				}
+				yr := y[off : off+inner]
+				for i, d := range dr {
+					acc[i] += float64(d) * float64(yr[i])
+				}
+			}
+			for j := 0; j < D; j++ {
+				off := base + j*inner
+				yr, dr, xr := y[off:off+inner], dy[off:off+inner], dx[off:off+inner]
+				if log {
+					for i, v := range yr {
+						xr[i] = T(float64(dr[i]) - exp(float64(v))*acc[i])
+					}
+					continue
+				}
+				for i, v := range yr {
+					xr[i] = T(float64(v) * (float64(dr[i]) - acc[i]))
+				}
+			}
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Reductions
+
+// nmgRedAxes resolves the reduced axes of a Reduce* node exactly like its
+// forward (axes attribute, or the axes input from opset 13/18;
+// noop_with_empty_axes).
+func nmgRedAxes(op *redOp, in []*Tensor) ([]bool, error) {
+	x := in[0]
+	axes := op.axes
+	if op.axesInput && len(in) > 1 && in[1] != nil {
+		if in[1].DType.Storage() != StoreI64 {
+			return nil, fmt.Errorf("axes input has element type %v, want int64", in[1].DType)
+		}
+		axes = in[1].Ints()
+	}
+	rank := x.Rank()
+	reduced := make([]bool, rank)
+	if len(axes) == 0 {
+		if !op.noopEmpty {
+			for i := range reduced {
+				reduced[i] = true
+			}
+		}
+		return reduced, nil
+	}
+	for _, a := range axes {
+		ax, err := normAxis(a, rank)
+		if err != nil || rank == 0 {
+			return nil, fmt.Errorf("axes %v: axis %d out of range for input shape %s", axes, a, ShapeString(x.Shape))
+		}
+		reduced[ax] = true
+	}
+	return reduced, nil
+}
+
+// nmgReduceGrad is the backward pass of the Reduce* ops: every input element
+// gets dY of its output times ∂y/∂x: 1 (sum), 1/count (mean), 2x (sum of
+// squares), x/y (L2; 0 where y = 0), sign(x) (L1), 1/Σx (log-sum), e^(x-y)
+// (log-sum-exp), y/x (product; the product of the other elements where
+// x = 0). Max and min route the whole gradient to the first element equal
+// to the result (the arg max/min). The axes input gets no gradient.
+func nmgReduceGrad(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*redOp)
+	if !ok {
+		return nil, fmt.Errorf("%s backward: node op is %T", n.OpType, n.Op)
+	}
+	res := make([]*Tensor, len(in))
+	if len(in) < 1 || in[0] == nil || !need[0] || len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, y, dy := in[0], out[0], dOut[0]
+	if err := nmgCheck(n.OpType, x, y, dy); err != nil {
+		return nil, err
+	}
+	reduced, err := nmgRedAxes(op, in)
+	if err != nil {
+		return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
+	}
+	lay := redMakeLayout(x.Shape, reduced)
+	if err := nmgMatch(n.OpType, x, dy, lay.outLen); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch(n.OpType, x, y, lay.outLen); err != nil {
+		return nil, err
+	}
+	dx := New(x.DType, x.Shape...)
+	if x.Len() > 0 {
+		if x.F64 != nil {
+			nmgReduceBack(op.kind, lay, x.F64, y.F64, dy.F64, dx.F64)
+		} else {
+			nmgReduceBack(op.kind, lay, x.F32, y.F32, dy.F32, dx.F32)
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func nmgReduceBack[T float32 | float64](kind redKind, lay *redLayout, x, y, dy, dx []T) {
+	L := lay.runLen
+	switch kind {
+	case redMax, redMin:
+		// Route each output's gradient to its first arg max/min.
+		done := make([]bool, lay.outLen)
+		lay.run(func(inOff, outOff int) {
+			xr, gr := x[inOff:inOff+L], dx[inOff:inOff+L]
+			if lay.lastRed {
+				if done[outOff] {
+					return
+				}
+				yv := y[outOff]
+				for i, v := range xr {
+					if v == yv {
+						gr[i] = dy[outOff]
+						done[outOff] = true
+						return
+					}
+				}
+				return
+			}
+			yr, dr, dn := y[outOff:outOff+L], dy[outOff:outOff+L], done[outOff:outOff+L]
+			for i, v := range xr {
+				if !dn[i] && v == yr[i] {
+					gr[i] = dr[i]
+					dn[i] = true
+				}
+			}
+		})
+		return
+	case redProd:
+		nmgProdBack(lay, x, y, dy, dx)
+		return
+	}
+	cnt := float64(lay.count)
+	// Per-output factor g(y, dy) and per-element factor h(x, y):
+	// dx = g·h.
+	var h func(v, yv float64) float64
+	g := func(yv, d float64) float64 { return d }
+	switch kind {
+	case redSum:
+	case redMean:
+		g = func(yv, d float64) float64 { return d / cnt }
+	case redSumSquare:
+		h = func(v, yv float64) float64 { return 2 * v }
+	case redL1:
+		h = func(v, yv float64) float64 {
+			switch {
+			case v > 0:
+				return 1
+			case v < 0:
+				return -1
+			}
+			return 0
+		}
+	case redL2:
+		g = func(yv, d float64) float64 {
+			if yv == 0 {
+				return 0
+			}
+			return d / yv
+		}
+		h = func(v, yv float64) float64 { return v }
+	case redLogSum:
+		g = func(yv, d float64) float64 { return d / math.Exp(yv) }
+	case redLogSumExp:
+		h = func(v, yv float64) float64 { return math.Exp(v - yv) }
+	}
+	if lay.lastRed {
+		lay.run(func(inOff, outOff int) {
+			gv := g(float64(y[outOff]), float64(dy[outOff]))
+			gr := dx[inOff : inOff+L]
+			if h == nil {
+				t := T(gv)
+				for i := range gr {
+					gr[i] = t
+				}
+				return
+			}
+			yv := float64(y[outOff])
+			if kind == redSumSquare {
+				t := T(2 * gv)
+				for i, v := range x[inOff : inOff+L] {
+					gr[i] = t * v
+				}
+				return
+			}
+			for i, v := range x[inOff : inOff+L] {
+				gr[i] = T(gv * h(float64(v), yv))
+			}
+		})
+		return
+	}
+	lay.run(func(inOff, outOff int) {
+		yr, dr := y[outOff:outOff+L], dy[outOff:outOff+L]
+		gr := dx[inOff : inOff+L]
+		if h == nil {
+			for i := range gr {
+				gr[i] = T(g(float64(yr[i]), float64(dr[i])))
+			}
+			return
+		}
+		for i, v := range x[inOff : inOff+L] {
+			yv := float64(yr[i])
+			gr[i] = T(g(yv, float64(dr[i])) * h(float64(v), yv))
+		}
+	})
+}
+
+// nmgProdBack: dx = dy·y/x, with the product of the other elements taken
+// directly where x = 0.
+func nmgProdBack[T float32 | float64](lay *redLayout, x, y, dy, dx []T) {
+	L := lay.runLen
+	// Product over the non-zero elements and number of zeros per output.
+	nz := make([]float64, lay.outLen)
+	zeros := make([]int, lay.outLen)
+	for i := range nz {
+		nz[i] = 1
+	}
+	lay.walk(0, lay.numRuns, func(inOff, outOff int) {
+		for i, v := range x[inOff : inOff+L] {
+			o := outOff
+			if !lay.lastRed {
+				o += i
+			}
+			if v == 0 {
+				zeros[o]++
+			} else {
+				nz[o] *= float64(v)
+			}
+		}
+	})
+	lay.walk(0, lay.numRuns, func(inOff, outOff int) {
+		for i, v := range x[inOff : inOff+L] {
+			o := outOff
+			if !lay.lastRed {
+				o += i
+			}
+			var p float64
+			switch {
+			case zeros[o] == 0:
+				p = nz[o] / float64(v)
+			case zeros[o] == 1 && v == 0:
+				p = nz[o]
+			}
+			dx[inOff+i] = T(float64(dy[o]) * p)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Dropout
+
+// nmgDropoutGrad: identity when the forward did not drop (inference,
+// ratio 0, is_test); in training dX = dY·mask/(1-ratio). The mask is the
+// node's mask output when it names one. Otherwise it is rebuilt from the
+// forward values: an element was kept where y != 0. An x that is exactly 0
+// gives y = 0 whether kept or dropped, so such elements are taken as dropped and get gradient 0 (after a ReLU, the usual
+// source of exact zeros, the upstream gradient there is 0 anyway). Name the
+// mask output for exact gradients.
+func nmgDropoutGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normDropoutOp)
+	if !ok {
+		return nil, fmt.Errorf("Dropout backward: node op is %T", n.Op)
+	}
+	res := make([]*Tensor, len(in))
+	if len(in) < 1 || in[0] == nil || !need[0] || len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, dy := in[0], dOut[0]
+	if err := nmgCheck("Dropout", x, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("Dropout", x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	ratio, training := op.ratio, ctx.Training
+	if op.ratioInput {
+		if len(in) > 1 && in[1] != nil {
+			if in[1].Len() != 1 || !in[1].DType.IsFloat() {
+				return nil, fmt.Errorf("Dropout backward: ratio input %s, want a float scalar", in[1])
+			}
+			ratio = in[1].Float64At(0)
+		}
+		if len(in) > 2 && in[2] != nil {
+			if in[2].Len() != 1 || in[2].DType != Bool {
+				return nil, fmt.Errorf("Dropout backward: training_mode input %s, want a bool scalar", in[2])
+			}
+			training = training || in[2].Bool[0]
+		}
+	}
+	if !training || ratio == 0 || op.isTest {
+		res[0] = dy
+		return res, nil
+	}
+	scale := 0.0
+	if ratio < 1 {
+		scale = 1 / (1 - ratio)
+	}
+	var mask *Tensor
+	if len(out) > 1 && out[1] != nil {
+		mask = out[1]
+		if mask.Len() != x.Len() {
+			return nil, fmt.Errorf("Dropout backward: mask has shape %s, data %s", ShapeString(mask.Shape), ShapeString(x.Shape))
+		}
+	}
+	y := out[0]
+	if mask == nil && (y == nil || y.Len() != x.Len() || (y.F64 != nil) != (x.F64 != nil)) {
+		return nil, fmt.Errorf("Dropout backward: neither the mask nor a matching output is available")
+	}
+	dx := New(x.DType, x.Shape...)
+	if x.F64 != nil {
+		nmgDropoutBack(dy.F64, nmgData[float64](y), dx.F64, mask, scale)
+	} else {
+		nmgDropoutBack(dy.F32, nmgData[float32](y), dx.F32, mask, scale)
+		dx.RoundToDType()
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func nmgDropoutBack[T float32 | float64](dy, y, dx []T, mask *Tensor, scale float64) {
+	s := T(scale)
+	switch {
+	case mask == nil:
+		for i, v := range y {
+			if v != 0 {
+				dx[i] = dy[i] * s
+			}
+		}
+	case mask.Bool != nil:
+		for i, k := range mask.Bool {
+			if k {
+				dx[i] = dy[i] * s
+			}
+		}
+	default:
+		for i := range dx {
+			if mask.Float64At(i) != 0 {
+				dx[i] = dy[i] * s
+			}
+		}
+	}
+}
+
+// nmgMergeMu guards merges of per-goroutine partial sums.
+type nmgMerger struct {
+	mu sync.Mutex
+}
+
+func (m *nmgMerger) add(dst, src []float64) {
+	m.mu.Lock()
+	for i, v := range src {
+		dst[i] += v
+	}
+	m.mu.Unlock()
+}
