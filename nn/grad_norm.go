@@ -16,20 +16,24 @@ import (
 // normGrads holds the backward passes of the normalization family.
 func normGrads() map[string]GradFunc {
 	return map[string]GradFunc{
-		"BatchNormalization": nmgBatchNormGrad,
-		"Softmax":            nmgSoftmaxGrad,
-		"LogSoftmax":         nmgSoftmaxGrad,
-		"ReduceSum":          nmgReduceGrad,
-		"ReduceMean":         nmgReduceGrad,
-		"ReduceMax":          nmgReduceGrad,
-		"ReduceMin":          nmgReduceGrad,
-		"ReduceSumSquare":    nmgReduceGrad,
-		"ReduceL1":           nmgReduceGrad,
-		"ReduceL2":           nmgReduceGrad,
-		"ReduceLogSum":       nmgReduceGrad,
-		"ReduceLogSumExp":    nmgReduceGrad,
-		"ReduceProd":         nmgReduceGrad,
-		"Dropout":            nmgDropoutGrad,
+		"BatchNormalization":    nmgBatchNormGrad,
+		"InstanceNormalization": nmgInstanceNormGrad,
+		"LayerNormalization":    nmgLayerNormGrad,
+		"GroupNormalization":    nmgGroupNormGrad,
+		"RMSNormalization":      nmgRMSNormGrad,
+		"Softmax":               nmgSoftmaxGrad,
+		"LogSoftmax":            nmgSoftmaxGrad,
+		"ReduceSum":             nmgReduceGrad,
+		"ReduceMean":            nmgReduceGrad,
+		"ReduceMax":             nmgReduceGrad,
+		"ReduceMin":             nmgReduceGrad,
+		"ReduceSumSquare":       nmgReduceGrad,
+		"ReduceL1":              nmgReduceGrad,
+		"ReduceL2":              nmgReduceGrad,
+		"ReduceLogSum":          nmgReduceGrad,
+		"ReduceLogSumExp":       nmgReduceGrad,
+		"ReduceProd":            nmgReduceGrad,
+		"Dropout":               nmgDropoutGrad,
 		// Piecewise constant (integer or one-hot results): the gradient is
 		// zero almost everywhere, so nothing flows back.
 		"ArgMax":  nmgNoGrad,
@@ -57,8 +61,8 @@ func nmgCheck(what string, ts ...*Tensor) error {
 	return nil
 }
 
-// nmgSameStorage reports an error when dy's storage differs from x's or its
-// length does not match.
+// nmgMatch reports an error when dy's storage differs from x's or its
+// length is not n.
 func nmgMatch(what string, x, dy *Tensor, n int) error {
 	if dy == nil {
 		return nil
@@ -244,13 +248,13 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 			if gVar != nil {
 				c2 += 2 * gVar[f] / M
 			}
-			b[f], c[f] = c2, c3-c2*mean[f]
+			b[f], c[f] = c2, c3
 		}
 		dx := New(x.DType, x.Shape...)
 		if x.F64 != nil {
-			nmgAxpbyc(nmgData[float64](dy), x.F64, dx.F64, N, F, featLen, a, b, c)
+			nmgAxpbyc(nmgData[float64](dy), x.F64, dx.F64, N, F, featLen, a, b, mean, c)
 		} else {
-			nmgAxpbyc(nmgData[float32](dy), x.F32, dx.F32, N, F, featLen, a, b, c)
+			nmgAxpbyc(nmgData[float32](dy), x.F32, dx.F32, N, F, featLen, a, b, mean, c)
 			dx.RoundToDType()
 		}
 		res[0] = dx
@@ -329,9 +333,9 @@ func nmgSumDot[T float32 | float64](x, dy []T, mu float64) (float64, float64) {
 	return s0 + s1, q0 + q1
 }
 
-// nmgAxpbyc computes dx = a[f]·dy + b[f]·x + c[f] over data laid out as
+// nmgAxpbyc computes dx = a[f]·dy + b[f]·(x-m[f]) + c[f] over data laid out as
 // [N][F][L] (dy may be nil: no dy term).
-func nmgAxpbyc[T float32 | float64](dy, x, dx []T, N, F, L int, a, b, c []float64) {
+func nmgAxpbyc[T float32 | float64](dy, x, dx []T, N, F, L int, a, b, m, c []float64) {
 	normParallel(N*F, L, func(lo, hi int) {
 		for nf := lo; nf < hi; nf++ {
 			f := nf % F
@@ -340,19 +344,19 @@ func nmgAxpbyc[T float32 | float64](dy, x, dx []T, N, F, L int, a, b, c []float6
 			if dy != nil {
 				d = dy[off : off+L]
 			}
-			nmgAxpbycRun(d, x[off:off+L], dx[off:off+L], a[f], b[f], c[f])
+			nmgAxpbycRun(d, x[off:off+L], dx[off:off+L], a[f], b[f], m[f], c[f])
 		}
 	})
 }
 
-// nmgAxpbycRun computes dx = a·dy + b·x + c over one run, in the element
+// nmgAxpbycRun computes dx = a·dy + b·(x-m) + c over one run, in the element
 // type's precision (dy nil: no dy term).
-func nmgAxpbycRun[T float32 | float64](dy, x, dx []T, a, b, c float64) {
+func nmgAxpbycRun[T float32 | float64](dy, x, dx []T, a, b, m, c float64) {
 	dx = dx[:len(x)]
-	av, bv, cv := T(a), T(b), T(c)
+	av, bv, mv, cv := T(a), T(b), T(m), T(c)
 	if dy == nil {
 		for i, v := range x {
-			dx[i] = bv*v + cv
+			dx[i] = bv*(v-mv) + cv
 		}
 		return
 	}
@@ -364,7 +368,7 @@ func nmgAxpbycRun[T float32 | float64](dy, x, dx []T, a, b, c float64) {
 		return
 	}
 	for i, v := range x {
-		dx[i] = av*dy[i] + bv*v + cv
+		dx[i] = av*dy[i] + bv*(v-mv) + cv
 	}
 }
 
@@ -807,7 +811,7 @@ func nmgDropoutBack[T float32 | float64](dy, y, dx []T, mask *Tensor, scale floa
 	}
 }
 
-// nmgMergeMu guards merges of per-goroutine partial sums.
+// nmgMerger guards merges of per-goroutine partial sums.
 type nmgMerger struct {
 	mu sync.Mutex
 }
@@ -818,4 +822,380 @@ func (m *nmgMerger) add(dst, src []float64) {
 		dst[i] += v
 	}
 	m.mu.Unlock()
+}
+
+// ---------------------------------------------------------------------------
+// Instance, group, layer and RMS normalization
+
+// nmgInstanceNormGrad is the backward pass of InstanceNormalization: a
+// group normalization with one channel per group.
+func nmgInstanceNormGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normInstanceOp)
+	if !ok {
+		return nil, fmt.Errorf("InstanceNormalization backward: node op is %T", n.Op)
+	}
+	return nmgGroupLike("InstanceNormalization", in, dOut, need, 0, true, op.eps)
+}
+
+// nmgGroupNormGrad is the backward pass of GroupNormalization (scale and
+// bias per group at opset 18, per channel from opset 21).
+func nmgGroupNormGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normGroupOp)
+	if !ok {
+		return nil, fmt.Errorf("GroupNormalization backward: node op is %T", n.Op)
+	}
+	return nmgGroupLike("GroupNormalization", in, dOut, need, op.groups, op.perChannel, op.eps)
+}
+
+// nmgGroupLike computes the gradients of y = x̂·scale + bias where x̂ is x
+// normalized over each (sample, group) of channels; groups 0 means one
+// group per channel. With x̂ = (x-μ)·r over a group of size S and g =
+// dY·scale: dX = r·g - r³·(x-μ)·Σ g(x-μ)/S - r·Σ g/S; dscale = Σ dY·x̂;
+// dbias = Σ dY (summed per group when the parameters are per group).
+func nmgGroupLike(what string, in, dOut []*Tensor, need []bool, groups int, perChannel bool, eps float64) ([]*Tensor, error) {
+	if len(in) < 3 || in[0] == nil || in[1] == nil || in[2] == nil {
+		return nil, fmt.Errorf("%s backward: want 3 inputs (X, scale, bias)", what)
+	}
+	res := make([]*Tensor, len(in))
+	if len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, dy := in[0], dOut[0]
+	if err := nmgCheck(what, x, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch(what, x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	if x.Rank() < 2 {
+		return nil, fmt.Errorf("%s backward: input X has shape %s, want rank >= 2", what, ShapeString(x.Shape))
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	plane := NumElements(x.Shape[2:])
+	G := groups
+	if G == 0 {
+		G = C
+	}
+	if G <= 0 || C%G != 0 {
+		return nil, fmt.Errorf("%s backward: %d channels are not divisible into %d groups", what, C, G)
+	}
+	cpg := C / G
+	scale, err := normFloatVec(in[1], "input scale")
+	if err != nil {
+		return nil, err
+	}
+	np := C
+	if !perChannel {
+		np = G
+	}
+	if len(scale) != np || in[2].Len() != np {
+		return nil, fmt.Errorf("%s backward: input X shape %s: scale has %d and bias %d elements, want %d", what, ShapeString(x.Shape), len(scale), in[2].Len(), np)
+	}
+	if !perChannel {
+		s := make([]float64, C)
+		for c := range s {
+			s[c] = scale[c/cpg]
+		}
+		scale = s
+	}
+	chDy := make([]float64, N*C)
+	chDyXhat := make([]float64, N*C)
+	var dx *Tensor
+	if need[0] {
+		dx = New(x.DType, x.Shape...)
+	}
+	if x.F64 != nil {
+		nmgGroupBack(x.F64, dy.F64, nmgData[float64](dx), N, C, G, plane, scale, eps, chDy, chDyXhat)
+	} else {
+		nmgGroupBack(x.F32, dy.F32, nmgData[float32](dx), N, C, G, plane, scale, eps, chDy, chDyXhat)
+		if dx != nil {
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	for k, sums := range [][]float64{chDyXhat, chDy} {
+		if !need[k+1] {
+			continue
+		}
+		v := make([]float64, np)
+		for nc, s := range sums {
+			c := nc % C
+			if !perChannel {
+				c /= cpg
+			}
+			v[c] += s
+		}
+		res[k+1] = nmgFromF64(v, in[k+1])
+	}
+	return res, nil
+}
+
+// nmgGroupBack handles data laid out as [N][G][C/G][plane]: it sets dx
+// (when non-nil) and the per-(sample, channel) sums Σ dY and Σ dY·x̂.
+func nmgGroupBack[T float32 | float64](x, dy, dx []T, N, C, G, plane int, scale []float64, eps float64, chDy, chDyXhat []float64) {
+	cpg := C / G
+	size := cpg * plane
+	if size == 0 {
+		return
+	}
+	normParallel(N*G, size, func(lo, hi int) {
+		for ng := lo; ng < hi; ng++ {
+			xr := x[ng*size : (ng+1)*size]
+			dr := dy[ng*size : (ng+1)*size]
+			mu := redRowF(redSum, xr, 0) / float64(size)
+			r := 1 / math.Sqrt(normSqDev(xr, mu)/float64(size)+eps)
+			c0 := (ng % G) * cpg
+			var sg, sgx float64
+			for k := 0; k < cpg; k++ {
+				off := k * plane
+				a, b := nmgSumDot(xr[off:off+plane], dr[off:off+plane], mu)
+				nc := ng*cpg + k
+				chDy[nc], chDyXhat[nc] = a, b*r
+				sg += scale[c0+k] * a
+				sgx += scale[c0+k] * b
+			}
+			if dx == nil {
+				continue
+			}
+			B := -r * r * r * sgx / float64(size)
+			cc := -r * sg / float64(size)
+			gr := dx[ng*size : (ng+1)*size]
+			for k := 0; k < cpg; k++ {
+				off := k * plane
+				nmgAxpbycRun(dr[off:off+plane], xr[off:off+plane], gr[off:off+plane], scale[c0+k]*r, B, mu, cc)
+			}
+		}
+	})
+}
+
+// nmgParamGrad sums a gradient over the normalized shape back to the shape
+// of a LayerNormalization/RMSNormalization parameter (which has the same
+// number of elements or broadcasts to it).
+func nmgParamGrad(full []float64, p *Tensor, normShape []int) *Tensor {
+	if p.Len() == len(full) {
+		return nmgFromF64(full, p)
+	}
+	v := make([]float64, p.Len())
+	for i, j := range BroadcastIndex(p.Shape, normShape) {
+		v[j] += full[i]
+	}
+	return nmgFromF64(v, p)
+}
+
+// nmgLayerNormGrad is the backward pass of LayerNormalization. Per row
+// (the dimensions from axis on) with x̂ = (x-μ)·r and g = dY·scale:
+// dX = r·g - r³·(x-μ)·Σ g(x-μ)/D - r·Σ g/D; dScale = Σ dY·x̂ and dB = Σ dY
+// over the rows. Gradients of the optional Mean and InvStdDev outputs add
+// dMean/D and -dInv·r³·(x-μ)/D.
+func nmgLayerNormGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normLayerOp)
+	if !ok {
+		return nil, fmt.Errorf("LayerNormalization backward: node op is %T", n.Op)
+	}
+	if len(in) < 2 || in[0] == nil || in[1] == nil {
+		return nil, fmt.Errorf("LayerNormalization backward: inputs X and Scale are required")
+	}
+	x := in[0]
+	var dy *Tensor
+	if len(dOut) > 0 {
+		dy = dOut[0]
+	}
+	if err := nmgCheck("LayerNormalization", x, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("LayerNormalization", x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	if x.Rank() == 0 {
+		return nil, fmt.Errorf("LayerNormalization backward: input X is a scalar")
+	}
+	axis, err := normAxis(op.axis, x.Rank())
+	if err != nil {
+		return nil, fmt.Errorf("LayerNormalization backward: input X shape %s: %w", ShapeString(x.Shape), err)
+	}
+	normShape := x.Shape[axis:]
+	outer, inner := NumElements(x.Shape[:axis]), NumElements(normShape)
+	scale, err := normLayerParam(in[1], normShape, "Scale")
+	if err != nil {
+		return nil, err
+	}
+	var gMean, gInv []float64
+	if len(dOut) > 1 {
+		if gMean, err = nmgVec(dOut[1], outer); err != nil {
+			return nil, fmt.Errorf("LayerNormalization backward: Mean: %w", err)
+		}
+	}
+	if len(dOut) > 2 {
+		if gInv, err = nmgVec(dOut[2], outer); err != nil {
+			return nil, fmt.Errorf("LayerNormalization backward: InvStdDev: %w", err)
+		}
+	}
+	hasBias := len(in) > 2 && in[2] != nil
+	res := make([]*Tensor, len(in))
+	var dScale, dBias []float64
+	if need[1] && dy != nil {
+		dScale = make([]float64, inner)
+	}
+	if hasBias && need[2] && dy != nil {
+		dBias = make([]float64, inner)
+	}
+	var dx *Tensor
+	if need[0] {
+		dx = New(x.DType, x.Shape...)
+	}
+	if x.F64 != nil {
+		nmgLayerBack(x.F64, nmgData[float64](dy), nmgData[float64](dx), outer, inner, scale, op.eps, gMean, gInv, dScale, dBias, false)
+	} else {
+		nmgLayerBack(x.F32, nmgData[float32](dy), nmgData[float32](dx), outer, inner, scale, op.eps, gMean, gInv, dScale, dBias, false)
+		if dx != nil {
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	if dScale != nil {
+		res[1] = nmgParamGrad(dScale, in[1], normShape)
+	}
+	if dBias != nil {
+		res[2] = nmgParamGrad(dBias, in[2], normShape)
+	}
+	return res, nil
+}
+
+// nmgRMSNormGrad is the backward pass of RMSNormalization: y = x·r·scale
+// with r = (Σx²/D + ε)^(-1/2); with g = dY·scale, dX = r·g - r³·x·Σ gx/D
+// and dScale = Σ dY·x·r over the rows.
+func nmgRMSNormGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normRMSOp)
+	if !ok {
+		return nil, fmt.Errorf("RMSNormalization backward: node op is %T", n.Op)
+	}
+	if len(in) < 2 || in[0] == nil || in[1] == nil {
+		return nil, fmt.Errorf("RMSNormalization backward: inputs X and scale are required")
+	}
+	res := make([]*Tensor, len(in))
+	if len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, dy := in[0], dOut[0]
+	if err := nmgCheck("RMSNormalization", x, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("RMSNormalization", x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	if x.Rank() == 0 {
+		return nil, fmt.Errorf("RMSNormalization backward: input X is a scalar")
+	}
+	axis, err := normAxis(op.axis, x.Rank())
+	if err != nil {
+		return nil, fmt.Errorf("RMSNormalization backward: input X shape %s: %w", ShapeString(x.Shape), err)
+	}
+	normShape := x.Shape[axis:]
+	outer, inner := NumElements(x.Shape[:axis]), NumElements(normShape)
+	scale, err := normLayerParam(in[1], normShape, "scale")
+	if err != nil {
+		return nil, err
+	}
+	var dScale []float64
+	if need[1] {
+		dScale = make([]float64, inner)
+	}
+	var dx *Tensor
+	if need[0] {
+		dx = New(x.DType, x.Shape...)
+	}
+	if x.F64 != nil {
+		nmgLayerBack(x.F64, dy.F64, nmgData[float64](dx), outer, inner, scale, op.eps, nil, nil, dScale, nil, true)
+	} else {
+		nmgLayerBack(x.F32, dy.F32, nmgData[float32](dx), outer, inner, scale, op.eps, nil, nil, dScale, nil, true)
+		if dx != nil {
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	if dScale != nil {
+		res[1] = nmgParamGrad(dScale, in[1], normShape)
+	}
+	return res, nil
+}
+
+// nmgLayerBack is the row kernel of the layer and RMS normalization
+// backward passes over outer rows of inner elements. rms selects RMS
+// normalization (no mean subtraction). dy, dx, gMean, gInv, dScale and
+// dBias may be nil.
+func nmgLayerBack[T float32 | float64](x, dy, dx []T, outer, inner int, scale []float64, eps float64, gMean, gInv, dScale, dBias []float64, rms bool) {
+	if inner == 0 {
+		return
+	}
+	var merge nmgMerger
+	D := float64(inner)
+	normParallel(outer, inner, func(lo, hi int) {
+		var ls, lb []float64
+		if dScale != nil {
+			ls = make([]float64, inner)
+		}
+		if dBias != nil {
+			lb = make([]float64, inner)
+		}
+		for o := lo; o < hi; o++ {
+			xr := x[o*inner : (o+1)*inner]
+			var mu, r float64
+			if rms {
+				r = 1 / math.Sqrt(redRowF(redSumSquare, xr, 0)/D+eps)
+			} else {
+				mu = redRowF(redSum, xr, 0) / D
+				r = 1 / math.Sqrt(normSqDev(xr, mu)/D+eps)
+			}
+			var sg, sgx float64
+			var dr []T
+			if dy != nil {
+				dr = dy[o*inner : (o+1)*inner]
+				for i, v := range xr {
+					d := float64(dr[i])
+					xc := float64(v) - mu
+					g := d * scale[i]
+					sg += g
+					sgx += g * xc
+					if ls != nil {
+						ls[i] += d * xc * r
+					}
+					if lb != nil {
+						lb[i] += d
+					}
+				}
+			}
+			if dx == nil {
+				continue
+			}
+			r3 := r * r * r
+			B := -r3 * sgx / D
+			var cc float64
+			if !rms {
+				cc = -r * sg / D
+			}
+			if gMean != nil {
+				cc += gMean[o] / D
+			}
+			if gInv != nil {
+				B -= gInv[o] * r3 / D
+			}
+			gr := dx[o*inner : (o+1)*inner]
+			bv, mv, cv := T(B), T(mu), T(cc)
+			if dr == nil {
+				for i, v := range xr {
+					gr[i] = bv*(v-mv) + cv
+				}
+				continue
+			}
+			for i, v := range xr {
+				gr[i] = T(r*scale[i]*float64(dr[i])) + bv*(v-mv) + cv
+			}
+		}
+		if ls != nil {
+			merge.add(dScale, ls)
+		}
+		if lb != nil {
+			merge.add(dBias, lb)
+		}
+	})
 }

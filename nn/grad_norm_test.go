@@ -472,3 +472,102 @@ func TestNmgArgNoGrad(t *testing.T) {
 		}
 	}
 }
+
+func TestNmgInstanceGroupNorm(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for rank := 2; rank <= 5; rank++ {
+		shape := nmgRandShape(rng, rank, 2, 4)
+		C := shape[1]
+		t.Run(fmt.Sprintf("instance_%v", shape), func(t *testing.T) {
+			n := gradTestNode(t, "InstanceNormalization", 6, map[string]any{"epsilon": 1e-3}, 3, 1)
+			in := []*Tensor{randF64(rng, shape...), randF64(rng, C), randF64(rng, C)}
+			gradCheck(t, n, in, []int{0, 1, 2}, 1e-5)
+			nmgCompare32(t, NewContext(nil), n, in, []int{0, 1, 2}, nil)
+		})
+	}
+	for _, opset := range []int{18, 21} {
+		for _, g := range []int{1, 2, 3, 6} {
+			shape := []int{2, 6, 2 + rng.Intn(3), 3}
+			np := 6
+			if opset < 21 {
+				np = g
+			}
+			t.Run(fmt.Sprintf("group_opset%d_G%d_%v", opset, g, shape), func(t *testing.T) {
+				n := gradTestNode(t, "GroupNormalization", opset, map[string]any{"num_groups": g}, 3, 1)
+				in := []*Tensor{randF64(rng, shape...), randF64(rng, np), randF64(rng, np)}
+				gradCheck(t, n, in, []int{0, 1, 2}, 1e-5)
+				nmgCompare32(t, NewContext(nil), n, in, []int{0, 1, 2}, nil)
+			})
+		}
+	}
+	// Large (parallel) and offset mean (float32 cancellation).
+	n := gradTestNode(t, "InstanceNormalization", 6, nil, 3, 1)
+	x := randF64(rng, 4, 16, 32, 32)
+	for i := range x.F64 {
+		x.F64[i] = 3 + 0.5*x.F64[i]
+	}
+	in := []*Tensor{x, randF64(rng, 16), randF64(rng, 16)}
+	gradCheck(t, n, in, []int{0, 1, 2}, 1e-5)
+	nmgCompare32(t, NewContext(nil), n, in, []int{0, 1, 2}, nil)
+}
+
+func TestNmgLayerNorm(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for rank := 1; rank <= 4; rank++ {
+		shape := nmgRandShape(rng, rank, 2, 5)
+		for axis := -rank; axis < rank; axis++ {
+			a, _ := normAxis(axis, rank)
+			ns := shape[a:]
+			for nOut := 1; nOut <= 3; nOut += 2 {
+				for _, bias := range []bool{true, false} {
+					t.Run(fmt.Sprintf("%v_axis%d_out%d_bias%v", shape, axis, nOut, bias), func(t *testing.T) {
+						n := gradTestNode(t, "LayerNormalization", 17, map[string]any{"axis": axis, "epsilon": 1e-3}, 3, nOut)
+						in := []*Tensor{randF64(rng, shape...), randF64(rng, ns...), randF64(rng, ns...)}
+						wrt := []int{0, 1, 2}
+						if !bias {
+							in[2], wrt = nil, []int{0, 1}
+						}
+						gradCheck(t, n, in, wrt, 1e-5)
+						nmgCompare32(t, NewContext(nil), n, in, wrt, nil)
+					})
+				}
+			}
+		}
+	}
+	// Parameters that broadcast to the normalized shape, and parameters
+	// with the same element count but another shape.
+	n := gradTestNode(t, "LayerNormalization", 17, map[string]any{"axis": 1}, 3, 1)
+	in := []*Tensor{randF64(rng, 2, 3, 4), randF64(rng, 4), randF64(rng, 1, 4)}
+	gradCheck(t, n, in, []int{0, 1, 2}, 1e-5)
+	in = []*Tensor{randF64(rng, 2, 3, 4), randF64(rng, 12), randF64(rng, 1, 3, 4)}
+	gradCheck(t, n, in, []int{0, 1, 2}, 1e-5)
+	// Large (parallel accumulation of the parameter gradients).
+	n = gradTestNode(t, "LayerNormalization", 17, nil, 3, 3)
+	x := randF64(rng, 8, 64, 96)
+	for i := range x.F64 {
+		x.F64[i] = 2 + x.F64[i]
+	}
+	in = []*Tensor{x, randF64(rng, 96), randF64(rng, 96)}
+	gradCheck(t, n, in, []int{0, 1, 2}, 1e-5)
+	nmgCompare32(t, NewContext(nil), n, in, []int{0, 1, 2}, nil)
+}
+
+func TestNmgRMSNorm(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	for rank := 1; rank <= 4; rank++ {
+		shape := nmgRandShape(rng, rank, 2, 5)
+		for axis := -rank; axis < rank; axis++ {
+			a, _ := normAxis(axis, rank)
+			t.Run(fmt.Sprintf("%v_axis%d", shape, axis), func(t *testing.T) {
+				n := gradTestNode(t, "RMSNormalization", 23, map[string]any{"axis": axis}, 2, 1)
+				in := []*Tensor{randF64(rng, shape...), randF64(rng, shape[a:]...)}
+				gradCheck(t, n, in, []int{0, 1}, 1e-5)
+				nmgCompare32(t, NewContext(nil), n, in, []int{0, 1}, nil)
+			})
+		}
+	}
+	n := gradTestNode(t, "RMSNormalization", 23, nil, 2, 1)
+	in := []*Tensor{randF64(rng, 16, 40, 128), randF64(rng, 128)}
+	gradCheck(t, n, in, []int{0, 1}, 1e-5)
+	nmgCompare32(t, NewContext(nil), n, in, []int{0, 1}, nil)
+}
