@@ -433,6 +433,16 @@ func nmgSoftmaxBack[T float32 | float64](y, dy, dx []T, outer, D, inner int, log
 					for _, d := range dr {
 						s += float64(d)
 					}
+					if y32, ok := any(yr).([]float32); ok {
+						// e^y with the vectorized exp (y <= 0), then dy - e^y·s.
+						x32, d32 := any(xr).([]float32), any(dr).([]float32)
+						smExpRow32(y32, x32, 0)
+						sv := float32(s)
+						for i, e := range x32 {
+							x32[i] = d32[i] - e*sv
+						}
+						continue
+					}
 					for i, v := range yr {
 						xr[i] = T(float64(dr[i]) - exp(float64(v))*s)
 					}
@@ -1150,19 +1160,7 @@ func nmgLayerBack[T float32 | float64](x, dy, dx []T, outer, inner int, scale []
 			var dr []T
 			if dy != nil {
 				dr = dy[o*inner : (o+1)*inner]
-				for i, v := range xr {
-					d := float64(dr[i])
-					xc := float64(v) - mu
-					g := d * scale[i]
-					sg += g
-					sgx += g * xc
-					if ls != nil {
-						ls[i] += d * xc * r
-					}
-					if lb != nil {
-						lb[i] += d
-					}
-				}
+				sg, sgx = nmgRowSums(xr, dr, scale, mu, r, ls, lb)
 			}
 			if dx == nil {
 				continue
@@ -1187,8 +1185,10 @@ func nmgLayerBack[T float32 | float64](x, dy, dx []T, outer, inner int, scale []
 				}
 				continue
 			}
+			sc := scale[:len(xr)]
+			dr, gr = dr[:len(xr)], gr[:len(xr)]
 			for i, v := range xr {
-				gr[i] = T(r*scale[i]*float64(dr[i])) + bv*(v-mv) + cv
+				gr[i] = T(r*sc[i]*float64(dr[i])) + bv*(v-mv) + cv
 			}
 		}
 		if ls != nil {
@@ -1198,4 +1198,56 @@ func nmgLayerBack[T float32 | float64](x, dy, dx []T, outer, inner int, scale []
 			merge.add(dBias, lb)
 		}
 	})
+}
+
+// nmgRowSums returns Σ g and Σ g·(x-mu) for g = dy·scale over one row, and
+// adds dy·(x-mu)·r to ls and dy to lb (either may be nil).
+func nmgRowSums[T float32 | float64](x, dy []T, scale []float64, mu, r float64, ls, lb []float64) (float64, float64) {
+	dy, scale = dy[:len(x)], scale[:len(x)]
+	var s0, s1, q0, q1 float64
+	if ls != nil && lb != nil {
+		ls, lb = ls[:len(x)], lb[:len(x)]
+		for i, v := range x {
+			d := float64(dy[i])
+			xc := float64(v) - mu
+			g := d * scale[i]
+			s0 += g
+			q0 += g * xc
+			ls[i] += d * xc * r
+			lb[i] += d
+		}
+		return s0, q0
+	}
+	if ls != nil {
+		ls = ls[:len(x)]
+		for i, v := range x {
+			d := float64(dy[i])
+			xc := float64(v) - mu
+			g := d * scale[i]
+			s0 += g
+			q0 += g * xc
+			ls[i] += d * xc * r
+		}
+		return s0, q0
+	}
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		g0, g1 := float64(dy[i])*scale[i], float64(dy[i+1])*scale[i+1]
+		s0 += g0
+		s1 += g1
+		q0 += g0 * (float64(x[i]) - mu)
+		q1 += g1 * (float64(x[i+1]) - mu)
+	}
+	for ; i < len(x); i++ {
+		g := float64(dy[i]) * scale[i]
+		s0 += g
+		q0 += g * (float64(x[i]) - mu)
+	}
+	if lb != nil {
+		lb = lb[:len(x)]
+		for i, d := range dy {
+			lb[i] += float64(d)
+		}
+	}
+	return s0 + s1, q0 + q1
 }
