@@ -16,24 +16,26 @@ import (
 // normGrads holds the backward passes of the normalization family.
 func normGrads() map[string]GradFunc {
 	return map[string]GradFunc{
-		"BatchNormalization":    nmgBatchNormGrad,
-		"InstanceNormalization": nmgInstanceNormGrad,
-		"LayerNormalization":    nmgLayerNormGrad,
-		"GroupNormalization":    nmgGroupNormGrad,
-		"RMSNormalization":      nmgRMSNormGrad,
-		"Softmax":               nmgSoftmaxGrad,
-		"LogSoftmax":            nmgSoftmaxGrad,
-		"ReduceSum":             nmgReduceGrad,
-		"ReduceMean":            nmgReduceGrad,
-		"ReduceMax":             nmgReduceGrad,
-		"ReduceMin":             nmgReduceGrad,
-		"ReduceSumSquare":       nmgReduceGrad,
-		"ReduceL1":              nmgReduceGrad,
-		"ReduceL2":              nmgReduceGrad,
-		"ReduceLogSum":          nmgReduceGrad,
-		"ReduceLogSumExp":       nmgReduceGrad,
-		"ReduceProd":            nmgReduceGrad,
-		"Dropout":               nmgDropoutGrad,
+		"BatchNormalization":        nmgBatchNormGrad,
+		"InstanceNormalization":     nmgInstanceNormGrad,
+		"LayerNormalization":        nmgLayerNormGrad,
+		"GroupNormalization":        nmgGroupNormGrad,
+		"RMSNormalization":          nmgRMSNormGrad,
+		"MeanVarianceNormalization": nmgMVNGrad,
+		"LpNormalization":           nmgLpNormGrad,
+		"Softmax":                   nmgSoftmaxGrad,
+		"LogSoftmax":                nmgSoftmaxGrad,
+		"ReduceSum":                 nmgReduceGrad,
+		"ReduceMean":                nmgReduceGrad,
+		"ReduceMax":                 nmgReduceGrad,
+		"ReduceMin":                 nmgReduceGrad,
+		"ReduceSumSquare":           nmgReduceGrad,
+		"ReduceL1":                  nmgReduceGrad,
+		"ReduceL2":                  nmgReduceGrad,
+		"ReduceLogSum":              nmgReduceGrad,
+		"ReduceLogSumExp":           nmgReduceGrad,
+		"ReduceProd":                nmgReduceGrad,
+		"Dropout":                   nmgDropoutGrad,
 		// Piecewise constant (integer or one-hot results): the gradient is
 		// zero almost everywhere, so nothing flows back.
 		"ArgMax":  nmgNoGrad,
@@ -1250,4 +1252,187 @@ func nmgRowSums[T float32 | float64](x, dy []T, scale []float64, mu, r float64, 
 		}
 	}
 	return s0 + s1, q0 + q1
+}
+
+// ---------------------------------------------------------------------------
+// MeanVarianceNormalization and LpNormalization
+
+// nmgLayDot returns, per output of a reduction layout, Σ a·(b - sub) (b
+// nil: Σ a; sub nil: no offset).
+func nmgLayDot[T float32 | float64](lay *redLayout, a, b []T, sub []float64) []float64 {
+	acc := make([]float64, lay.outLen)
+	L := lay.runLen
+	lay.run(func(inOff, outOff int) {
+		ar := a[inOff : inOff+L]
+		var br []T
+		if b != nil {
+			br = b[inOff : inOff+L]
+		}
+		for i, v := range ar {
+			o := outOff
+			if !lay.lastRed {
+				o += i
+			}
+			f := float64(v)
+			if br != nil {
+				w := float64(br[i])
+				if sub != nil {
+					w -= sub[o]
+				}
+				f *= w
+			}
+			acc[o] += f
+		}
+	})
+	return acc
+}
+
+// nmgLayMap sets dx[i] = f(i, o) for every input element i with output o.
+func nmgLayMap[T float32 | float64](lay *redLayout, dx []T, f func(i, o int) float64) {
+	L := lay.runLen
+	lay.run(func(inOff, outOff int) {
+		for i := 0; i < L; i++ {
+			o := outOff
+			if !lay.lastRed {
+				o += i
+			}
+			dx[inOff+i] = T(f(inOff+i, o))
+		}
+	})
+}
+
+// nmgMVNGrad is the backward pass of MeanVarianceNormalization, y = (x-μ)·q
+// with q = 1/(σ + 1e-9) over the axes: dX = q·(dY - mean dY) -
+// q²·(x-μ)·Σ dY(x-μ)/(n·σ).
+func nmgMVNGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normMVNOp)
+	if !ok {
+		return nil, fmt.Errorf("MeanVarianceNormalization backward: node op is %T", n.Op)
+	}
+	res := make([]*Tensor, len(in))
+	if len(in) < 1 || in[0] == nil || !need[0] || len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, dy := in[0], dOut[0]
+	if err := nmgCheck("MeanVarianceNormalization", x, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("MeanVarianceNormalization", x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	reduced := make([]bool, x.Rank())
+	for _, a := range op.axes {
+		ax, err := normAxis(a, x.Rank())
+		if err != nil || x.Rank() == 0 {
+			return nil, fmt.Errorf("MeanVarianceNormalization backward: axes %v: axis %d out of range for input shape %s", op.axes, a, ShapeString(x.Shape))
+		}
+		reduced[ax] = true
+	}
+	lay := redMakeLayout(x.Shape, reduced)
+	dx := New(x.DType, x.Shape...)
+	if x.Len() > 0 {
+		if x.F64 != nil {
+			nmgMVNBack(lay, x.F64, dy.F64, dx.F64)
+		} else {
+			nmgMVNBack(lay, x.F32, dy.F32, dx.F32)
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func nmgMVNBack[T float32 | float64](lay *redLayout, x, dy, dx []T) {
+	cnt := float64(lay.count)
+	mean := nmgLayDot(lay, x, nil, nil)
+	for i := range mean {
+		mean[i] /= cnt
+	}
+	// Σ x·(x-μ) = Σ (x-μ)² since Σ (x-μ) = 0.
+	vr := nmgLayDot(lay, x, x, mean)
+	sdy := nmgLayDot(lay, dy, nil, nil)
+	sdxc := nmgLayDot(lay, dy, x, mean)
+	q := make([]float64, len(vr))
+	k := make([]float64, len(vr))
+	for o, v := range vr {
+		sd := math.Sqrt(v / cnt)
+		q[o] = 1 / (sd + 1e-9)
+		if sd > 0 {
+			k[o] = q[o] * q[o] * sdxc[o] / (cnt * sd)
+		}
+	}
+	nmgLayMap(lay, dx, func(i, o int) float64 {
+		return q[o]*(float64(dy[i])-sdy[o]/cnt) - k[o]*(float64(x[i])-mean[o])
+	})
+}
+
+// nmgLpNormGrad is the backward pass of LpNormalization, y = x/‖x‖_p along
+// the axis: dX = (dY - s·Σ dY·y)/‖x‖ with s = y (p = 2) or sign(x) (p = 1);
+// zero where the norm is zero.
+func nmgLpNormGrad(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	op, ok := n.Op.(*normLpOp)
+	if !ok {
+		return nil, fmt.Errorf("LpNormalization backward: node op is %T", n.Op)
+	}
+	res := make([]*Tensor, len(in))
+	if len(in) < 1 || in[0] == nil || !need[0] || len(dOut) < 1 || dOut[0] == nil {
+		return res, nil
+	}
+	x, y, dy := in[0], out[0], dOut[0]
+	if err := nmgCheck("LpNormalization", x, y, dy); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("LpNormalization", x, dy, x.Len()); err != nil {
+		return nil, err
+	}
+	if err := nmgMatch("LpNormalization", x, y, x.Len()); err != nil {
+		return nil, err
+	}
+	if x.Rank() == 0 {
+		return nil, fmt.Errorf("LpNormalization backward: input is a scalar")
+	}
+	axis, err := normAxis(op.axis, x.Rank())
+	if err != nil {
+		return nil, fmt.Errorf("LpNormalization backward: input shape %s: %w", ShapeString(x.Shape), err)
+	}
+	reduced := make([]bool, x.Rank())
+	reduced[axis] = true
+	lay := redMakeLayout(x.Shape, reduced)
+	kind := redL2
+	if op.p == 1 {
+		kind = redL1
+	}
+	norm := redFloat(kind, x, lay)
+	dx := New(x.DType, x.Shape...)
+	if x.Len() > 0 {
+		if x.F64 != nil {
+			nmgLpBack(lay, op.p, norm, x.F64, y.F64, dy.F64, dx.F64)
+		} else {
+			nmgLpBack(lay, op.p, norm, x.F32, y.F32, dy.F32, dx.F32)
+			dx.RoundToDType()
+		}
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func nmgLpBack[T float32 | float64](lay *redLayout, p int, norm []float64, x, y, dy, dx []T) {
+	s := nmgLayDot(lay, dy, y, nil)
+	nmgLayMap(lay, dx, func(i, o int) float64 {
+		if norm[o] == 0 {
+			return 0
+		}
+		var d float64
+		if p == 1 {
+			switch v := x[i]; {
+			case v > 0:
+				d = 1
+			case v < 0:
+				d = -1
+			}
+		} else {
+			d = float64(y[i])
+		}
+		return (float64(dy[i]) - d*s[o]) / norm[o]
+	})
 }

@@ -571,3 +571,126 @@ func TestNmgRMSNorm(t *testing.T) {
 	gradCheck(t, n, in, []int{0, 1}, 1e-5)
 	nmgCompare32(t, NewContext(nil), n, in, []int{0, 1}, nil)
 }
+
+func TestNmgMVNLp(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for _, axes := range [][]int{nil, {1}, {-1}, {0, 1, 2, 3}, {2, 3}, {0, 2}} {
+		t.Run(fmt.Sprintf("mvn_%v", axes), func(t *testing.T) {
+			attrs := map[string]any{}
+			if axes != nil {
+				attrs["axes"] = axes
+			}
+			n := gradTestNode(t, "MeanVarianceNormalization", 13, attrs, 1, 1)
+			in := []*Tensor{randF64(rng, 3, 2, 3, 4)}
+			gradCheck(t, n, in, []int{0}, 1e-5)
+			nmgCompare32(t, NewContext(nil), n, in, []int{0}, nil)
+		})
+	}
+	for _, p := range []int{1, 2} {
+		for axis := -3; axis < 3; axis++ {
+			t.Run(fmt.Sprintf("lp%d_axis%d", p, axis), func(t *testing.T) {
+				n := gradTestNode(t, "LpNormalization", 1, map[string]any{"p": p, "axis": axis}, 1, 1)
+				x := randF64(rng, 3, 4, 5)
+				for i, v := range x.F64 {
+					if math.Abs(v) < 0.05 {
+						x.F64[i] = 0.3
+					}
+				}
+				in := []*Tensor{x}
+				gradCheck(t, n, in, []int{0}, 1e-5)
+				nmgCompare32(t, NewContext(nil), n, in, []int{0}, nil)
+			})
+		}
+	}
+}
+
+// A small network in training mode, differentiated on the tape: the batch
+// normalization uses batch statistics and updates its running statistics
+// in place during Forward; parameter gradients match finite differences.
+func TestNmgTape(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	reg := Standard()
+	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		if err := reg.Build(n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	g := &Graph{
+		Inputs:  []ValueInfo{{Name: "x", DType: Float64}},
+		Outputs: []ValueInfo{{Name: "loss"}},
+	}
+	C := 3
+	params := map[string]*Tensor{
+		"scale": randF64(rng, C), "bias": randF64(rng, C),
+		"mean": randF64(rng, C), "var": nmgPos(rng, 0.5, C),
+		"ln_s": randF64(rng, 5), "ln_b": randF64(rng, 5),
+	}
+	for _, name := range []string{"scale", "bias", "mean", "var", "ln_s", "ln_b"} {
+		g.AddParam(&Param{Name: name, Value: params[name]})
+	}
+	g.Nodes = []*Node{
+		node("BatchNormalization", 15, nil, []string{"x", "scale", "bias", "mean", "var"}, []string{"bn"}),
+		node("LayerNormalization", 17, nil, []string{"bn", "ln_s", "ln_b"}, []string{"ln"}),
+		node("LogSoftmax", 13, map[string]any{"axis": 1}, []string{"ln"}, []string{"ls"}),
+		node("ReduceMean", 13, map[string]any{"keepdims": 0}, []string{"ls"}, []string{"loss"}),
+	}
+	wrt := []string{"scale", "bias", "ln_s", "ln_b", "mean", "var", "x"}
+	if err := g.NonDifferentiable(wrt[:4], nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := &Context{Context: NewContext(nil).Context, Training: true}
+	x := randF64(rng, 4, C, 5)
+	mean0 := params["mean"].Clone()
+	tp, outs, err := g.Forward(ctx, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params["mean"].F64[0] == mean0.F64[0] {
+		t.Fatalf("running mean was not updated in training mode")
+	}
+	seed := &Tensor{DType: Float64, Shape: []int{}, F64: []float64{1}}
+	if outs["loss"].Len() != 1 {
+		t.Fatalf("loss shape %v", outs["loss"].Shape)
+	}
+	grads, err := tp.Backward(ctx, map[string]*Tensor{"loss": seed}, wrt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if grads["mean"] != nil || grads["var"] != nil {
+		t.Fatalf("running statistics got gradients")
+	}
+	loss := func() float64 {
+		o, err := g.Run(ctx, map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o["loss"].F64[0]
+	}
+	const eps = 1e-6
+	for _, name := range wrt[:4] {
+		p := params[name]
+		if name == "x" {
+			p = x
+		}
+		gr := grads[name]
+		if gr == nil {
+			t.Fatalf("no gradient for %s", name)
+		}
+		for i := range p.F64 {
+			orig := p.F64[i]
+			p.F64[i] = orig + eps
+			lp := loss()
+			p.F64[i] = orig - eps
+			lm := loss()
+			p.F64[i] = orig
+			num := (lp - lm) / (2 * eps)
+			if math.Abs(num-gr.F64[i]) > 1e-7+1e-5*math.Abs(num) {
+				t.Errorf("%s[%d]: tape gradient %v, numeric %v", name, i, gr.F64[i], num)
+			}
+		}
+	}
+}
