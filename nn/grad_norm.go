@@ -734,10 +734,12 @@ func nmgProdBack[T float32 | float64](lay *redLayout, x, y, dy, dx []T) {
 // nmgDropoutGrad: identity when the forward did not drop (inference,
 // ratio 0, is_test); in training dX = dY·mask/(1-ratio). The mask is the
 // node's mask output when it names one. Otherwise it is rebuilt from the
-// forward values: an element was kept where y != 0. An x that is exactly 0
-// gives y = 0 whether kept or dropped, so such elements are taken as dropped and get gradient 0 (after a ReLU, the usual
-// source of exact zeros, the upstream gradient there is 0 anyway). Name the
-// mask output for exact gradients.
+// forward values: an element was kept exactly where y != 0, except where x
+// is exactly 0, which gives y = 0 whether kept or dropped. The draw is
+// independent of x, so there the expected factor E[mask/(1-ratio)] = 1 is
+// used: dX = dY (unbiased over the mask; after a ReLU, the usual source of
+// exact zeros, the upstream gradient there is 0 anyway). Name the mask
+// output for exact per-draw gradients.
 func nmgDropoutGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 	op, ok := n.Op.(*normDropoutOp)
 	if !ok {
@@ -790,22 +792,31 @@ func nmgDropoutGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool)
 	}
 	dx := New(x.DType, x.Shape...)
 	if x.F64 != nil {
-		nmgDropoutBack(dy.F64, nmgData[float64](y), dx.F64, mask, scale)
+		nmgDropoutBack(x.F64, dy.F64, nmgData[float64](y), dx.F64, mask, scale)
 	} else {
-		nmgDropoutBack(dy.F32, nmgData[float32](y), dx.F32, mask, scale)
+		nmgDropoutBack(x.F32, dy.F32, nmgData[float32](y), dx.F32, mask, scale)
 		dx.RoundToDType()
 	}
 	res[0] = dx
 	return res, nil
 }
 
-func nmgDropoutBack[T float32 | float64](dy, y, dx []T, mask *Tensor, scale float64) {
+func nmgDropoutBack[T float32 | float64](x, dy, y, dx []T, mask *Tensor, scale float64) {
 	s := T(scale)
 	switch {
 	case mask == nil:
+		// Expected factor where the draw cannot be told: 1, or 0 when
+		// everything is dropped (ratio 1).
+		var e T
+		if scale != 0 {
+			e = 1
+		}
 		for i, v := range y {
-			if v != 0 {
+			switch {
+			case v != 0:
 				dx[i] = dy[i] * s
+			case x[i] == 0:
+				dx[i] = dy[i] * e
 			}
 		}
 	case mask.Bool != nil:
