@@ -695,3 +695,78 @@ func TestNmgTape(t *testing.T) {
 		}
 	}
 }
+
+func TestNmgBatchNormSpatial0Training(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	ctx := &Context{Context: NewContext(nil).Context, Training: true}
+	n := gradTestNode(t, "BatchNormalization", 7, map[string]any{"spatial": 0}, 5, 1)
+	F := 2 * 3
+	in := []*Tensor{randF64(rng, 4, 2, 3), randF64(rng, 2, 3), randF64(rng, 2, 3), randF64(rng, F), nmgPos(rng, 0.5, F)}
+	nmgGradCheckCtx(t, ctx, n, in, []int{0, 1, 2}, 1e-5, nil)
+}
+
+// Half-precision data (stored as float32) gets half-precision gradients
+// close to the float64 ones.
+func TestNmgFloat16(t *testing.T) {
+	rng := rand.New(rand.NewSource(14))
+	half := func(x *Tensor) *Tensor {
+		y := nmgTo32(x)
+		y.DType = Float16
+		y.RoundToDType()
+		return y
+	}
+	cases := []struct {
+		op    string
+		opset int
+		attrs map[string]any
+		in    []*Tensor
+	}{
+		{"BatchNormalization", 15, nil, []*Tensor{randF64(rng, 2, 3, 4), randF64(rng, 3), randF64(rng, 3), randF64(rng, 3), nmgPos(rng, 0.5, 3)}},
+		{"LayerNormalization", 17, nil, []*Tensor{randF64(rng, 3, 8), randF64(rng, 8), randF64(rng, 8)}},
+		{"Softmax", 13, nil, []*Tensor{randF64(rng, 3, 8)}},
+		{"ReduceMean", 13, map[string]any{"axes": []int{1}}, []*Tensor{randF64(rng, 3, 8)}},
+	}
+	for _, c := range cases {
+		n := gradTestNode(t, c.op, c.opset, c.attrs, len(c.in), 1)
+		in16 := make([]*Tensor, len(c.in))
+		in64 := make([]*Tensor, len(c.in))
+		for i, x := range c.in {
+			in16[i] = half(x)
+			in64[i] = New(Float64, x.Shape...)
+			for j, v := range in16[i].F32 {
+				in64[i].F64[j] = float64(v)
+			}
+		}
+		need := make([]bool, len(c.in))
+		need[0] = true
+		var grads [2]*Tensor
+		for k, args := range [][]*Tensor{in64, in16} {
+			out, err := n.Op.Run(NewContext(nil), args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dy := New(out[0].DType, out[0].Shape...)
+			for i := 0; i < dy.Len(); i++ {
+				v := float64(i%5) - 2
+				if dy.F64 != nil {
+					dy.F64[i] = v
+				} else {
+					dy.F32[i] = float32(v)
+				}
+			}
+			d, err := Backward(NewContext(nil), n, args, out, []*Tensor{dy}, need)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grads[k] = d[0]
+		}
+		if grads[1].DType != Float16 {
+			t.Fatalf("%s: float16 input got a %v gradient", c.op, grads[1].DType)
+		}
+		for i, v := range grads[0].F64 {
+			if math.Abs(float64(grads[1].F32[i])-v) > 2e-2*(1+math.Abs(v)) {
+				t.Fatalf("%s: float16 gradient[%d] %g, float64 %g", c.op, i, grads[1].F32[i], v)
+			}
+		}
+	}
+}
