@@ -17,6 +17,7 @@ func standardDefs() [][]OpDef {
 func standardGrads() []map[string]GradFunc {
 	return []map[string]GradFunc{
 		gemmGrads(),
+		normGrads(),
 		ewGrads(),
 		ewMoreGrads(),
 		shapeGrads(),
