@@ -297,7 +297,7 @@ func predictImageOptions(in nn.ValueInfo, o *predictOptions, meta map[string]str
 			err = fmt.Errorf("graft.norm metadata: %w", err)
 		}
 	case meta["graft.preprocess"] != "":
-		if img.Norm, err = predictPreprocessNorm(meta["graft.preprocess"]); err != nil {
+		if img.Norm, err = data.ParsePreprocess(meta["graft.preprocess"]); err != nil {
 			err = fmt.Errorf("graft.preprocess metadata %q: %w", meta["graft.preprocess"], err)
 		}
 	default:
@@ -313,79 +313,6 @@ func predictImageOptions(in nn.ValueInfo, o *predictOptions, meta map[string]str
 		img.Resize = data.ResizeDirect
 	}
 	return img, nil
-}
-
-// predictPreprocessNorm reads the normalization from a "graft.preprocess"
-// metadata value: either graft finetune's "size=...,norm=NAME" or a
-// pretraining script's "scale=1/255,mean=M,std=S" (per-channel values are
-// comma-separated: "mean=0.485,0.456,0.406,std=..."). x = (p·scale −
-// mean)/std for pixel bytes p.
-func predictPreprocessNorm(s string) (data.Norm, error) {
-	kv := map[string]string{}
-	key := ""
-	for part := range strings.SplitSeq(s, ",") {
-		k, v, ok := strings.Cut(part, "=")
-		if ok {
-			key = strings.ToLower(strings.TrimSpace(k))
-			kv[key] = strings.TrimSpace(v)
-		} else if key != "" {
-			kv[key] += "," + strings.TrimSpace(part)
-		}
-	}
-	if n, ok := kv["norm"]; ok {
-		return data.ParseNorm(n)
-	}
-	_, hasScale := kv["scale"]
-	_, hasMean := kv["mean"]
-	_, hasStd := kv["std"]
-	if !hasScale && !hasMean && !hasStd {
-		return data.Norm{}, errors.New("no norm, scale, mean or std")
-	}
-	scale := 1.0 / 255
-	if v, ok := kv["scale"]; ok {
-		num, den, isFrac := strings.Cut(v, "/")
-		a, err := strconv.ParseFloat(num, 64)
-		if err != nil {
-			return data.Norm{}, fmt.Errorf("scale %q", v)
-		}
-		if isFrac {
-			b, err := strconv.ParseFloat(den, 64)
-			if err != nil || b == 0 {
-				return data.Norm{}, fmt.Errorf("scale %q", v)
-			}
-			a /= b
-		}
-		scale = a
-	}
-	floats := func(name string) ([]float32, error) {
-		v, ok := kv[name]
-		if !ok {
-			return nil, nil
-		}
-		var out []float32
-		for f := range strings.SplitSeq(v, ",") {
-			x, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
-			if err != nil {
-				return nil, fmt.Errorf("%s %q", name, v)
-			}
-			out = append(out, float32(x))
-		}
-		return out, nil
-	}
-	n := data.Norm{Name: s, Scale: float32(scale * 255)}
-	var err error
-	if n.Mean, err = floats("mean"); err != nil {
-		return data.Norm{}, err
-	}
-	if n.Std, err = floats("std"); err != nil {
-		return data.Norm{}, err
-	}
-	for _, v := range n.Std {
-		if v == 0 {
-			return data.Norm{}, errors.New("zero std")
-		}
-	}
-	return n, nil
 }
 
 // predictFinalOp reports whether the first output comes from a Softmax or
