@@ -59,7 +59,8 @@ func LoadImages(paths []string, opts ImageOptions) (*nn.Tensor, error) {
 // "size=HxW,channels=C,layout=L,norm=NAME" or a pretraining script's
 // "scale=1/255,mean=M,std=S", meaning x = (p·scale − mean)/std for pixel
 // bytes p (per-channel values are comma-separated:
-// "mean=0.485,0.456,0.406,std=0.229,0.224,0.225"; scale defaults to 1/255).
+// "mean=0.485,0.456,0.406,std=0.229,0.224,0.225" or with ';' between the
+// values; scale defaults to 1/255).
 func ParsePreprocess(s string) (Norm, error) {
 	kv := map[string]string{}
 	key := ""
@@ -103,7 +104,7 @@ func ParsePreprocess(s string) (Norm, error) {
 			return nil, nil
 		}
 		var out []float32
-		for f := range strings.SplitSeq(v, ",") {
+		for f := range strings.SplitSeq(strings.ReplaceAll(v, ";", ","), ",") {
 			x, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
 			if err != nil {
 				return nil, fmt.Errorf("data: preprocess %q: bad %s %q", s, name, v)

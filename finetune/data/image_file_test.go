@@ -134,6 +134,7 @@ func TestParsePreprocess(t *testing.T) {
 		{"size=224x224,channels=3,layout=NCHW,norm=imagenet", 1, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
 		{"scale=1,mean=127.5,std=127.5", 255, []float32{127.5}, []float32{127.5}},
 		{"mean=0.485,0.456,0.406,std=0.229,0.224,0.225", 1, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
+		{"scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225", 1, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
 	}
 	same := func(a, b []float32) bool {
 		if len(a) != len(b) {
