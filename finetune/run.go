@@ -260,9 +260,11 @@ func imageOptions(g *nn.Graph, m *onnxpb.ModelProto, norm string) (data.ImageOpt
 		return img, fmt.Errorf("model input %q: %w", g.Inputs[0].Name, err)
 	}
 	if norm == "" {
-		norm = recordedNorm(m)
+		img.Norm, err = recordedNorm(m)
+	} else {
+		img.Norm, err = data.ParseNorm(norm)
 	}
-	if img.Norm, err = data.ParseNorm(norm); err != nil {
+	if err != nil {
 		return img, err
 	}
 	img.Resize = data.ResizeDirect
@@ -270,31 +272,20 @@ func imageOptions(g *nn.Graph, m *onnxpb.ModelProto, norm string) (data.ImageOpt
 }
 
 // recordedNorm reads the normalization a model records: graft's
-// "graft.norm" key, or a "graft.preprocess" entry such as
-// "scale=1/255,mean=0.5,std=0.5"; "unit" when there is none.
-func recordedNorm(m *onnxpb.ModelProto) string {
+// "graft.norm" key, or a "graft.preprocess" entry (see
+// data.ParsePreprocess); unit ([0,1]) when there is none.
+func recordedNorm(m *onnxpb.ModelProto) (data.Norm, error) {
 	meta := map[string]string{}
 	for _, kv := range m.GetMetadataProps() {
 		meta[kv.GetKey()] = kv.GetValue()
 	}
 	if n := meta["graft.norm"]; n != "" {
-		return n
+		return data.ParseNorm(n)
 	}
-	kv := map[string]string{}
-	for _, part := range strings.Split(meta["graft.preprocess"], ",") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
-			kv[k] = v
-		}
+	if p := meta["graft.preprocess"]; p != "" {
+		return data.ParsePreprocess(p)
 	}
-	switch {
-	case kv["norm"] != "":
-		return kv["norm"]
-	case kv["mean"] != "" && kv["std"] != "":
-		return strings.ReplaceAll(kv["mean"], ";", ",") + "/" + strings.ReplaceAll(kv["std"], ";", ",")
-	case kv["scale"] == "1":
-		return "raw255"
-	}
-	return "unit"
+	return data.ParseNorm("unit")
 }
 
 func preprocessString(img data.ImageOptions) string {
