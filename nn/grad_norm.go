@@ -172,7 +172,7 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 		return nil, fmt.Errorf("BatchNormalization backward: input X shape %s: scale has %d elements, want %d", ShapeString(x.Shape), F, C)
 	}
 	onnxTraining := op.trainingMode || op.legacyTraining
-	training := onnxTraining || ctx.TrainingNode(n)
+	training := onnxTraining || (ctx != nil && ctx.TrainingNode(n))
 	var mean, vr []float64
 	if training {
 		mean, vr = normBatchStats(x, N, F, featLen)
@@ -756,7 +756,7 @@ func nmgDropoutGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool)
 	if err := nmgMatch("Dropout", x, dy, x.Len()); err != nil {
 		return nil, err
 	}
-	ratio, training := op.ratio, ctx.Training
+	ratio, training := op.ratio, ctx != nil && ctx.Training
 	if op.ratioInput {
 		if len(in) > 1 && in[1] != nil {
 			if in[1].Len() != 1 || !in[1].DType.IsFloat() {
