@@ -260,18 +260,41 @@ func imageOptions(g *nn.Graph, m *onnxpb.ModelProto, norm string) (data.ImageOpt
 		return img, fmt.Errorf("model input %q: %w", g.Inputs[0].Name, err)
 	}
 	if norm == "" {
-		norm = "unit"
-		for _, kv := range m.GetMetadataProps() {
-			if kv.GetKey() == "graft.norm" {
-				norm = kv.GetValue()
-			}
-		}
+		norm = recordedNorm(m)
 	}
 	if img.Norm, err = data.ParseNorm(norm); err != nil {
 		return img, err
 	}
 	img.Resize = data.ResizeDirect
 	return img, nil
+}
+
+// recordedNorm reads the normalization a model records: graft's
+// "graft.norm" key, or a "graft.preprocess" entry such as
+// "scale=1/255,mean=0.5,std=0.5"; "unit" when there is none.
+func recordedNorm(m *onnxpb.ModelProto) string {
+	meta := map[string]string{}
+	for _, kv := range m.GetMetadataProps() {
+		meta[kv.GetKey()] = kv.GetValue()
+	}
+	if n := meta["graft.norm"]; n != "" {
+		return n
+	}
+	kv := map[string]string{}
+	for _, part := range strings.Split(meta["graft.preprocess"], ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
+			kv[k] = v
+		}
+	}
+	switch {
+	case kv["norm"] != "":
+		return kv["norm"]
+	case kv["mean"] != "" && kv["std"] != "":
+		return strings.ReplaceAll(kv["mean"], ";", ",") + "/" + strings.ReplaceAll(kv["std"], ";", ",")
+	case kv["scale"] == "1":
+		return "raw255"
+	}
+	return "unit"
 }
 
 func preprocessString(img data.ImageOptions) string {

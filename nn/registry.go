@@ -19,6 +19,8 @@ func standardGrads() []map[string]GradFunc {
 		gemmGrads(),
 		normGrads(),
 		ewGrads(),
+		ewMoreGrads(),
 		shapeGrads(),
+		convGrads(),
 	}
 }

@@ -1,0 +1,158 @@
+package nn
+
+// cvgDepthwiseFlatBack is the float32 backward pass of 1-D and 2-D
+// depthwise convolutions on vector kernels. Like the forward kernel it
+// works on the stride-phase planes of the zero-padded input (plane
+// (rh, rw) holds xpad[j*sH+rh][k*sW+rw] at j*Wq+k), where output (oh, ow)
+// of tap t reads element offs[t] + oh*Wq + ow. With dy laid out "wide"
+// (rows of Wq, zero beyond oW):
+//
+//	dW[t]  = Σ_i wide[i]·xbuf[offs[t]+i]           (dot products)
+//	dxbuf[j] += Σ_t W[t]·wide[j-offs[t]]           (a multi-tap update)
+//
+// and dx is read back from the phase planes of dxbuf. Tasks are input
+// channels, so dW and dx need no reduction. It reports false (doing
+// nothing) when the vector kernels or the shape do not qualify.
+func cvgDepthwiseFlatBack(g *convGeom, N, C, M, G int, x, w, dy, dx, dw []float32) bool {
+	if !cvgDotsOK || g.in[0] != 1 || g.k[0] != 1 || g.out[0] != 1 {
+		return false
+	}
+	Mg := M / G
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	sH, sW, dH, dW := g.s[1], g.s[2], g.d[1], g.d[2]
+	pt, pl := g.pb[1], g.pb[2]
+	kH, kW := g.k[1], g.k[2]
+	Hp := max(iH+pt, (oH-1)*sH+(kH-1)*dH+1)
+	Wp := max(iW+pl, (oW-1)*sW+(kW-1)*dW+1)
+	Hq, Wq := (Hp+sH-1)/sH, (Wp+sW-1)/sW
+	plane := Hq * Wq
+	taps := kH * kW
+	offs := make([]int, taps)
+	maxOff := 0
+	for kh := 0; kh < kH; kh++ {
+		qh, rh := kh*dH/sH, kh*dH%sH
+		for kw := 0; kw < kW; kw++ {
+			qw, rw := kw*dW/sW, kw*dW%sW
+			o := (rh*sW+rw)*plane + qh*Wq + qw
+			offs[kh*kW+kw] = o
+			maxOff = max(maxOff, o)
+		}
+	}
+	rev := make([]int, taps)
+	for t, o := range offs {
+		rev[t] = maxOff - o
+	}
+	nWide := (oH*Wq + 7) &^ 7
+	bufLen := (max(sH*sW*plane, maxOff+nWide) + 7) &^ 7
+	padLen := maxOff + bufLen
+	gemmParallel(C, func(lo, hi int) {
+		xbuf := make([]float32, bufLen)
+		dxbuf := make([]float32, bufLen)
+		dyPad := make([]float32, padLen)
+		wide := dyPad[maxOff : maxOff+nWide]
+		part := make([]float32, taps)
+		acc := make([]float64, taps*Mg)
+		for c := lo; c < hi; c++ {
+			clear(acc)
+			for n := 0; n < N; n++ {
+				xc := x[(n*C+c)*g.inSize:][:g.inSize]
+				if dw != nil {
+					cvgPhaseSplit(xbuf, xc, sH, sW, pt, pl, Hq, Wq, iH, iW, false)
+				}
+				if dx != nil {
+					clear(dxbuf)
+				}
+				for j := 0; j < Mg; j++ {
+					m := c*Mg + j
+					dyc := dy[(n*M+m)*g.outSz:][:g.outSz]
+					for oh := 0; oh < oH; oh++ {
+						row := wide[oh*Wq : (oh+1)*Wq]
+						copy(row, dyc[oh*oW:(oh+1)*oW])
+						clear(row[oW:])
+					}
+					clear(wide[oH*Wq:])
+					if dw != nil {
+						clear(part)
+						done := cvgDots(wide, xbuf, offs, part)
+						for t, o := range offs {
+							s := float64(part[t])
+							for i := done; i < nWide; i++ {
+								s += float64(wide[i]) * float64(xbuf[o+i])
+							}
+							acc[j*taps+t] += s
+						}
+					}
+					if dx != nil {
+						wk := w[m*taps:][:taps]
+						done := gemmTaps(dxbuf, wk, rev, dyPad)
+						for i := done; i < bufLen; i++ {
+							s := dxbuf[i]
+							for t, o := range rev {
+								s += wk[t] * dyPad[o+i]
+							}
+							dxbuf[i] = s
+						}
+					}
+				}
+				if dx != nil {
+					cvgPhaseSplit(dxbuf, dx[(n*C+c)*g.inSize:][:g.inSize], sH, sW, pt, pl, Hq, Wq, iH, iW, true)
+				}
+			}
+			if dw != nil {
+				for i, v := range acc {
+					dw[c*Mg*taps+i] = float32(v)
+				}
+			}
+		}
+	})
+	return true
+}
+
+// cvgPhaseSplit copies the plane x ([iH, iW]) into its zero-padded stride
+// phase planes in buf (see cvgDepthwiseFlatBack), or, when back is set,
+// copies the phase planes in buf back into x (padding positions dropped).
+func cvgPhaseSplit(buf, x []float32, sH, sW, pt, pl, Hq, Wq, iH, iW int, back bool) {
+	plane := Hq * Wq
+	for rh := 0; rh < sH; rh++ {
+		for rw := 0; rw < sW; rw++ {
+			ph := buf[(rh*sW+rw)*plane : (rh*sW+rw+1)*plane]
+			kLo, kHi := convValidRange(rw-pl, sW, iW, Wq)
+			for j := 0; j < Hq; j++ {
+				dst := ph[j*Wq : (j+1)*Wq]
+				ih := j*sH + rh - pt
+				if ih < 0 || ih >= iH || kLo >= kHi {
+					if !back {
+						clear(dst)
+					}
+					continue
+				}
+				xr := x[ih*iW : (ih+1)*iW]
+				iw0 := kLo*sW + rw - pl
+				if back {
+					if sW == 1 {
+						copy(xr[iw0:iw0+kHi-kLo], dst[kLo:kHi])
+						continue
+					}
+					iw := iw0
+					for k := kLo; k < kHi; k++ {
+						xr[iw] = dst[k]
+						iw += sW
+					}
+					continue
+				}
+				clear(dst[:kLo])
+				if sW == 1 {
+					copy(dst[kLo:kHi], xr[iw0:iw0+kHi-kLo])
+				} else {
+					iw := iw0
+					for k := kLo; k < kHi; k++ {
+						dst[k] = xr[iw]
+						iw += sW
+					}
+				}
+				clear(dst[kHi:])
+			}
+		}
+	}
+}

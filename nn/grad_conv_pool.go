@@ -1,0 +1,339 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// cvgPoolSetup validates a pooling backward pass and returns its geometry.
+func cvgPoolSetup(n *Node, in, dOut []*Tensor, wantMax bool) (*poolOp, *convGeom, error) {
+	p, ok := n.Op.(*poolOp)
+	if !ok || p.max != wantMax {
+		return nil, nil, fmt.Errorf("%s backward: node op is %T, not the standard pooling op", n.OpType, n.Op)
+	}
+	if len(in) < 1 || in[0] == nil || len(dOut) < 1 {
+		return nil, nil, fmt.Errorf("%s backward: needs input X and the output gradient", p.name)
+	}
+	x := in[0]
+	if x.Rank() < 3 {
+		return nil, nil, fmt.Errorf("%s backward: X %v must have rank of at least 3", p.name, ShapeString(x.Shape))
+	}
+	geo, err := convMakeGeom(&p.attrs, x.Shape[2:], p.attrs.kernel)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s backward: X %v: %w", p.name, ShapeString(x.Shape), err)
+	}
+	if err := cvgCheck(p.name, x, dOut[0], append([]int{x.Shape[0], x.Shape[1]}, geo.outShape()...)); err != nil {
+		return nil, nil, err
+	}
+	return p, geo, nil
+}
+
+// cvgMaxPool routes each output gradient to the first maximum of its
+// window (the element the forward pass picked). The Indices output has no
+// gradient.
+func cvgMaxPool(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	res := make([]*Tensor, len(in))
+	if !need[0] {
+		return res, nil
+	}
+	_, geo, err := cvgPoolSetup(n, in, dOut, true)
+	if err != nil {
+		return nil, err
+	}
+	x, dy := in[0], dOut[0]
+	dx := New(x.DType, x.Shape...)
+	planes := x.Shape[0] * x.Shape[1]
+	if x.F32 != nil {
+		cvgMaxPoolBack(geo, planes, x.F32, dy.F32, dx.F32)
+		dx.RoundToDType()
+	} else {
+		cvgMaxPoolBack(geo, planes, x.F64, dy.F64, dx.F64)
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func cvgMaxPoolBack[T float32 | float64](g *convGeom, planes int, x, dy, dx []T) {
+	iD, iH, iW := g.in[0], g.in[1], g.in[2]
+	oD, oH, oW := g.out[0], g.out[1], g.out[2]
+	gemmParallel(planes, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xc := x[p*g.inSize:][:g.inSize]
+			dxc := dx[p*g.inSize:][:g.inSize]
+			dyc := dy[p*g.outSz:][:g.outSz]
+			o := 0
+			for od := 0; od < oD; od++ {
+				for oh := 0; oh < oH; oh++ {
+					for ow := 0; ow < oW; ow++ {
+						var best T
+						bi := -1
+						for kd := 0; kd < g.k[0]; kd++ {
+							id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+							if id < 0 || id >= iD {
+								continue
+							}
+							for kh := 0; kh < g.k[1]; kh++ {
+								ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+								if ih < 0 || ih >= iH {
+									continue
+								}
+								base := (id*iH + ih) * iW
+								for kw := 0; kw < g.k[2]; kw++ {
+									iw := ow*g.s[2] - g.pb[2] + kw*g.d[2]
+									if iw < 0 || iw >= iW {
+										continue
+									}
+									v := xc[base+iw]
+									if bi < 0 || v > best || v != v && best == best {
+										best, bi = v, base+iw
+									}
+								}
+							}
+						}
+						if bi >= 0 {
+							dxc[bi] += dyc[o]
+						}
+						o++
+					}
+				}
+			}
+		}
+	})
+}
+
+// cvgAvgPool spreads each output gradient evenly over the input elements
+// of its window, dividing by the count the forward pass used
+// (count_include_pad decides whether padding counts).
+func cvgAvgPool(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	res := make([]*Tensor, len(in))
+	if !need[0] {
+		return res, nil
+	}
+	p, geo, err := cvgPoolSetup(n, in, dOut, false)
+	if err != nil {
+		return nil, err
+	}
+	x, dy := in[0], dOut[0]
+	dx := New(x.DType, x.Shape...)
+	planes := x.Shape[0] * x.Shape[1]
+	if x.F32 != nil {
+		cvgAvgPoolBack(geo, planes, p.includePad, dy.F32, dx.F32)
+		dx.RoundToDType()
+	} else {
+		cvgAvgPoolBack(geo, planes, p.includePad, dy.F64, dx.F64)
+	}
+	res[0] = dx
+	return res, nil
+}
+
+// cvgTapCount returns the number of kernel taps of output position o along
+// one axis that land inside [lo,hi) (the counting range of the average).
+func cvgTapCount(o, s, pb, d, k, lo, hi int) int {
+	c := 0
+	for t := 0; t < k; t++ {
+		i := o*s - pb + t*d
+		if i >= lo && i < hi {
+			c++
+		}
+	}
+	return c
+}
+
+func cvgAvgPoolBack[T float32 | float64](g *convGeom, planes int, includePad bool, dy, dx []T) {
+	iD, iH, iW := g.in[0], g.in[1], g.in[2]
+	oD, oH, oW := g.out[0], g.out[1], g.out[2]
+	var lo, hi [3]int
+	for j := 0; j < 3; j++ {
+		lo[j], hi[j] = 0, g.in[j]
+		if includePad {
+			lo[j], hi[j] = -g.pb[j], g.in[j]+g.pe[j]
+		}
+	}
+	// Per-axis counts, so the count of a window is a product.
+	var cnt [3][]int
+	for j := 0; j < 3; j++ {
+		cnt[j] = make([]int, g.out[j])
+		for o := range cnt[j] {
+			cnt[j][o] = cvgTapCount(o, g.s[j], g.pb[j], g.d[j], g.k[j], lo[j], hi[j])
+		}
+	}
+	gemmParallel(planes, func(plo, phi int) {
+		for p := plo; p < phi; p++ {
+			dxc := dx[p*g.inSize:][:g.inSize]
+			dyc := dy[p*g.outSz:][:g.outSz]
+			o := 0
+			for od := 0; od < oD; od++ {
+				for oh := 0; oh < oH; oh++ {
+					for ow := 0; ow < oW; ow++ {
+						c := cnt[0][od] * cnt[1][oh] * cnt[2][ow]
+						if c == 0 {
+							o++
+							continue
+						}
+						v := dyc[o] / T(c)
+						o++
+						for kd := 0; kd < g.k[0]; kd++ {
+							id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+							if id < 0 || id >= iD {
+								continue
+							}
+							for kh := 0; kh < g.k[1]; kh++ {
+								ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+								if ih < 0 || ih >= iH {
+									continue
+								}
+								row := dxc[(id*iH+ih)*iW:][:iW]
+								for kw := 0; kw < g.k[2]; kw++ {
+									iw := ow*g.s[2] - g.pb[2] + kw*g.d[2]
+									if iw < 0 || iw >= iW {
+										continue
+									}
+									row[iw] += v
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// cvgGlobalPool returns the backward pass of GlobalAveragePool (dy/size
+// everywhere) or GlobalMaxPool (dy to the first maximum of each plane).
+func cvgGlobalPool(isMax bool) GradFunc {
+	name := "GlobalAveragePool"
+	if isMax {
+		name = "GlobalMaxPool"
+	}
+	return func(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		res := make([]*Tensor, len(in))
+		if !need[0] {
+			return res, nil
+		}
+		if len(in) < 1 || in[0] == nil || len(dOut) < 1 {
+			return nil, fmt.Errorf("%s backward: needs input X and the output gradient", name)
+		}
+		x := in[0]
+		if x.Rank() < 2 {
+			return nil, fmt.Errorf("%s backward: X %v must have rank of at least 2", name, ShapeString(x.Shape))
+		}
+		shape := []int{x.Shape[0], x.Shape[1]}
+		for range x.Shape[2:] {
+			shape = append(shape, 1)
+		}
+		if err := cvgCheck(name, x, dOut[0], shape); err != nil {
+			return nil, err
+		}
+		planes := x.Shape[0] * x.Shape[1]
+		size := NumElements(x.Shape[2:])
+		dx := New(x.DType, x.Shape...)
+		if x.F32 != nil {
+			cvgGlobalBack(isMax, planes, size, x.F32, dOut[0].F32, dx.F32)
+			dx.RoundToDType()
+		} else {
+			cvgGlobalBack(isMax, planes, size, x.F64, dOut[0].F64, dx.F64)
+		}
+		res[0] = dx
+		return res, nil
+	}
+}
+
+func cvgGlobalBack[T float32 | float64](isMax bool, planes, size int, x, dy, dx []T) {
+	if size == 0 {
+		return
+	}
+	gemmParallel(planes, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dxs := dx[p*size : (p+1)*size]
+			if !isMax {
+				v := T(float64(dy[p]) / float64(size))
+				for i := range dxs {
+					dxs[i] = v
+				}
+				continue
+			}
+			// Same selection as the forward pass: strictly greater, or NaN.
+			xs := x[p*size : (p+1)*size]
+			m, bi := xs[0], 0
+			for i, v := range xs[1:] {
+				if v > m || v != v {
+					m, bi = v, i+1
+				}
+			}
+			dxs[bi] = dy[p]
+		}
+	})
+}
+
+// cvgLRN: y_c = x_c·D_c^-β with D_c = bias + α/size·Σ_{j∈win(c)} x_j², so
+// dx_j = dy_j·D_j^-β − 2αβ/size·x_j·Σ_{c: j∈win(c)} dy_c·x_c·D_c^(-β-1).
+func cvgLRN(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	res := make([]*Tensor, len(in))
+	if !need[0] {
+		return res, nil
+	}
+	l, ok := n.Op.(*poolLRN)
+	if !ok {
+		return nil, fmt.Errorf("LRN backward: node op is %T, not the standard LRN", n.Op)
+	}
+	if len(in) < 1 || in[0] == nil || len(dOut) < 1 {
+		return nil, fmt.Errorf("LRN backward: needs input X and the output gradient")
+	}
+	x := in[0]
+	if x.Rank() < 2 {
+		return nil, fmt.Errorf("LRN backward: X %v must have rank of at least 2", ShapeString(x.Shape))
+	}
+	if err := cvgCheck("LRN", x, dOut[0], x.Shape); err != nil {
+		return nil, err
+	}
+	N, C := x.Shape[0], x.Shape[1]
+	S := NumElements(x.Shape[2:])
+	dx := New(x.DType, x.Shape...)
+	if x.F32 != nil {
+		cvgLRNBack(l, N, C, S, x.F32, dOut[0].F32, dx.F32)
+		dx.RoundToDType()
+	} else {
+		cvgLRNBack(l, N, C, S, x.F64, dOut[0].F64, dx.F64)
+	}
+	res[0] = dx
+	return res, nil
+}
+
+func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
+	before := (l.size - 1) / 2
+	after := l.size - 1 - before
+	scale := l.alpha / float64(l.size)
+	gemmParallel(N, func(lo, hi int) {
+		// Per sample: D (denominators) and q_c = dy_c·x_c·D_c^(-β-1), one
+		// spatial position at a time across channels.
+		d := make([]float64, C)
+		q := make([]float64, C)
+		for n := lo; n < hi; n++ {
+			base := n * C * S
+			for s := 0; s < S; s++ {
+				for c := 0; c < C; c++ {
+					c0, c1 := max(c-before, 0), min(c+after, C-1)
+					var sq float64
+					for cc := c0; cc <= c1; cc++ {
+						v := float64(x[base+cc*S+s])
+						sq += v * v
+					}
+					d[c] = l.bias + scale*sq
+					i := base + c*S + s
+					q[c] = float64(dy[i]) * float64(x[i]) * math.Pow(d[c], -l.beta-1)
+				}
+				for j := 0; j < C; j++ {
+					// Channels c whose window holds j: c-before <= j <= c+after.
+					c0, c1 := max(j-after, 0), min(j+before, C-1)
+					var sum float64
+					for c := c0; c <= c1; c++ {
+						sum += q[c]
+					}
+					i := base + j*S + s
+					dx[i] = T(float64(dy[i])*math.Pow(d[j], -l.beta) - 2*scale*l.beta*float64(x[i])*sum)
+				}
+			}
+		}
+	})
+}
