@@ -172,7 +172,7 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 		return nil, fmt.Errorf("BatchNormalization backward: input X shape %s: scale has %d elements, want %d", ShapeString(x.Shape), F, C)
 	}
 	onnxTraining := op.trainingMode || op.legacyTraining
-	training := onnxTraining || ctx.TrainingNode(n)
+	training := onnxTraining || (ctx != nil && ctx.TrainingNode(n))
 	var mean, vr []float64
 	if training {
 		mean, vr = normBatchStats(x, N, F, featLen)
@@ -658,14 +658,31 @@ func nmgReduceBack[T float32 | float64](kind redKind, lay *redLayout, x, y, dy, 
 				return
 			}
 			yv := float64(y[outOff])
-			if kind == redSumSquare {
-				t := T(2 * gv)
-				for i, v := range x[inOff : inOff+L] {
+			xr := x[inOff : inOff+L]
+			switch kind {
+			case redSumSquare, redL2:
+				// Linear in x: 2x·dy or x·dy/y.
+				t := T(gv)
+				if kind == redSumSquare {
+					t = T(2 * gv)
+				}
+				for i, v := range xr {
 					gr[i] = t * v
 				}
 				return
+			case redLogSumExp:
+				if x32, ok := any(xr).([]float32); ok && yv == yv && !math.IsInf(yv, 0) {
+					// Vectorized e^(x-y) (x <= y), then the scale.
+					g32 := any(gr).([]float32)
+					smExpRow32(x32, g32, yv)
+					t := float32(gv)
+					for i := range g32 {
+						g32[i] *= t
+					}
+					return
+				}
 			}
-			for i, v := range x[inOff : inOff+L] {
+			for i, v := range xr {
 				gr[i] = T(gv * h(float64(v), yv))
 			}
 		})
@@ -674,6 +691,17 @@ func nmgReduceBack[T float32 | float64](kind redKind, lay *redLayout, x, y, dy, 
 	lay.run(func(inOff, outOff int) {
 		yr, dr := y[outOff:outOff+L], dy[outOff:outOff+L]
 		gr := dx[inOff : inOff+L]
+		switch kind {
+		case redSum:
+			copy(gr, dr)
+			return
+		case redMean:
+			r := T(1 / cnt)
+			for i, d := range dr {
+				gr[i] = d * r
+			}
+			return
+		}
 		if h == nil {
 			for i := range gr {
 				gr[i] = T(g(float64(yr[i]), float64(dr[i])))
@@ -756,7 +784,7 @@ func nmgDropoutGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool)
 	if err := nmgMatch("Dropout", x, dy, x.Len()); err != nil {
 		return nil, err
 	}
-	ratio, training := op.ratio, ctx.Training
+	ratio, training := op.ratio, ctx != nil && ctx.Training
 	if op.ratioInput {
 		if len(in) > 1 && in[1] != nil {
 			if in[1].Len() != 1 || !in[1].DType.IsFloat() {
