@@ -23,6 +23,9 @@ type Differentiable interface {
 // Tape records a forward pass for reverse-mode differentiation: the graph,
 // every value computed, and which nodes ran.
 type Tape struct {
+	// ctx is the forward pass's context; Backward uses it when given none,
+	// so BatchNormalization and Dropout differentiate the mode they ran in.
+	ctx  *Context
 	g    *Graph
 	vals map[string]*Tensor
 	ran  []int
@@ -40,7 +43,7 @@ func (g *Graph) Forward(ctx *Context, inputs map[string]*Tensor) (*Tape, map[str
 	if err := g.CheckInputs(inputs); err != nil {
 		return nil, nil, err
 	}
-	tp := &Tape{g: g, vals: make(map[string]*Tensor, len(g.Nodes)+len(g.Params))}
+	tp := &Tape{ctx: ctx, g: g, vals: make(map[string]*Tensor, len(g.Nodes)+len(g.Params))}
 	for name, p := range g.Params {
 		tp.vals[name] = p.Value
 	}
@@ -134,7 +137,7 @@ func (g *Graph) ForwardFrom(ctx *Context, known map[string]*Tensor, targets ...s
 			}
 		}
 	}
-	tp := &Tape{g: g, vals: make(map[string]*Tensor, len(g.Nodes)+len(g.Params))}
+	tp := &Tape{ctx: ctx, g: g, vals: make(map[string]*Tensor, len(g.Nodes)+len(g.Params))}
 	for name, p := range g.Params {
 		tp.vals[name] = p.Value
 	}
@@ -185,7 +188,7 @@ func (tp *Tape) Value(name string) *Tensor { return tp.vals[name] }
 // not depend on gets no entry.
 func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (map[string]*Tensor, error) {
 	if ctx == nil {
-		ctx = NewContext(nil)
+		ctx = tp.ctx
 	}
 	g := tp.g
 	want := map[string]bool{}
