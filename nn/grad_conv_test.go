@@ -197,6 +197,9 @@ func TestConvTransposeGrad(t *testing.T) {
 		{"3d", []int{1, 2, 3, 2, 3}, []int{2, 2, 2, 2, 2}, map[string]any{"strides": []int{2, 1, 2}}, true},
 	}
 	for _, c := range cases {
+		t.Run(c.name+"_f32", func(t *testing.T) {
+			cvgCompareF32(t, "ConvTranspose", cvgCase{c.name, c.x, c.w, c.attrs, false})
+		})
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewSource(11))
 			nIn := 2
@@ -419,4 +422,59 @@ func BenchmarkConvForwardBatch16(b *testing.B) {
 	b.Run("depthwise_s2_16x96x112x112_3x3", func(b *testing.B) {
 		cvgBenchForward(b, []int{16, 96, 112, 112}, []int{96, 1, 3, 3}, map[string]any{"group": 96, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}})
 	})
+}
+
+// cvgBenchPool times forward and backward of a pooling node.
+func cvgBenchPool(b *testing.B, op string, x []int, attrs map[string]any, backward bool) {
+	r := rand.New(rand.NewSource(1))
+	xt := convTestRand(r, x...)
+	n := &Node{Name: "bench", OpType: op, Opset: 19, Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: map[string]*Attr{}}
+	for k, v := range attrs {
+		a := &Attr{Name: k, Type: AttrInts}
+		for _, e := range v.([]int) {
+			a.Ints = append(a.Ints, int64(e))
+		}
+		n.Attrs[k] = a
+	}
+	if err := Standard().Build(n); err != nil {
+		b.Fatal(err)
+	}
+	ctx := NewContext(nil)
+	out, err := n.Op.Run(ctx, []*Tensor{xt})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dy := convTestRand(r, out[0].Shape...)
+	b.ResetTimer()
+	cpu0 := cvgCPUTime()
+	for i := 0; i < b.N; i++ {
+		if backward {
+			_, err = Backward(ctx, n, []*Tensor{xt}, out, []*Tensor{dy}, []bool{true})
+		} else {
+			_, err = n.Op.Run(ctx, []*Tensor{xt})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	cvgReport(b, 0, cvgCPUTime()-cpu0)
+}
+
+func BenchmarkPoolBackward(b *testing.B) {
+	stem := map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}
+	for _, bw := range []bool{false, true} {
+		name := "forward"
+		if bw {
+			name = "backward"
+		}
+		b.Run("maxpool_16x64x112x112_3x3s2/"+name, func(b *testing.B) {
+			cvgBenchPool(b, "MaxPool", []int{16, 64, 112, 112}, stem, bw)
+		})
+		b.Run("avgpool_16x64x112x112_3x3s2/"+name, func(b *testing.B) {
+			cvgBenchPool(b, "AveragePool", []int{16, 64, 112, 112}, stem, bw)
+		})
+		b.Run("globalavg_16x512x7x7/"+name, func(b *testing.B) {
+			cvgBenchPool(b, "GlobalAveragePool", []int{16, 512, 7, 7}, nil, bw)
+		})
+	}
 }
