@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 
 	"github.com/graftml/graft/nn"
 )
@@ -258,6 +259,143 @@ func removeUnused(g *nn.Graph, names ...string) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// CutHead attaches a new classifier of numClasses outputs after the value
+// produced by node (a node name or a value name), inserting global average
+// pooling for rank-4 activations and flattening as needed; the new head's
+// output "graft_logits" becomes the only graph output, and everything after
+// the cut stops running. Weights are initialized like ReplaceHead's.
+func CutHead(g *nn.Graph, node string, numClasses int, seed int64, reg *nn.Registry) (*Head, error) {
+	if numClasses < 1 {
+		return nil, fmt.Errorf("--cut needs --num-classes")
+	}
+	value := ""
+	for _, n := range g.Nodes {
+		if n.Name == node && len(n.Outputs) > 0 {
+			value = n.Outputs[0]
+		}
+	}
+	if value == "" {
+		if _, ok := g.Producers()[node]; ok {
+			value = node
+		}
+	}
+	if value == "" {
+		return nil, fmt.Errorf("--cut %q: no node or value of that name", node)
+	}
+	// Find the activation's shape with a probe run at batch 2.
+	feed := map[string]*nn.Tensor{}
+	for _, in := range g.Inputs {
+		shape := make([]int, len(in.Shape))
+		for i, d := range in.Shape {
+			shape[i] = d.Value
+			if d.Param != "" || d.Value < 0 || (i == 0 && g.FixedBatch > 0) {
+				shape[i] = 2
+			}
+		}
+		feed[in.Name] = nn.New(in.DType, shape...)
+	}
+	tp, err := g.ForwardFrom(nil, feed, value)
+	if err != nil {
+		return nil, fmt.Errorf("--cut %q: %w", node, err)
+	}
+	v := tp.Value(value)
+	if v == nil || v.DType != nn.Float32 || len(v.Shape) < 2 || v.Shape[0] != 2 {
+		return nil, fmt.Errorf("--cut %q: its output %v is not a float batch of features", node, v)
+	}
+	cur := value
+	add := func(opType string, attrs map[string]*nn.Attr, inputs ...string) (string, error) {
+		out := "graft_" + strings.ToLower(opType) + "_out"
+		n := &nn.Node{Name: "graft_" + strings.ToLower(opType), OpType: opType, Opset: g.Opsets[""], Inputs: inputs,
+			Outputs: []string{out}, Attrs: attrs}
+		for k := range attrs {
+			n.AttrOrder = append(n.AttrOrder, k)
+		}
+		if err := reg.Build(n); err != nil {
+			return "", err
+		}
+		g.Nodes = append(g.Nodes, n)
+		return out, nil
+	}
+	if len(v.Shape) > 2 {
+		if len(v.Shape) >= 3 {
+			if cur, err = add("GlobalAveragePool", map[string]*nn.Attr{}, cur); err != nil {
+				return nil, err
+			}
+		}
+		if cur, err = add("Flatten", map[string]*nn.Attr{"axis": {Name: "axis", Type: nn.AttrInt, I: 1}}, cur); err != nil {
+			return nil, err
+		}
+	}
+	features := v.Shape[1]
+	rng := rand.New(rand.NewSource(seed))
+	bound := 1 / math.Sqrt(float64(features))
+	w := nn.New(nn.Float32, numClasses, features)
+	for i := range w.F32 {
+		w.F32[i] = float32((rng.Float64()*2 - 1) * bound)
+	}
+	b := nn.New(nn.Float32, numClasses)
+	for i := range b.F32 {
+		b.F32[i] = float32((rng.Float64()*2 - 1) * bound)
+	}
+	g.AddParam(&nn.Param{Name: "graft_head.weight", Value: w, Doc: "classifier added by graft"})
+	g.AddParam(&nn.Param{Name: "graft_head.bias", Value: b, Doc: "classifier added by graft"})
+	gemm := &nn.Node{Name: "graft_head", OpType: "Gemm", Opset: g.Opsets[""], Inputs: []string{cur, "graft_head.weight", "graft_head.bias"},
+		Outputs: []string{"graft_logits"}, Attrs: map[string]*nn.Attr{"transB": {Name: "transB", Type: nn.AttrInt, I: 1}}, AttrOrder: []string{"transB"}}
+	if err := reg.Build(gemm); err != nil {
+		return nil, err
+	}
+	g.Nodes = append(g.Nodes, gemm)
+	batch := nn.Dim{Param: "batch"}
+	if len(g.Inputs) > 0 && len(g.Inputs[0].Shape) > 0 {
+		batch = g.Inputs[0].Shape[0]
+	}
+	g.Outputs = []nn.ValueInfo{{Name: "graft_logits", DType: nn.Float32, HasShape: true, Shape: []nn.Dim{batch, {Value: numClasses}}}}
+	// Drop what only fed the old outputs.
+	pruneDead(g)
+	g.Invalidate()
+	return &Head{Node: gemm, Weight: "graft_head.weight", Bias: "graft_head.bias", Logits: "graft_logits", Output: "graft_logits", Classes: numClasses}, nil
+}
+
+// pruneDead removes nodes whose outputs nothing reads and parameters no
+// node reads.
+func pruneDead(g *nn.Graph) {
+	for {
+		used := map[string]bool{}
+		for _, n := range g.Nodes {
+			for _, in := range n.Inputs {
+				used[in] = true
+			}
+		}
+		for _, o := range g.Outputs {
+			used[o.Name] = true
+		}
+		kept := g.Nodes[:0]
+		for _, n := range g.Nodes {
+			live := false
+			for _, o := range n.Outputs {
+				live = live || used[o]
+			}
+			if live {
+				kept = append(kept, n)
+			}
+		}
+		removed := len(kept) != len(g.Nodes)
+		g.Nodes = kept
+		if !removed {
+			names := g.ParamNames[:0]
+			for _, p := range g.ParamNames {
+				if used[p] {
+					names = append(names, p)
+				} else {
+					delete(g.Params, p)
+				}
+			}
+			g.ParamNames = names
+			return
 		}
 	}
 }

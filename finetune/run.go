@@ -45,6 +45,9 @@ type Options struct {
 	// 0 replaces it only when the data's class count differs from the
 	// model's.
 	NumClasses int
+	// Cut attaches a new head after this node (or value) instead of
+	// replacing the classifier; NumClasses must be set.
+	Cut string
 	// Out is the ONNX file to write (optional); ReportDir receives
 	// metrics.csv, metrics.json, curves and the confusion matrix (optional).
 	Out, ReportDir string
@@ -89,15 +92,24 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		return nil, err
 	}
 	classes := train.Classes()
-	h, err := FindHead(g)
-	if err != nil {
+	var h *Head
+	if o.Cut != "" {
+		n := o.NumClasses
+		if n == 0 {
+			n = len(classes)
+		}
+		if h, err = CutHead(g, o.Cut, n, o.Config.Seed, nn.Standard()); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "new head after %s: %d outputs (%s)\n", o.Cut, n, strings.Join(classes, ", "))
+	} else if h, err = FindHead(g); err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Model, err)
 	}
 	want := o.NumClasses
-	if want == 0 && len(classes) != h.Classes {
+	if o.Cut == "" && want == 0 && len(classes) != h.Classes {
 		want = len(classes)
 	}
-	if want > 0 {
+	if o.Cut == "" && want > 0 {
 		if len(classes) > want {
 			return nil, fmt.Errorf("the data has %d classes but --num-classes is %d", len(classes), want)
 		}
@@ -268,11 +280,14 @@ func preprocessString(img data.ImageOptions) string {
 
 func openTrainVal(o Options, img data.ImageOptions) (train, val Dataset, err error) {
 	if st, e := os.Stat(o.TrainData); e == nil && st.IsDir() {
-		tr, va, err := data.OpenImageSplits(o.TrainData, data.FolderOptions{ImageOptions: img})
-		if err == nil {
-			train, val = tr, va
-		} else if train, err = data.OpenImageFolder(o.TrainData, data.FolderOptions{ImageOptions: img}); err != nil {
+		fo := folderOptions(o.TrainData, img)
+		tr, va, err := data.OpenImageSplits(o.TrainData, fo)
+		if err != nil {
 			return nil, nil, err
+		}
+		train = tr
+		if va != nil {
+			val = va
 		}
 	} else if train, err = openData(o.TrainData, o, img, true); err != nil {
 		return nil, nil, err
@@ -314,7 +329,20 @@ func openData(spec string, o Options, img data.ImageOptions, training bool) (Dat
 	if !st.IsDir() {
 		return nil, fmt.Errorf("data %q: want an image folder, fashion-mnist:train|test or idx:IMAGES,LABELS", spec)
 	}
-	return data.OpenImageFolder(spec, data.FolderOptions{ImageOptions: img})
+	return data.OpenImageFolder(spec, folderOptions(spec, img))
+}
+
+// folderOptions uses a labels.txt beside the class folders (or one level
+// up, for split folders) as the class names.
+func folderOptions(dir string, img data.ImageOptions) data.FolderOptions {
+	fo := data.FolderOptions{ImageOptions: img}
+	for _, p := range []string{filepath.Join(dir, "labels.txt"), filepath.Join(filepath.Dir(dir), "labels.txt")} {
+		if _, err := os.Stat(p); err == nil {
+			fo.LabelsFile = p
+			break
+		}
+	}
+	return fo
 }
 
 // ParseClasses reads "5-9" or "5,6,7" into class indices.

@@ -31,6 +31,11 @@ type Config struct {
 	Seed           int64
 	// Augment is applied to training samples (nil: none).
 	Augment *data.Augment
+	// NoFeatureCache disables the frozen-feature cache: by default, when
+	// everything up to some layer is frozen (and no augmentation or active
+	// Dropout is involved), that prefix runs once per sample and epochs
+	// train on the cached activations.
+	NoFeatureCache bool
 	// EarlyStopping stops after this many epochs without validation-loss
 	// improvement and restores the best weights; 0 disables.
 	EarlyStopping int
@@ -70,14 +75,16 @@ type Result struct {
 
 // Trainer fine-tunes one graph.
 type Trainer struct {
-	G      *nn.Graph
-	Head   *Head
-	Freeze *Freezing
-	Cfg    Config
-	opt    Optimizer
-	loss   Loss
-	sched  Schedule
-	input  string
+	cache    *featureCache
+	valCache *featureCache
+	G        *nn.Graph
+	Head     *Head
+	Freeze   *Freezing
+	Cfg      Config
+	opt      Optimizer
+	loss     Loss
+	sched    Schedule
+	input    string
 }
 
 // NewTrainer prepares g for training: it finds the head, applies the
@@ -162,10 +169,16 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 			}
 		}
 	}
+	if err := t.prepareCache(ctx, train, val); err != nil {
+		return res, err
+	}
 	for epoch := first; epoch < total; epoch++ {
 		if t.Cfg.Phase2 != nil && epoch == t.Cfg.Epochs {
 			if err := t.setFreeze(t.Cfg.Phase2.Freeze); err != nil {
 				return res, fmt.Errorf("phase 2: %w", err)
+			}
+			if err := t.prepareCache(ctx, train, val); err != nil {
+				return res, err
 			}
 			if t.Cfg.Phase2.LR > 0 {
 				lrBase = t.Cfg.Phase2.LR
@@ -177,7 +190,7 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 		}
 		rec.ValLoss, rec.ValAcc = math.NaN(), math.NaN()
 		if val != nil && val.Len() > 0 {
-			ev, err := Evaluate(ctx, t.G, t.Head, val, t.Cfg.BatchSize)
+			ev, err := t.evaluate(ctx, val)
 			if err != nil {
 				return res, fmt.Errorf("validation: %w", err)
 			}
@@ -240,11 +253,16 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 	var lossSum float64
 	var correct, seen int
 	s := 0
-	for mb, err := range loader.Epoch(ctx, epoch) {
+	for mb, err := range t.batches(ctx, loader, epoch) {
 		if err != nil {
 			return rec, err
 		}
-		tape, _, err := t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
+		var tape *nn.Tape
+		if mb.known != nil {
+			tape, err = t.G.ForwardFrom(nctx, mb.known, t.Head.Logits)
+		} else {
+			tape, _, err = t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
+		}
 		if err != nil {
 			return rec, err
 		}

@@ -97,6 +97,85 @@ func (g *Graph) Forward(ctx *Context, inputs map[string]*Tensor) (*Tape, map[str
 	return tp, res, nil
 }
 
+// ForwardFrom is Forward starting from already computed values: known
+// maps value names (graph inputs or intermediate values, e.g. cached
+// activations of a frozen prefix) to tensors, and only the nodes needed
+// for the targets (graph outputs when empty) that known does not already
+// cover run.
+func (g *Graph) ForwardFrom(ctx *Context, known map[string]*Tensor, targets ...string) (*Tape, error) {
+	if ctx == nil {
+		ctx = NewContext(nil)
+	}
+	need := map[string]bool{}
+	for _, t := range targets {
+		need[t] = true
+	}
+	if len(targets) == 0 {
+		for _, o := range g.Outputs {
+			need[o.Name] = true
+		}
+	}
+	run := make([]bool, len(g.Nodes))
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if n.Folded {
+			continue
+		}
+		for _, o := range n.Outputs {
+			if need[o] && known[o] == nil {
+				run[i] = true
+			}
+		}
+		if run[i] {
+			for _, in := range n.Inputs {
+				if in != "" && known[in] == nil {
+					need[in] = true
+				}
+			}
+		}
+	}
+	tp := &Tape{g: g, vals: make(map[string]*Tensor, len(g.Nodes)+len(g.Params))}
+	for name, p := range g.Params {
+		tp.vals[name] = p.Value
+	}
+	for name, t := range g.Consts {
+		tp.vals[name] = t
+	}
+	for name, t := range known {
+		tp.vals[name] = t
+	}
+	for i, n := range g.Nodes {
+		if !run[i] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		args := make([]*Tensor, len(n.Inputs))
+		for j, in := range n.Inputs {
+			if in == "" {
+				continue
+			}
+			t, ok := tp.vals[in]
+			if !ok {
+				return nil, fmt.Errorf("node %s: input %q has no value", n.Label(), in)
+			}
+			args[j] = t
+		}
+		outs, err := runOp(ctx, n, args)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
+		}
+		for j, o := range n.Outputs {
+			if o != "" && j < len(outs) && outs[j] != nil {
+				tp.vals[o] = outs[j]
+			}
+		}
+		tp.ran = append(tp.ran, i)
+	}
+	return tp, nil
+}
+
 // Value returns a value recorded on the tape, or nil.
 func (tp *Tape) Value(name string) *Tensor { return tp.vals[name] }
 

@@ -12,3 +12,9 @@ func gemmMicro(kc int, a, b, c []float32, ldc int) { gemmasm.Kernel6x16(kc, a, b
 func gemmTaps(y []float32, w []float32, offs []int, base []float32) int {
 	return gemmasm.Taps(y, w, offs, base)
 }
+
+// gemmTapsStride2 is gemmTaps reading every second element:
+// y[i] += sum_t w[t]*base[offs[t]+2*i].
+func gemmTapsStride2(y []float32, w []float32, offs []int, base []float32) int {
+	return gemmasm.TapsStride2(y, w, offs, base)
+}

@@ -102,7 +102,9 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 	Cg, Mg := C/G, M/G
 	if Cg == 1 && G > 1 {
 		if xf, ok := any(x).([]float32); ok && gemmKernelOK {
-			if g.in[0] == 1 && g.k[0] == 1 {
+			// Stride-2 convolutions with wide rows read the input directly row by
+			// row; everything else of rank <= 2 takes the whole-plane kernel.
+			if g.in[0] == 1 && g.k[0] == 1 && (g.s[2] != 2 || g.out[2] < 24) {
 				convDepthwiseFlatF32(g, N, C, M, G, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
 				return
 			}

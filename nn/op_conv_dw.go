@@ -37,14 +37,15 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 		owLo = owHi
 	}
 	rowLen := iW
-	if s > 1 {
+	direct2 := s == 2 // stride 2: taps read the input rows directly
+	if s > 1 && !direct2 {
 		rowLen = s * P
 	}
 	gemmParallel(N*M, func(lo, hi int) {
 		offs := make([]int, taps)
 		wts := make([]float32, taps)
 		var scratch []float32
-		if s > 1 {
+		if s > 1 && !direct2 {
 			scratch = make([]float32, iD*iH*rowLen)
 		}
 		var tmp [8]float32
@@ -58,7 +59,7 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 				bv = b[m]
 			}
 			base := xc
-			if s > 1 {
+			if s > 1 && !direct2 {
 				for row := 0; row < iD*iH; row++ {
 					xr := xc[row*iW : (row+1)*iW]
 					ph := scratch[row*rowLen : (row+1)*rowLen]
@@ -102,7 +103,11 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 								for ow := max(tapLo[k], owHi); ow < tapHi[k]; ow++ {
 									yr[ow] += wv * xr[ow*s+off]
 								}
-								offs[nt] = row*rowLen + tapOff[k] + owLo
+								if direct2 {
+									offs[nt] = row*iW + off + 2*owLo
+								} else {
+									offs[nt] = row*rowLen + tapOff[k] + owLo
+								}
 								wts[nt] = wv
 								nt++
 							}
@@ -112,6 +117,10 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 						continue
 					}
 					seg := yr[owLo:owHi]
+					if direct2 {
+						convTapsStride2(seg, wts[:nt], offs[:nt], base)
+						continue
+					}
 					L := len(seg)
 					n8 := L &^ 7
 					if L >= 8 && n8 < L {
@@ -276,5 +285,30 @@ func convSplit2(buf []float32, rh, sH, pt, pl, plane, Hq, Wq, iH, iW int, xc []f
 		}
 		clear(e[ne:])
 		clear(oo[no:])
+	}
+}
+
+// convTapsStride2 computes seg[i] += sum_t w[t]*base[offs[t]+2*i], with
+// the vector kernel where its reads stay inside base and scalar code for
+// the rest.
+func convTapsStride2(seg, w []float32, offs []int, base []float32) {
+	maxOff := 0
+	for _, o := range offs {
+		maxOff = max(maxOff, o)
+	}
+	n := len(seg) &^ 7
+	for n > 0 && maxOff+2*n > len(base) {
+		n -= 8
+	}
+	done := 0
+	if n > 0 {
+		done = gemmTapsStride2(seg[:n], w, offs, base)
+	}
+	for i := done; i < len(seg); i++ {
+		acc := seg[i]
+		for t, o := range offs {
+			acc += w[t] * base[o+2*i]
+		}
+		seg[i] = acc
 	}
 }

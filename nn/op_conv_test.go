@@ -162,9 +162,12 @@ func TestConvRandomAgainstNaive(t *testing.T) {
 		{[]int{1, 4, 11, 12}, []int{4, 1, 3, 3}, 4, []int{2, 2}, []int{1, 1}, []int{1, 1, 1, 1}}, // depthwise s2, pad 1
 		{[]int{1, 4, 12, 11}, []int{4, 1, 3, 3}, 4, []int{2, 2}, []int{1, 1}, []int{0, 0, 1, 1}}, // depthwise s2, pad 0
 		{[]int{1, 2, 9, 9}, []int{2, 1, 3, 3}, 2, []int{2, 2}, []int{1, 1}, []int{1, 1, 0, 0}},   // depthwise s2, odd
+		{[]int{1, 3, 9, 40}, []int{3, 1, 3, 3}, 3, []int{2, 2}, []int{1, 1}, []int{1, 1, 1, 1}},  // depthwise s2, wide rows
+		{[]int{2, 2, 7, 53}, []int{4, 1, 3, 5}, 2, []int{2, 2}, []int{1, 2}, []int{0, 3, 1, 0}},  // depthwise s2, dilated, x2
 		{[]int{2, 5, 40}, []int{10, 1, 3}, 5, []int{2}, []int{3}, []int{4, 1}},                   // depthwise 1-D
 		{[]int{1, 3, 33, 35}, []int{3, 1, 7, 5}, 3, []int{3, 2}, []int{1, 2}, []int{3, 0, 1, 4}}, // depthwise, wide
 		{[]int{1, 2, 5, 6, 7}, []int{4, 2, 2, 3, 2}, 1, []int{1, 2, 1}, []int{2, 1, 2}, []int{1, 0, 1, 0, 1, 1}},
+		{[]int{1, 2, 4, 5, 40}, []int{2, 1, 2, 2, 3}, 2, []int{1, 2, 3}, []int{1, 1, 2}, []int{0, 1, 2, 1, 0, 1}}, // 3-D depthwise, stride 3
 		{[]int{2, 4, 5, 6, 7}, []int{4, 1, 3, 3, 3}, 4, []int{1, 1, 2}, []int{1, 1, 1}, []int{1, 1, 1, 1, 1, 1}},
 		{[]int{1, 16, 14, 14}, []int{32, 16, 3, 3}, 1, []int{1, 1}, []int{1, 1}, []int{1, 1, 1, 1}},
 	}

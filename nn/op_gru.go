@@ -11,8 +11,8 @@ package nn
 //
 // With linear_before_reset, rbh is Rbh (nil without B); otherwise every
 // bias is already folded into the input projection.
-func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rbh []T) {
-	H, B := st.s.hidden, st.s.batch
+func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rs rnnRows, rbh []T) {
+	H := st.s.hidden
 	GH := 3 * H
 	fa, ga := st.acts[0], st.acts[1]
 	clip := st.clip
@@ -20,12 +20,12 @@ func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rbh []T) {
 	rh := st.tmp // r⊙Ht-1 for linear_before_reset = 0
 	for k := 0; k < st.maxL; k++ {
 		if lbr {
-			st.stepGemm(B, GH, st.h, 0, st.gate, GH)
+			st.stepGemm(rs, GH, st.h, 0, st.gate, GH)
 		} else {
-			st.stepGemm(B, 2*H, st.h, 0, st.gate, GH)
+			st.stepGemm(rs, 2*H, st.h, 0, st.gate, GH)
 		}
 		// Update and reset gates.
-		for b := 0; b < B; b++ {
+		for b := rs.b0; b < rs.b1; b++ {
 			if k >= st.lens[b] {
 				continue
 			}
@@ -50,10 +50,10 @@ func rnnLoopGRU[T rnnFloat](st *rnnDirState[T], rbh []T) {
 			}
 		}
 		if !lbr {
-			st.stepGemm(B, H, rh, 2*H, st.gate[2*H:], GH)
+			st.stepGemm(rs, H, rh, 2*H, st.gate[2*H:], GH)
 		}
 		// Candidate and new state.
-		for b := 0; b < B; b++ {
+		for b := rs.b0; b < rs.b1; b++ {
 			if k >= st.lens[b] {
 				continue
 			}

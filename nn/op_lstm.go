@@ -11,8 +11,8 @@ package nn
 //	Ht = ot⊙h(Ct)
 //
 // clip bounds the gate pre-activations, not Ct.
-func rnnLoopLSTM[T rnnFloat](st *rnnDirState[T], p []T) {
-	H, B := st.s.hidden, st.s.batch
+func rnnLoopLSTM[T rnnFloat](st *rnnDirState[T], rs rnnRows, p []T) {
+	H := st.s.hidden
 	GH := 4 * H
 	fa, ga, ha := st.acts[0], st.acts[1], st.acts[2]
 	var pi, po, pf []T
@@ -22,8 +22,8 @@ func rnnLoopLSTM[T rnnFloat](st *rnnDirState[T], p []T) {
 	clip := st.clip
 	inputForget := st.op.inputForget
 	for k := 0; k < st.maxL; k++ {
-		st.stepGemm(B, GH, st.h, 0, st.gate, GH)
-		for b := 0; b < B; b++ {
+		st.stepGemm(rs, GH, st.h, 0, st.gate, GH)
+		for b := rs.b0; b < rs.b1; b++ {
 			if k >= st.lens[b] {
 				continue
 			}

@@ -3,10 +3,12 @@ package nn
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
 
+	"github.com/graftml/graft/nn/internal/gemmasm"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -83,33 +85,32 @@ type rnnActInfo struct {
 	kind              rnnActKind
 	useAlpha, useBeta bool
 	defAlpha, defBeta float64
-	canonical         string
 }
 
 func rnnActLookup(name string) (rnnActInfo, bool) {
 	switch strings.ToLower(name) {
 	case "sigmoid":
-		return rnnActInfo{kind: rnnActSigmoid, canonical: "Sigmoid"}, true
+		return rnnActInfo{kind: rnnActSigmoid}, true
 	case "tanh":
-		return rnnActInfo{kind: rnnActTanh, canonical: "Tanh"}, true
+		return rnnActInfo{kind: rnnActTanh}, true
 	case "relu":
-		return rnnActInfo{kind: rnnActRelu, canonical: "Relu"}, true
+		return rnnActInfo{kind: rnnActRelu}, true
 	case "hardsigmoid":
-		return rnnActInfo{kind: rnnActHardSigmoid, useAlpha: true, useBeta: true, defAlpha: 0.2, defBeta: 0.5, canonical: "HardSigmoid"}, true
+		return rnnActInfo{kind: rnnActHardSigmoid, useAlpha: true, useBeta: true, defAlpha: 0.2, defBeta: 0.5}, true
 	case "leakyrelu":
-		return rnnActInfo{kind: rnnActLeakyRelu, useAlpha: true, defAlpha: 0.01, canonical: "LeakyRelu"}, true
+		return rnnActInfo{kind: rnnActLeakyRelu, useAlpha: true, defAlpha: 0.01}, true
 	case "thresholdedrelu":
-		return rnnActInfo{kind: rnnActThresholdedRelu, useAlpha: true, defAlpha: 1, canonical: "ThresholdedRelu"}, true
+		return rnnActInfo{kind: rnnActThresholdedRelu, useAlpha: true, defAlpha: 1}, true
 	case "scaledtanh":
-		return rnnActInfo{kind: rnnActScaledTanh, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 1, canonical: "ScaledTanh"}, true
+		return rnnActInfo{kind: rnnActScaledTanh, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 1}, true
 	case "affine":
-		return rnnActInfo{kind: rnnActAffine, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 0, canonical: "Affine"}, true
+		return rnnActInfo{kind: rnnActAffine, useAlpha: true, useBeta: true, defAlpha: 1, defBeta: 0}, true
 	case "elu":
-		return rnnActInfo{kind: rnnActElu, useAlpha: true, defAlpha: 1, canonical: "Elu"}, true
+		return rnnActInfo{kind: rnnActElu, useAlpha: true, defAlpha: 1}, true
 	case "softsign":
-		return rnnActInfo{kind: rnnActSoftsign, canonical: "Softsign"}, true
+		return rnnActInfo{kind: rnnActSoftsign}, true
 	case "softplus":
-		return rnnActInfo{kind: rnnActSoftplus, canonical: "Softplus"}, true
+		return rnnActInfo{kind: rnnActSoftplus}, true
 	}
 	return rnnActInfo{}, false
 }
@@ -310,15 +311,16 @@ func rnnNew(n *Node, kind rnnKind, since int) (Op, error) {
 			names = []string{"Sigmoid", "Tanh", "Tanh"}
 		}
 	}
-	if len(names) == per && op.dirs == 2 {
-		names = append(append([]string{}, names...), names...)
-	}
-	if len(names) != per*op.dirs {
+	if len(names) != per && len(names) != per*op.dirs {
 		return nil, fmt.Errorf("%d activations given, %s with %d direction(s) needs %d", len(names), kind, op.dirs, per*op.dirs)
 	}
 	acts, err := rnnParseActs(names, n.AttrFloats("activation_alpha", nil), n.AttrFloats("activation_beta", nil))
 	if err != nil {
 		return nil, err
+	}
+	if len(acts) < per*op.dirs {
+		// One set for a bidirectional layer serves both directions.
+		acts = append(acts, acts...)
 	}
 	op.acts = acts
 	return op, nil
@@ -493,22 +495,44 @@ func rnnGemm32(transB bool, m, n, k int, a []float32, lda int, b []float32, ldb 
 		}
 		return
 	}
-	if m >= rnnPackedRows || m*n*k >= rnnParallelMACs {
+	if m >= rnnPackedRows {
 		// The package's GEMM (packed AVX2 kernel or the blas32 backend).
 		gemmF32(false, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	// A few rows (batch 1 recurrences): dot products of contiguous rows,
+	// where packing would cost as much as the product. Large ones split the
+	// columns over goroutines.
+	procs := min(runtime.GOMAXPROCS(0), m*n*k/rnnPackedParMACs, n/rnnSerialCols)
+	if procs <= 1 {
+		rnnSgemmCols(transB, m, 0, n, k, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + procs - 1) / procs
+	for j0 := 0; j0 < n; j0 += chunk {
+		wg.Add(1)
+		go func(j0, j1 int) {
+			defer wg.Done()
+			rnnSgemmCols(transB, m, j0, j1, k, a, lda, b, ldb, beta, c, ldc)
+		}(j0, min(j0+chunk, n))
+	}
+	wg.Wait()
+}
+
+// rnnSgemmCols computes columns j0..j1 of rnnGemm32's product on gonum's
+// serial path (blocks below its parallel threshold), which neither starts
+// goroutines nor allocates.
+func rnnSgemmCols(transB bool, m, j0, j1, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	tb := blas.NoTrans
 	if transB {
 		tb = blas.Trans
 	}
-	// A few rows (batch 1 recurrences): dot products of contiguous rows on
-	// gonum's serial path, which neither starts goroutines nor allocates.
 	impl := blas32.Implementation()
 	for i := 0; i < m; i += rnnSerialRows {
 		mc := min(rnnSerialRows, m-i)
-		for j := 0; j < n; j += rnnSerialCols {
-			nc := min(rnnSerialCols, n-j)
+		for j := j0; j < j1; j += rnnSerialCols {
+			nc := min(rnnSerialCols, j1-j)
 			impl.Sgemm(blas.NoTrans, tb, mc, nc, k, 1, a[i*lda:], lda, b[rnnColOff(transB, j, ldb):], ldb, beta, c[i*ldc+j:], ldc)
 		}
 	}
@@ -522,9 +546,10 @@ func rnnColOff(transB bool, j, ldb int) int {
 	return j
 }
 
-// GEMMs with at least rnnPackedRows rows or rnnParallelMACs multiply-adds
-// go to gemmF32; smaller ones run serially in blocks of
-// rnnSerialRows×rnnSerialCols (gonum goes parallel from 4 blocks of 64×64).
+// Float32 GEMMs with at least rnnPackedRows rows go to gemmF32, smaller
+// ones to dot products in blocks of rnnSerialRows×rnnSerialCols (gonum goes
+// parallel from 4 blocks of 64×64). Float64 GEMMs of at least
+// rnnParallelMACs multiply-adds take gonum's parallel path.
 const (
 	rnnPackedRows   = 4
 	rnnParallelMACs = 1 << 21
@@ -572,6 +597,13 @@ func rnnF32[T rnnFloat](x []T) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
+// Layers of at least rnnChunkMACs multiply-adds per direction split the
+// batch into row ranges of at least rnnChunkRows rows run in parallel.
+const (
+	rnnChunkMACs = 1 << 22
+	rnnChunkRows = 4
+)
+
 // rnnGoroutineMACs is the work per direction from which the two
 // directions of a bidirectional layer run in parallel.
 const rnnGoroutineMACs = 1 << 15
@@ -602,39 +634,66 @@ func rnnRun[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], gemm rn
 // rnnDirState is the per-direction working memory and geometry shared by
 // the cell kernels.
 type rnnDirState[T rnnFloat] struct {
-	s     rnnShapes
-	op    *rnnOp
-	d     int
-	lens  []int
-	rev   bool
-	xw    []T          // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
-	gate  []T          // [batch, G*H]: H·Rᵀ of the current step
-	h, c  []T          // [batch, H] state
-	tmp   []T          // [batch, H] scratch (GRU: r⊙Ht-1)
-	rt    []T          // Rᵀ [H, G*H], or nil to use R directly
-	pk    []rnnPackedB // float32: R packed for the micro-kernel, by column range
-	apk   []float32    // float32: packed rows of the step's left operand
-	io    rnnIO[T]
-	w, r  []T // this direction's W and R
-	acts  []rnnAct
-	clip  T
-	gemm  rnnGemmFunc[T]
-	maxL  int
-	ystep int // distance in Y between consecutive time steps
-	ybat  int // distance in Y between consecutive batch entries
+	s    rnnShapes
+	op   *rnnOp
+	d    int
+	lens []int
+	rev  bool
+	xw   []T          // [seq*batch, G*H]: X·Wᵀ + biases, rows in X's order
+	gate []T          // [batch, G*H]: H·Rᵀ of the current step
+	h, c []T          // [batch, H] state
+	tmp  []T          // [batch, H] scratch (GRU: r⊙Ht-1)
+	rt   []T          // Rᵀ [H, G*H], or nil to use R directly
+	pk   []rnnPackedB // float32: R packed for the micro-kernel, by column range
+	taps []int        // float32 batch 1: row offsets of Rᵀ for gemmasm.Taps
+	io   rnnIO[T]
+	w, r []T // this direction's W and R
+	acts []rnnAct
+	clip T
+	gemm rnnGemmFunc[T]
+	maxL int
 }
 
-// stepGemm computes c = a·R[col0:col0+n]ᵀ for the gate rows col0..col0+n
-// of this direction's R, with a m×H.
-func (st *rnnDirState[T]) stepGemm(m, n int, a []T, col0 int, c []T, ldc int) {
+// rnnRows is the range of batch rows one time loop handles, with its
+// scratch for packing the step's left operand.
+type rnnRows struct {
+	b0, b1 int
+	apk    []float32 // float32 packed path only
+	serial bool      // no goroutines inside the step products
+}
+
+// stepGemm computes c = a·R[col0:col0+n]ᵀ over the rows of rs, for the
+// gate rows col0..col0+n of this direction's R; a holds [batch, H] and c
+// [batch, ldc].
+func (st *rnnDirState[T]) stepGemm(rs rnnRows, n int, a []T, col0 int, c []T, ldc int) {
 	H := st.s.hidden
+	m := rs.b1 - rs.b0
+	a = a[rs.b0*H:]
+	c = c[rs.b0*ldc:]
 	if st.pk != nil {
 		pk := &st.pk[0]
 		if col0 != 0 {
 			pk = &st.pk[1]
 		}
-		rnnPackA(rnnF32(a), m, H, st.apk)
-		pk.mul(st.apk, m, rnnF32(c), ldc)
+		rnnPackA(rnnF32(a), m, H, rs.apk)
+		pk.mul(rs.apk, m, rnnF32(c), ldc, rs.serial)
+		return
+	}
+	if st.taps != nil {
+		GH := st.s.gates * H
+		rt := rnnF32(st.rt)[col0:]
+		for r := 0; r < m; r++ {
+			y := rnnF32(c[r*ldc : r*ldc+n])
+			w := rnnF32(a[r*H : (r+1)*H])
+			clear(y)
+			for i := gemmasm.Taps(y, w, st.taps, rt); i < n; i++ {
+				var sum float32
+				for t, v := range w {
+					sum += v * rt[t*GH+i]
+				}
+				y[i] = sum
+			}
+		}
 		return
 	}
 	if st.rt != nil {
@@ -693,7 +752,9 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 	var zero T
 	// (With one row the kernel idles 5 of its 6 rows: dot products win.)
 	usePK := unsafe.Sizeof(zero) == 4 && maxL > 1 && B >= 2 && rnnUsePacked()
-	useRT := !usePK && B >= rnnPackedRows && maxL > 1
+	// Float32 batch-1 loops: Rᵀ with the AVX2 multi-tap row kernel.
+	useTaps := unsafe.Sizeof(zero) == 4 && maxL > 1 && B == 1 && gemmasm.OK
+	useRT := !usePK && (B >= rnnPackedRows || useTaps) && maxL > 1
 	size := s.seq*B*GH + B*GH + 3*B*H + GH
 	if useRT {
 		size += GH * H
@@ -705,7 +766,20 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 		} else {
 			size += rnnPackedSize(GH, H)
 		}
-		size += rnnPackedASize(B, H)
+	}
+	// Batch rows are independent over the whole sequence: large layers run
+	// the time loop on row ranges in parallel (the directions of a
+	// bidirectional layer already take one goroutine each).
+	chunks := 1
+	if s.seq*B*GH*(s.input+H) >= rnnChunkMACs {
+		chunks = max(1, min(runtime.GOMAXPROCS(0)/s.dirs, B/rnnChunkRows))
+	}
+	rows := make([]rnnRows, chunks)
+	for i := range rows {
+		rows[i] = rnnRows{b0: i * B / chunks, b1: (i + 1) * B / chunks, serial: chunks > 1}
+		if usePK {
+			size += rnnPackedASize(rows[i].b1-rows[i].b0, H)
+		}
 	}
 	ws := make([]T, size)
 	carve := func(n int) []T {
@@ -744,7 +818,9 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 		} else {
 			st.pk = []rnnPackedB{rnnPackR(r32, 0, GH, H, rnnF32(carve(rnnPackedSize(GH, H))))}
 		}
-		st.apk = rnnF32(carve(rnnPackedASize(B, H)))
+		for i := range rows {
+			rows[i].apk = rnnF32(carve(rnnPackedASize(rows[i].b1-rows[i].b0, H)))
+		}
 	}
 	if useRT {
 		st.rt = carve(GH * H)
@@ -753,6 +829,12 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 			for kk, v := range row {
 				st.rt[kk*GH+j] = v
 			}
+		}
+	}
+	if useTaps {
+		st.taps = make([]int, H)
+		for t := range st.taps {
+			st.taps[t] = t * GH
 		}
 	}
 
@@ -783,22 +865,40 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 		}
 	}
 
-	switch op.kind {
-	case rnnKindRNN:
-		rnnLoopRNN(st)
-	case rnnKindGRU:
-		rnnLoopGRU(st, rbh)
-	case rnnKindLSTM:
+	var p []T
+	if op.kind == rnnKindLSTM {
 		if io.c0 != nil {
 			for b := 0; b < B; b++ {
 				copy(st.c[b*H:(b+1)*H], io.c0[st.stateOff(b):st.stateOff(b)+H])
 			}
 		}
-		var p []T
 		if io.p != nil {
 			p = io.p[d*3*H : (d+1)*3*H]
 		}
-		rnnLoopLSTM(st, p)
+	}
+	loop := func(rs rnnRows) {
+		switch op.kind {
+		case rnnKindRNN:
+			rnnLoopRNN(st, rs)
+		case rnnKindGRU:
+			rnnLoopGRU(st, rs, rbh)
+		case rnnKindLSTM:
+			rnnLoopLSTM(st, rs, p)
+		}
+	}
+	if len(rows) == 1 {
+		loop(rows[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, rs := range rows[1:] {
+			wg.Add(1)
+			go func(rs rnnRows) {
+				defer wg.Done()
+				loop(rs)
+			}(rs)
+		}
+		loop(rows[0])
+		wg.Wait()
 	}
 
 	for b := 0; b < B; b++ {
@@ -817,12 +917,12 @@ func rnnDirection[T rnnFloat](op *rnnOp, s rnnShapes, lens []int, io rnnIO[T], g
 }
 
 // rnnLoopRNN is the time loop of the simple RNN: Ht = f(Xt·Wᵀ + Ht-1·Rᵀ + Wb + Rb).
-func rnnLoopRNN[T rnnFloat](st *rnnDirState[T]) {
-	H, B := st.s.hidden, st.s.batch
+func rnnLoopRNN[T rnnFloat](st *rnnDirState[T], rs rnnRows) {
+	H := st.s.hidden
 	f := st.acts[0]
 	for k := 0; k < st.maxL; k++ {
-		st.stepGemm(B, H, st.h, 0, st.gate, H)
-		for b := 0; b < B; b++ {
+		st.stepGemm(rs, H, st.h, 0, st.gate, H)
+		for b := rs.b0; b < rs.b1; b++ {
 			if k >= st.lens[b] {
 				continue
 			}

@@ -54,25 +54,3 @@ func BenchmarkRNNGtcrnGRUBi(b *testing.B) { rnnBench(b, rnnKindGRU, "bidirection
 func BenchmarkRNNGtcrnGRU33(b *testing.B) { rnnBench(b, rnnKindGRU, "forward", 1, 33, 8, 8) }
 func BenchmarkRNNLSTMLarge(b *testing.B)  { rnnBench(b, rnnKindLSTM, "bidirectional", 100, 8, 256, 256) }
 func BenchmarkRNNGRULarge(b *testing.B)   { rnnBench(b, rnnKindGRU, "forward", 100, 1, 256, 256) }
-
-func BenchmarkRNNActMath(b *testing.B) {
-	x := make([]float32, 256)
-	for i := 0; i < b.N; i++ {
-		for j := range x {
-			x[j] = float32(j-128) / 20
-		}
-		rnnApply(rnnAct{kind: rnnActSigmoid}, x)
-		rnnApply(rnnAct{kind: rnnActTanh}, x)
-	}
-}
-
-func BenchmarkRNNActFast(b *testing.B) {
-	x := make([]float32, 256)
-	for i := 0; i < b.N; i++ {
-		for j := range x {
-			x[j] = float32(j-128) / 20
-		}
-		rnnSigmoid32(x)
-		rnnTanh32(x)
-	}
-}

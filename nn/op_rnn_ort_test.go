@@ -170,6 +170,9 @@ func rnnOrtCases() []rnnOrtCase {
 			rnnOrtCase{op: op, opset: 11, dir: "forward", seq: 1, batch: 33, input: 8, hidden: 8, bias: true, init: true, outs: outs},
 			rnnOrtCase{op: op, opset: 14, dir: "bidirectional", seq: 20, batch: 8, input: 64, hidden: 96, bias: true, init: true, outs: outs,
 				lens: []int32{20, 3, 17, 20, 1, 9, 20, 12}},
+			// unidirectional: batch rows split over goroutines
+			rnnOrtCase{op: op, opset: 14, dir: "reverse", seq: 24, batch: 9, input: 64, hidden: 96, bias: true, init: true, outs: outs,
+				lens: []int32{24, 3, 17, 24, 1, 9, 24, 12, 0}},
 			// outputs left out
 			rnnOrtCase{op: op, opset: 14, dir: "forward", seq: 4, batch: 2, input: 3, hidden: 4, bias: false, outs: []string{"", "Y_h"}},
 			rnnOrtCase{op: op, opset: 7, dir: "reverse", seq: 4, batch: 2, input: 3, hidden: 4, bias: true, outs: []string{"Y"}},
@@ -180,6 +183,8 @@ func rnnOrtCases() []rnnOrtCase {
 	}
 	lstmOuts := []string{"Y", "Y_h", "Y_c"}
 	cs = append(cs,
+		// batch 1, wide: the step product splits its columns over goroutines
+		rnnOrtCase{op: "LSTM", opset: 14, dir: "forward", seq: 3, batch: 1, input: 16, hidden: 768, bias: true, init: true, outs: lstmOuts},
 		rnnOrtCase{op: "LSTM", opset: 14, dir: "bidirectional", seq: 5, batch: 4, input: 3, hidden: 4, bias: true, init: true, peep: true,
 			outs: lstmOuts, lens: []int32{5, 3, 1, 4}},
 		rnnOrtCase{op: "LSTM", opset: 14, dir: "forward", seq: 5, batch: 3, input: 3, hidden: 4, bias: true, init: true, peep: true,

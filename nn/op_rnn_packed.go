@@ -64,10 +64,13 @@ func rnnPackedASize(m, k int) int { return (m + gemmMR - 1) / gemmMR * gemmMR * 
 
 // mul computes c = a·B for the m rows packed in ap (by rnnPackA), writing
 // columns 0..n of each c row (row stride ldc). Large products split the
-// column panels over goroutines.
-func (b *rnnPackedB) mul(ap []float32, m int, c []float32, ldc int) {
+// column panels over goroutines unless serial is set.
+func (b *rnnPackedB) mul(ap []float32, m int, c []float32, ldc int, serial bool) {
 	np := (b.n + gemmNR - 1) / gemmNR
 	procs := runtime.GOMAXPROCS(0)
+	if serial {
+		procs = 1
+	}
 	if w := m * b.n * b.k / rnnPackedParMACs; w < procs {
 		procs = max(w, 1)
 	}

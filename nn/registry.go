@@ -17,7 +17,9 @@ func standardDefs() [][]OpDef {
 func standardGrads() []map[string]GradFunc {
 	return []map[string]GradFunc{
 		gemmGrads(),
+		normGrads(),
 		ewGrads(),
+		ewMoreGrads(),
 		shapeGrads(),
 		convGrads(),
 	}

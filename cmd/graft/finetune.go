@@ -16,6 +16,10 @@ type finetuneOptions struct {
 	finetune.Options
 	Optimizer, Augment, Classes string
 	JSON, Quiet                 bool
+	phase2Epochs                int
+	phase2Freeze                string
+	phase2LR                    float64
+	config                      string
 }
 
 func newFinetuneCmd() *cobra.Command {
@@ -30,6 +34,11 @@ func newFinetuneCmd() *cobra.Command {
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Model = args[0]
+			if o.config != "" {
+				if err := applyConfig(cmd, o.config); err != nil {
+					return err
+				}
+			}
 			if o.TrainData == "" {
 				return usageError{errors.New("--data is required")}
 			}
@@ -43,6 +52,13 @@ func newFinetuneCmd() *cobra.Command {
 				}
 			}
 			o.Config.Optimizer.Name = o.Optimizer
+			if o.phase2Epochs > 0 {
+				lr := o.phase2LR
+				if lr == 0 {
+					lr = o.Config.LR / 10
+				}
+				o.Config.Phase2 = &finetune.PhaseConfig{Epochs: o.phase2Epochs, Freeze: o.phase2Freeze, LR: lr}
+			}
 			return runFinetune(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
@@ -55,6 +71,10 @@ func newFinetuneCmd() *cobra.Command {
 	f.IntVar(&o.PerClass, "per-class", 0, "keep the first N training samples of each class (IDX data)")
 	f.StringVar(&o.Norm, "norm", "", "input normalization: imagenet, unit, raw255, signed or MEAN/STD")
 	f.IntVar(&o.NumClasses, "num-classes", 0, "replace the classifier with one of N outputs (default: the data's class count when it differs)")
+	f.StringVar(&o.Cut, "cut", "", "attach a new head after this node instead of replacing the classifier")
+	f.IntVar(&o.phase2Epochs, "phase2-epochs", 0, "after --epochs, train this many more epochs with --phase2-freeze and --phase2-lr")
+	f.StringVar(&o.phase2Freeze, "phase2-freeze", "none", "freeze spec of the second phase")
+	f.Float64Var(&o.phase2LR, "phase2-lr", 0, "learning rate of the second phase (default: --lr / 10)")
 	f.StringVar(&o.Config.Freeze, "freeze", "all-but-head", "what to freeze: all-but-head, none, all, until=NODE, last=N, freeze=RE, train=RE (comma-combined)")
 	f.StringVar(&o.Config.BN, "bn", "auto", "BatchNormalization in training: auto (frozen layers use running stats), frozen, train")
 	f.IntVar(&o.Config.Epochs, "epochs", 10, "training epochs")
@@ -69,12 +89,14 @@ func newFinetuneCmd() *cobra.Command {
 	f.Float64Var(&o.Config.LabelSmoothing, "label-smoothing", 0, "label smoothing for cross-entropy")
 	f.StringVar(&o.Config.Loss, "loss", "cross-entropy", "cross-entropy, bce or mse")
 	f.StringVar(&o.Augment, "augment", "", "augmentation, e.g. flip,crop:4,rrc")
+	f.BoolVar(&o.Config.NoFeatureCache, "no-feature-cache", false, "run the frozen prefix every epoch instead of caching its activations")
 	f.IntVar(&o.Config.EarlyStopping, "early-stopping", 0, "stop after N epochs without validation improvement and restore the best weights")
 	f.Int64Var(&o.Config.Seed, "seed", 1, "random seed (shuffling, head initialization, augmentation)")
 	f.StringVar(&o.Config.Checkpoint, "checkpoint", "", "write a checkpoint here after every epoch (atomic)")
 	f.StringVar(&o.Config.Resume, "resume", "", "continue from a checkpoint of the same run")
 	f.StringVarP(&o.Out, "out", "o", "", "write the fine-tuned model here (ONNX, verified after writing)")
 	f.StringVar(&o.ReportDir, "report-dir", "", "write metrics.csv, metrics.json, curves and confusion matrix here")
+	f.StringVar(&o.config, "config", "", "YAML file of settings named like the flags (flags given on the command line win)")
 	f.BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no per-epoch lines")
 	return cmd

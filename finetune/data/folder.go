@@ -48,6 +48,8 @@ type ImageFolder struct {
 	classes []string
 	pipe    *dataPipe
 	cache   *dataCache
+	// dirIndex maps a class folder name to its label.
+	dirIndex map[string]int
 }
 
 // dataCache holds decoded images of an ImageFolder.
@@ -83,7 +85,7 @@ func OpenImageSplits(root string, opts FolderOptions) (train, val *ImageFolder, 
 	if err != nil {
 		return nil, nil, err
 	}
-	val, err = dataOpenFolder(vd, opts, train.classes)
+	val, err = dataOpenFolder(vd, opts, train)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,9 +111,13 @@ func dataSplitDirs(root string) (train, val string) {
 	return train, val
 }
 
-// dataOpenFolder scans root; classes, when given, fixes the class list
-// (for a validation split).
-func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFolder, error) {
+// dataOpenFolder scans root; ref, when given, fixes the class list and the
+// folder-to-class mapping (for a validation split).
+func dataOpenFolder(root string, opts FolderOptions, ref *ImageFolder) (*ImageFolder, error) {
+	var classes []string
+	if ref != nil {
+		classes = ref.classes
+	}
 	pipe, err := dataNewPipe(opts.ImageOptions, 224, 224, 3, ResizeCrop)
 	if err != nil {
 		return nil, err
@@ -135,9 +141,9 @@ func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFo
 	}
 	index := map[string]int{}
 	switch {
-	case classes != nil:
-		for i, c := range classes {
-			index[c] = i
+	case ref != nil:
+		for d, i := range ref.dirIndex {
+			index[d] = i
 		}
 	case opts.LabelsFile != "":
 		names, err := ReadLabels(opts.LabelsFile)
@@ -171,7 +177,7 @@ func dataOpenFolder(root string, opts FolderOptions, classes []string) (*ImageFo
 			index[d] = i
 		}
 	}
-	f := &ImageFolder{root: root, classes: slices.Clone(classes), pipe: pipe}
+	f := &ImageFolder{root: root, classes: slices.Clone(classes), pipe: pipe, dirIndex: index}
 	for _, d := range dirs {
 		label, ok := index[d]
 		if !ok {

@@ -57,3 +57,23 @@ func Taps(y []float32, w []float32, offs []int, base []float32) int {
 	tapsF32(n, len(w), &w[0], &offs[0], &base[0], &y[0])
 	return n
 }
+
+//go:noescape
+func tapsS2F32(n, ntaps int, w *float32, offs *int, base, y *float32)
+
+// TapsStride2 computes y[i] += sum_t w[t]*base[offs[t]+2*i] for the
+// largest prefix of y whose length is a multiple of 8, and returns that
+// length. Tap t reads base[offs[t] : offs[t]+2*n] (one element past the
+// last one it uses), which must lie inside base; only call it when OK is
+// true.
+func TapsStride2(y []float32, w []float32, offs []int, base []float32) int {
+	n := len(y) &^ 7
+	if n == 0 || len(w) == 0 {
+		return 0
+	}
+	for _, o := range offs[:len(w)] {
+		_ = base[o+2*n-1]
+	}
+	tapsS2F32(n, len(w), &w[0], &offs[0], &base[0], &y[0])
+	return n
+}

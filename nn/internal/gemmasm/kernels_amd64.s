@@ -175,3 +175,47 @@ singletap:
 done:
 	VZEROUPPER
 	RET
+
+// func tapsS2F32(n, ntaps int, w *float32, offs *int, base, y *float32)
+//
+// For i in [0, n) with n a multiple of 8:
+//   y[i] += sum over t < ntaps of w[t] * base[offs[t] + 2*i].
+// Reads base up to offs[t] + 2*n (one element past the last one used).
+TEXT ·tapsS2F32(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ ntaps+8(FP), BX
+	MOVQ w+16(FP), R10
+	MOVQ offs+24(FP), R9
+	MOVQ base+32(FP), SI
+	MOVQ y+40(FP), DI
+
+s2loop:
+	CMPQ CX, $8
+	JLT  s2done
+	VMOVUPS (DI), Y0
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+s2tap:
+	MOVQ (R12), AX
+	LEAQ (SI)(AX*4), DX
+	VMOVUPS (DX), Y5
+	VMOVUPS 32(DX), Y6
+	VSHUFPS $0x88, Y6, Y5, Y7
+	VPERMPD $0xD8, Y7, Y7
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS Y7, Y4, Y0
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  s2tap
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $64, SI
+	SUBQ $8, CX
+	JMP  s2loop
+
+s2done:
+	VZEROUPPER
+	RET

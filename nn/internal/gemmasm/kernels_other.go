@@ -12,3 +12,6 @@ func Kernel6x16(kc int, a, b, c []float32, ldc int) {
 
 // Taps is unavailable here and processes nothing.
 func Taps(y []float32, w []float32, offs []int, base []float32) int { return 0 }
+
+// TapsStride2 is unavailable here and processes nothing.
+func TapsStride2(y []float32, w []float32, offs []int, base []float32) int { return 0 }

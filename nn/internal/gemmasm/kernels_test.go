@@ -1,0 +1,85 @@
+package gemmasm
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+func TestTaps(t *testing.T) {
+	if !OK {
+		t.Skip("no AVX2/FMA")
+	}
+	r := rand.New(rand.NewSource(1))
+	base := make([]float32, 400)
+	for i := range base {
+		base[i] = float32(r.NormFloat64())
+	}
+	w := []float32{0.5, -1, 2}
+	offs := []int{0, 7, 30}
+	for _, stride := range []int{1, 2} {
+		for _, n := range []int{8, 13, 40, 61} {
+			y := make([]float32, n)
+			for i := range y {
+				y[i] = float32(i)
+			}
+			var done int
+			if stride == 1 {
+				done = Taps(y, w, offs, base)
+			} else {
+				done = TapsStride2(y, w, offs, base)
+			}
+			if done != n&^7 {
+				t.Fatalf("stride %d n %d: done %d", stride, n, done)
+			}
+			for i := 0; i < done; i++ {
+				want := float64(i)
+				for k := range w {
+					want += float64(w[k]) * float64(base[offs[k]+stride*i])
+				}
+				if math.Abs(float64(y[i])-want) > 1e-5*(1+math.Abs(want)) {
+					t.Fatalf("stride %d n %d: y[%d] = %v, want %v", stride, n, i, y[i], want)
+				}
+			}
+			for i := done; i < n; i++ {
+				if y[i] != float32(i) {
+					t.Fatalf("stride %d: tail y[%d] touched", stride, i)
+				}
+			}
+		}
+	}
+}
+
+func TestKernel6x16(t *testing.T) {
+	if !OK {
+		t.Skip("no AVX2/FMA")
+	}
+	r := rand.New(rand.NewSource(2))
+	const kc, ldc = 37, 20
+	a := make([]float32, kc*6)
+	b := make([]float32, kc*16)
+	c := make([]float32, 5*ldc+16)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(r.NormFloat64())
+	}
+	for i := range c {
+		c[i] = 1
+	}
+	Kernel6x16(kc, a, b, c, ldc)
+	for i := 0; i < 6; i++ {
+		for j := 0; j < ldc && i*ldc+j < len(c); j++ {
+			want := 1.0
+			if j < 16 {
+				for p := 0; p < kc; p++ {
+					want += float64(a[p*6+i]) * float64(b[p*16+j])
+				}
+			}
+			if got := float64(c[i*ldc+j]); math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+				t.Fatalf("c[%d,%d] = %v, want %v", i, j, got, want)
+			}
+		}
+	}
+}
