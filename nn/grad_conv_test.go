@@ -478,3 +478,86 @@ func BenchmarkPoolBackward(b *testing.B) {
 		})
 	}
 }
+
+// A small CNN differentiated on the tape: parameter and input gradients
+// match finite differences of the whole graph.
+func TestConvGradTape(t *testing.T) {
+	rng := rand.New(rand.NewSource(21))
+	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		return n
+	}
+	g := &Graph{
+		Inputs:  []ValueInfo{{Name: "x", DType: Float64}},
+		Outputs: []ValueInfo{{Name: "loss"}},
+	}
+	params := map[string]*Tensor{
+		"w1": randF64(rng, 4, 2, 3, 3), "b1": randF64(rng, 4),
+		"w2": randF64(rng, 4, 1, 3, 3), "b2": randF64(rng, 4),
+		"w3": randF64(rng, 3, 4, 1, 1),
+	}
+	for _, name := range []string{"w1", "b1", "w2", "b2", "w3"} {
+		g.AddParam(&Param{Name: name, Value: params[name]})
+	}
+	g.Nodes = []*Node{
+		node("Conv", 11, map[string]any{"strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"x", "w1", "b1"}, []string{"c1"}),
+		node("MaxPool", 12, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{1, 1}}, []string{"c1"}, []string{"p1"}),
+		node("Conv", 11, map[string]any{"group": 4, "pads": []int{1, 1, 1, 1}}, []string{"p1", "w2", "b2"}, []string{"c2"}),
+		node("AveragePool", 19, map[string]any{"kernel_shape": []int{2, 2}, "pads": []int{0, 0, 1, 1}}, []string{"c2"}, []string{"p2"}),
+		node("GlobalAveragePool", 1, nil, []string{"p2"}, []string{"gp"}),
+		node("Conv", 11, nil, []string{"gp", "w3"}, []string{"c3"}),
+		node("LRN", 13, map[string]any{"size": 3}, []string{"c3"}, []string{"n3"}),
+		node("GlobalMaxPool", 1, nil, []string{"n3"}, []string{"loss"}),
+	}
+	wrt := []string{"w1", "b1", "w2", "b2", "w3", "x"}
+	if err := g.NonDifferentiable(wrt[:5], nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := NewContext(nil)
+	x := randF64(rng, 1, 2, 9, 8)
+	tp, _, err := g.Forward(ctx, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := randF64(rng, 1, 3, 1, 1)
+	grads, err := tp.Backward(ctx, map[string]*Tensor{"loss": seed}, wrt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := func() float64 {
+		o, err := g.Run(ctx, map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := 0.0
+		for i, v := range o["loss"].F64 {
+			s += v * seed.F64[i]
+		}
+		return s
+	}
+	const eps = 1e-6
+	for _, name := range wrt {
+		p := params[name]
+		if name == "x" {
+			p = x
+		}
+		gr := grads[name]
+		if gr == nil {
+			t.Fatalf("no gradient for %s", name)
+		}
+		for i := range p.F64 {
+			orig := p.F64[i]
+			p.F64[i] = orig + eps
+			lp := loss()
+			p.F64[i] = orig - eps
+			lm := loss()
+			p.F64[i] = orig
+			num := (lp - lm) / (2 * eps)
+			if math.Abs(num-gr.F64[i]) > 1e-7+1e-5*math.Abs(num) {
+				t.Errorf("%s[%d]: tape gradient %v, numeric %v", name, i, gr.F64[i], num)
+			}
+		}
+	}
+}
