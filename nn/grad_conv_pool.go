@@ -32,6 +32,9 @@ func cvgPoolSetup(n *Node, in, dOut []*Tensor, wantMax bool) (*poolOp, *convGeom
 // window (the element the forward pass picked). The Indices output has no
 // gradient.
 func cvgMaxPool(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	res := make([]*Tensor, len(in))
 	if !need[0] {
 		return res, nil
@@ -165,6 +168,9 @@ func cvgArgmax[T float32 | float64](g *convGeom, xc []T, od, oh, ow, d0, d1, h0,
 // of its window, dividing by the count the forward pass used
 // (count_include_pad decides whether padding counts).
 func cvgAvgPool(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	res := make([]*Tensor, len(in))
 	if !need[0] {
 		return res, nil
@@ -267,6 +273,9 @@ func cvgGlobalPool(isMax bool) GradFunc {
 		name = "GlobalMaxPool"
 	}
 	return func(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		if len(dOut) == 0 || dOut[0] == nil {
+			return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+		}
 		res := make([]*Tensor, len(in))
 		if !need[0] {
 			return res, nil
@@ -329,6 +338,9 @@ func cvgGlobalBack[T float32 | float64](isMax bool, planes, size int, x, dy, dx 
 // cvgLRN: y_c = x_c·D_c^-β with D_c = bias + α/size·Σ_{j∈win(c)} x_j², so
 // dx_j = dy_j·D_j^-β − 2αβ/size·x_j·Σ_{c: j∈win(c)} dy_c·x_c·D_c^(-β-1).
 func cvgLRN(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	res := make([]*Tensor, len(in))
 	if !need[0] {
 		return res, nil
@@ -365,9 +377,9 @@ func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
 	after := l.size - 1 - before
 	scale := l.alpha / float64(l.size)
 	gemmParallel(N, func(lo, hi int) {
-		// Per sample: D (denominators) and q_c = dy_c·x_c·D_c^(-β-1), one
+		// Per sample: D_c^-β and q_c = dy_c·x_c·D_c^(-β-1), one
 		// spatial position at a time across channels.
-		d := make([]float64, C)
+		pw := make([]float64, C) // D_c^-β
 		q := make([]float64, C)
 		for n := lo; n < hi; n++ {
 			base := n * C * S
@@ -379,9 +391,10 @@ func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
 						v := float64(x[base+cc*S+s])
 						sq += v * v
 					}
-					d[c] = l.bias + scale*sq
+					dc := l.bias + scale*sq
+					pw[c] = math.Pow(dc, -l.beta)
 					i := base + c*S + s
-					q[c] = float64(dy[i]) * float64(x[i]) * math.Pow(d[c], -l.beta-1)
+					q[c] = float64(dy[i]) * float64(x[i]) * pw[c] / dc
 				}
 				for j := 0; j < C; j++ {
 					// Channels c whose window holds j: c-before <= j <= c+after.
@@ -391,7 +404,7 @@ func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
 						sum += q[c]
 					}
 					i := base + j*S + s
-					dx[i] = T(float64(dy[i])*math.Pow(d[j], -l.beta) - 2*scale*l.beta*float64(x[i])*sum)
+					dx[i] = T(float64(dy[i])*pw[j] - 2*scale*l.beta*float64(x[i])*sum)
 				}
 			}
 		}

@@ -561,3 +561,25 @@ func TestConvGradTape(t *testing.T) {
 		}
 	}
 }
+
+func TestConvGradNilOutputGradient(t *testing.T) {
+	for _, op := range []string{"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN"} {
+		attrs := map[string]any{}
+		switch op {
+		case "MaxPool", "AveragePool":
+			attrs["kernel_shape"] = []int{2, 2}
+		case "LRN":
+			attrs["size"] = 3
+		}
+		nIn := 1
+		if op == "Conv" || op == "ConvTranspose" {
+			nIn = 2
+		}
+		n := gradTestNode(t, op, 13, attrs, nIn, 1)
+		in := []*Tensor{New(Float64, 1, 2, 4, 4), New(Float64, 2, 2, 3, 3)}[:nIn]
+		g, err := Backward(NewContext(nil), n, in, []*Tensor{nil}, []*Tensor{nil}, []bool{true, true}[:nIn])
+		if err != nil || len(g) != nIn || g[0] != nil {
+			t.Errorf("%s: nil output gradient gave %v, %v", op, g, err)
+		}
+	}
+}
