@@ -138,46 +138,41 @@ func cvgDepthwiseFlatBack(g *convGeom, N, C, M, G int, x, w, dy, dx, dw []float3
 // cvgPhaseSplit copies the plane x ([iH, iW]) into its zero-padded stride
 // phase planes in buf (see cvgDepthwiseFlatBack), or, when back is set,
 // copies the phase planes in buf back into x (padding positions dropped).
+// Input row ih lands in row (ih+pt)/sH of the planes of row phase
+// (ih+pt)%sH; input column iw in column (iw+pl)/sW of column phase
+// (iw+pl)%sW.
 func cvgPhaseSplit(buf, x []float32, sH, sW, pt, pl, Hq, Wq, iH, iW int, back bool) {
 	plane := Hq * Wq
-	for rh := 0; rh < sH; rh++ {
-		for rw := 0; rw < sW; rw++ {
-			ph := buf[(rh*sW+rw)*plane : (rh*sW+rw+1)*plane]
-			kLo, kHi := convValidRange(rw-pl, sW, iW, Wq)
-			for j := 0; j < Hq; j++ {
-				dst := ph[j*Wq : (j+1)*Wq]
-				ih := j*sH + rh - pt
-				if ih < 0 || ih >= iH || kLo >= kHi {
-					if !back {
-						clear(dst)
-					}
-					continue
-				}
-				xr := x[ih*iW : (ih+1)*iW]
-				iw0 := kLo*sW + rw - pl
+	if !back {
+		clear(buf[:sH*sW*plane])
+	}
+	for ih := 0; ih < iH; ih++ {
+		a := ih + pt
+		rh, j := a%sH, a/sH
+		xr := x[ih*iW : (ih+1)*iW]
+		for r := 0; r < sW && r < iW; r++ {
+			b := r + pl
+			ph := rh*sW + b%sW
+			row := buf[ph*plane+j*Wq : ph*plane+(j+1)*Wq]
+			cnt := (iW - r + sW - 1) / sW
+			dst := row[b/sW:][:cnt]
+			if sW == 1 {
 				if back {
-					if sW == 1 {
-						copy(xr[iw0:iw0+kHi-kLo], dst[kLo:kHi])
-						continue
-					}
-					iw := iw0
-					for k := kLo; k < kHi; k++ {
-						xr[iw] = dst[k]
-						iw += sW
-					}
-					continue
-				}
-				clear(dst[:kLo])
-				if sW == 1 {
-					copy(dst[kLo:kHi], xr[iw0:iw0+kHi-kLo])
+					copy(xr, dst)
 				} else {
-					iw := iw0
-					for k := kLo; k < kHi; k++ {
-						dst[k] = xr[iw]
-						iw += sW
-					}
+					copy(dst, xr)
 				}
-				clear(dst[kHi:])
+				continue
+			}
+			src := xr[r:]
+			if back {
+				for i, v := range dst {
+					src[i*sW] = v
+				}
+			} else {
+				for i := range dst {
+					dst[i] = src[i*sW]
+				}
 			}
 		}
 	}
