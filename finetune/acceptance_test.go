@@ -50,3 +50,46 @@ func TestMNIST8FashionTransfer(t *testing.T) {
 		t.Errorf("%d trainable parameters, want the new head's 256×10+10", out.Trainable)
 	}
 }
+
+// TestFashionCNNTransfer is the main acceptance test of the fine-tuning
+// work: the BN CNN pretrained by testdata/gen/pretrain_fmnist.py on
+// Fashion-MNIST classes 0–4 gets a new head for classes 5–9, trained on the
+// first 50 training images per class with the convolutional layers frozen
+// (their BatchNormalization on running statistics), and must reach 90% on
+// the 5,000 test images of classes 5–9 (bench/pytorch_finetune.py runs the
+// same recipe in PyTorch). Partial and full fine-tuning must run and learn.
+func TestFashionCNNTransfer(t *testing.T) {
+	fashionMNIST(t)
+	base := Options{
+		Model: "../testdata/models/fmnist_cnn.onnx", TrainData: "fashion-mnist:train", TestData: "fashion-mnist:test",
+		Classes: []int{5, 6, 7, 8, 9}, PerClass: 50, NumClasses: 5,
+	}
+	cases := []struct {
+		name   string
+		freeze string
+		epochs int
+		lr     float64
+		bar    float64
+	}{
+		{"head only", "all-but-head", 30, 1e-2, 0.90},
+		{"partial", "until=/features/features.4/Conv", 8, 1e-3, 0.6},
+		{"full", "none", 8, 1e-3, 0.6},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := base
+			o.Out = filepath.Join(t.TempDir(), "tuned.onnx")
+			o.Config = Config{Epochs: c.epochs, BatchSize: 32, LR: c.lr, Seed: 0,
+				Optimizer: OptimizerConfig{Name: "adam"}, Freeze: c.freeze}
+			out, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: test accuracy %.4f on %d images (%d trainable, %d frozen parameters, %.1fs training)",
+				c.name, out.Test.Accuracy, out.Test.NumSamples, out.Trainable, out.Frozen, out.TrainSeconds)
+			if out.Test.NumSamples != 5000 || out.Test.Accuracy < c.bar {
+				t.Errorf("%s: accuracy %.4f on %d images; the bar is %.2f on 5000", c.name, out.Test.Accuracy, out.Test.NumSamples, c.bar)
+			}
+		})
+	}
+}

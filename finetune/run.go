@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 			"graft.classes":    mustJSON(classes),
 			"graft.base_model": fileSHA256(o.Model),
 			"graft.preprocess": preprocessString(img),
-			"graft.norm":       img.Norm.Name,
+			"graft.norm":       normSpec(img.Norm),
 			"graft.training":   trainingSummary(out),
 		}
 		m, err := onnx.Export(base, g, onnx.ExportOptions{Metadata: meta})
@@ -260,22 +260,61 @@ func imageOptions(g *nn.Graph, m *onnxpb.ModelProto, norm string) (data.ImageOpt
 		return img, fmt.Errorf("model input %q: %w", g.Inputs[0].Name, err)
 	}
 	if norm == "" {
-		norm = "unit"
-		for _, kv := range m.GetMetadataProps() {
-			if kv.GetKey() == "graft.norm" {
-				norm = kv.GetValue()
-			}
-		}
+		img.Norm, err = recordedNorm(m)
+	} else {
+		img.Norm, err = data.ParseNorm(norm)
 	}
-	if img.Norm, err = data.ParseNorm(norm); err != nil {
+	if err != nil {
 		return img, err
 	}
 	img.Resize = data.ResizeDirect
 	return img, nil
 }
 
+// recordedNorm reads the normalization a model records: graft's
+// "graft.norm" key, or a "graft.preprocess" entry (see
+// data.ParsePreprocess); unit ([0,1]) when there is none.
+func recordedNorm(m *onnxpb.ModelProto) (data.Norm, error) {
+	meta := map[string]string{}
+	for _, kv := range m.GetMetadataProps() {
+		meta[kv.GetKey()] = kv.GetValue()
+	}
+	if n := meta["graft.norm"]; n != "" {
+		return data.ParseNorm(n)
+	}
+	if p := meta["graft.preprocess"]; p != "" {
+		return data.ParsePreprocess(p)
+	}
+	return data.ParseNorm("unit")
+}
+
+// normSpec writes a normalization in data.ParseNorm's syntax.
+func normSpec(n data.Norm) string {
+	switch n.Name {
+	case "imagenet", "unit", "raw255", "signed":
+		return n.Name
+	}
+	if len(n.Mean) == 0 && len(n.Std) == 0 {
+		if n.Scale == 255 {
+			return "raw255"
+		}
+		return "unit"
+	}
+	join := func(v []float32, def float32) string {
+		if len(v) == 0 {
+			v = []float32{def}
+		}
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
+		}
+		return strings.Join(parts, ",")
+	}
+	return join(n.Mean, 0) + "/" + join(n.Std, 1)
+}
+
 func preprocessString(img data.ImageOptions) string {
-	return fmt.Sprintf("size=%dx%d,channels=%d,layout=%v,norm=%s", img.Height, img.Width, img.Channels, img.Layout, img.Norm.Name)
+	return fmt.Sprintf("size=%dx%d,channels=%d,layout=%v,norm=%s", img.Height, img.Width, img.Channels, img.Layout, normSpec(img.Norm))
 }
 
 func openTrainVal(o Options, img data.ImageOptions) (train, val Dataset, err error) {

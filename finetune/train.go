@@ -10,6 +10,7 @@ import (
 
 	"github.com/graftml/graft/finetune/data"
 	"github.com/graftml/graft/finetune/plot"
+	"github.com/graftml/graft/internal/progress"
 	"github.com/graftml/graft/nn"
 )
 
@@ -253,6 +254,11 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 	var lossSum float64
 	var correct, seen int
 	s := 0
+	var bar *progress.Bar
+	if t.Cfg.Log != nil && progress.IsTerminal(t.Cfg.Log) {
+		bar = progress.New(t.Cfg.Log, ds.Len(), fmt.Sprintf("epoch %d/%d", epoch+1, epochs), progress.Transient())
+	}
+	defer bar.Done()
 	for mb, err := range t.batches(ctx, loader, epoch) {
 		if err != nil {
 			return rec, err
@@ -289,6 +295,7 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 		correct += countCorrect(logits, mb.Labels)
 		seen += len(mb.Labels)
 		s++
+		bar.Add(len(mb.Labels), fmt.Sprintf("loss %.4f", lossSum/float64(seen)))
 	}
 	rec.TrainLoss = lossSum / float64(seen)
 	rec.TrainAcc = float64(correct) / float64(seen)

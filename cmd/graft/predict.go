@@ -48,7 +48,9 @@ most likely classes with their probabilities.
 Image size, channels and layout come from the model's input shape. Class
 names come from --labels, else from the "graft.classes" metadata that
 graft finetune writes, else classes are shown by index. The normalization
-comes from --norm, else from the "graft.norm" metadata, else "unit" ([0,1]).
+comes from --norm, else from the "graft.norm" metadata, else from the
+"graft.preprocess" metadata (norm=NAME, or scale=1/255,mean=M,std=S), else
+"unit" ([0,1]).
 A model ending in Softmax prints its own output; otherwise softmax is applied
 to its logits.`,
 		Example: `  graft predict tuned.onnx shoe.jpg bag.png
@@ -70,7 +72,7 @@ to its logits.`,
 	}
 	f := cmd.Flags()
 	f.IntVarP(&o.Top, "top", "k", 5, "print the K most likely classes per image")
-	f.StringVar(&o.Norm, "norm", "", `input normalization: imagenet, unit, raw255, signed or MEAN/STD (default: the model's "graft.norm" metadata, else unit)`)
+	f.StringVar(&o.Norm, "norm", "", `input normalization: imagenet, unit, raw255, signed or MEAN/STD (default: the model's "graft.norm" or "graft.preprocess" metadata, else unit)`)
 	f.StringVar(&o.Labels, "labels", "", "class names, one per line (default: the model's \"graft.classes\" metadata, else indices)")
 	f.StringVar(&o.Resize, "resize", "direct", "how images reach the input size: direct (stretch, as graft finetune trains) or crop (shorter side, then centre crop)")
 	f.StringVar(&o.Size, "size", "", "input size HxW (or N) for models with a dynamic image size")
@@ -287,12 +289,22 @@ func predictImageOptions(in nn.ValueInfo, o *predictOptions, meta map[string]str
 		}
 		return img, fmt.Errorf("input %q: %w", in.Name, err)
 	}
-	norm := o.Norm
-	if norm == "" {
-		norm = meta["graft.norm"]
+	switch {
+	case o.Norm != "":
+		img.Norm, err = data.ParseNorm(o.Norm)
+	case meta["graft.norm"] != "":
+		if img.Norm, err = data.ParseNorm(meta["graft.norm"]); err != nil {
+			err = fmt.Errorf("graft.norm metadata: %w", err)
+		}
+	case meta["graft.preprocess"] != "":
+		if img.Norm, err = data.ParsePreprocess(meta["graft.preprocess"]); err != nil {
+			err = fmt.Errorf("graft.preprocess metadata %q: %w", meta["graft.preprocess"], err)
+		}
+	default:
+		img.Norm = data.NormUnit()
 	}
-	if img.Norm, err = data.ParseNorm(norm); err != nil {
-		return img, fmt.Errorf("graft.norm metadata: %w", err)
+	if err != nil {
+		return img, err
 	}
 	if img.Resize, err = data.ParseResize(o.Resize); err != nil {
 		return img, err

@@ -345,55 +345,87 @@ func TestPredictTable(t *testing.T) {
 	}
 }
 
-// TestPredictFashionCNN runs the fine-tuned Fashion-MNIST CNN (when the
-// test data has it) on its sample images.
+// TestPredictFashionCNN runs the Fashion-MNIST CNN (testdata/models,
+// pretrained on classes 0-4, metadata graft.classes and graft.preprocess
+// "scale=1/255,mean=0.5,std=0.5") on sample PNGs of testdata/fmnist.
 func TestPredictFashionCNN(t *testing.T) {
 	if _, err := os.Stat(fmnistCNN); err != nil {
 		t.Skip("testdata/models/fmnist_cnn.onnx not present")
 	}
 	var files []string
-	filepath.WalkDir(fmnistDir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".png") || strings.HasSuffix(p, ".jpg")) && len(files) < 8 {
-			files = append(files, p)
+	for _, class := range []string{"5-sandal", "6-shirt", "7-sneaker", "8-bag", "9-ankle-boot"} {
+		m, _ := filepath.Glob(filepath.Join(fmnistDir, "test", class, "*.png"))
+		if len(m) > 3 {
+			m = m[:3]
 		}
-		return nil
-	})
+		files = append(files, m...)
+	}
 	if len(files) == 0 {
-		t.Skip("no images under testdata/fmnist")
+		t.Skip("no images under testdata/fmnist/test")
 	}
-	m, err := onnx.Load(fmnistCNN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := predictModelMeta(m)
-	g, err := onnx.Import(m, onnx.ImportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &predictOptions{Model: fmnistCNN, Files: files, Top: 100, Resize: "direct", BatchSize: 32}
-	img, err := predictImageOptions(g.Inputs[0], o, meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := runPredictJSON(t, o)
+	res := runPredictJSON(t, &predictOptions{Model: fmnistCNN, Files: files, Top: 100, BatchSize: 4})
+	// The pretraining script's preprocessing, set up by hand: (p/255-0.5)/0.5.
+	img := data.ImageOptions{Height: 28, Width: 28, Channels: 1, Norm: data.NormSigned(), Resize: data.ResizeDirect}
 	direct := directOutputs(t, fmnistCNN, files, img)
-	final := predictFinalOp(g)
-	var names []string
-	json.Unmarshal([]byte(meta["graft.classes"]), &names)
+	names := []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"}
 	for i, r := range res {
-		want := direct[i]
-		switch final {
-		case "":
-			want = softmax64(want)
-		case "LogSoftmax":
-			for j := range want {
-				want[j] = math.Exp(want[j])
+		checkPredictions(t, r, softmax64(direct[i]), names)
+	}
+	// The table names the classes.
+	var buf bytes.Buffer
+	if err := runPredict(context.Background(), &predictOptions{Model: fmnistCNN, Files: files[:2], Top: 2, BatchSize: 8, Resize: "direct"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), res[0].Predictions[0].Class) || !strings.Contains(buf.String(), "INDEX") {
+		t.Errorf("table lacks the class names:\n%s", buf.String())
+	}
+}
+
+// TestPredictFashionCNNReference turns the model's ONNX test input back
+// into PNG files and checks predict against PyTorch's stored logits: the
+// whole path (decode, graft.preprocess normalization, batching, softmax).
+func TestPredictFashionCNNReference(t *testing.T) {
+	set := filepath.Join(strings.TrimSuffix(fmnistCNN, ".onnx"), "test_data_set_0")
+	x, err := onnx.ReadTensorFile(filepath.Join(set, "input_0.pb"))
+	if err != nil {
+		t.Skip("fmnist_cnn test data not present")
+	}
+	y, err := onnx.ReadTensorFile(filepath.Join(set, "output_0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	n, c := x.Shape[0], y.Shape[1]
+	var files []string
+	for i := range n {
+		g := image.NewGray(image.Rect(0, 0, 28, 28))
+		for k := range g.Pix {
+			g.Pix[k] = uint8(math.Round((float64(x.F32[i*784+k])*0.5 + 0.5) * 255))
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%d.png", i))
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, g)
+		f.Close()
+		files = append(files, path)
+	}
+	res := runPredictJSON(t, &predictOptions{Model: fmnistCNN, Files: files, Top: c})
+	for i, r := range res {
+		logits := make([]float64, c)
+		for j := range logits {
+			logits[j] = float64(y.F32[i*c+j])
+		}
+		want := softmax64(logits)
+		for _, p := range r.Predictions {
+			if math.Abs(p.Probability-want[p.Index]) > 1e-4 {
+				t.Errorf("image %d class %d: probability %v, PyTorch gives %v", i, p.Index, p.Probability, want[p.Index])
 			}
 		}
-		if len(names) != len(want) {
-			names = nil
+		if r.Predictions[0].Index != argmax(want) {
+			t.Errorf("image %d: top-1 %d, PyTorch's argmax %d", i, r.Predictions[0].Index, argmax(want))
 		}
-		checkPredictions(t, r, want, names)
 	}
 }
 

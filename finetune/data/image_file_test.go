@@ -122,3 +122,44 @@ func TestLoadImageErrors(t *testing.T) {
 		t.Error("LoadImages(nil): no error")
 	}
 }
+
+func TestParsePreprocess(t *testing.T) {
+	cases := []struct {
+		in        string
+		scale     float32
+		mean, std []float32
+	}{
+		{"scale=1/255,mean=0.5,std=0.5", 1, []float32{0.5}, []float32{0.5}},
+		{"size=28x28,channels=1,layout=NCHW,norm=raw255", 255, nil, nil},
+		{"size=224x224,channels=3,layout=NCHW,norm=imagenet", 1, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
+		{"scale=1,mean=127.5,std=127.5", 255, []float32{127.5}, []float32{127.5}},
+		{"mean=0.485,0.456,0.406,std=0.229,0.224,0.225", 1, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
+		{"scale=1/255,mean=0.485;0.456;0.406,std=0.229;0.224;0.225", 1, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
+	}
+	same := func(a, b []float32) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 1e-6 {
+				return false
+			}
+		}
+		return true
+	}
+	for _, c := range cases {
+		n, err := ParsePreprocess(c.in)
+		if err != nil {
+			t.Errorf("%q: %v", c.in, err)
+			continue
+		}
+		if math.Abs(float64(n.Scale-c.scale)) > 1e-4 || !same(n.Mean, c.mean) || !same(n.Std, c.std) {
+			t.Errorf("%q: scale %v mean %v std %v, want %v %v %v", c.in, n.Scale, n.Mean, n.Std, c.scale, c.mean, c.std)
+		}
+	}
+	for _, bad := range []string{"size=28x28", "scale=x", "scale=1/0", "mean=a", "std=0", "norm=fancy"} {
+		if _, err := ParsePreprocess(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
