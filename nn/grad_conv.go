@@ -88,6 +88,9 @@ func cvgBiasGrad[T float32 | float64](N, M, S int, dy, db []T) {
 
 // cvgConv: Y = conv(X, W) + B.
 func cvgConv(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	op, ok := n.Op.(*convOp)
 	if !ok {
 		return nil, fmt.Errorf("Conv backward: node op is %T, not the standard Conv", n.Op)
@@ -442,6 +445,9 @@ func cvgAxpy[T float32 | float64](a T, x, y []T) {
 
 // cvgConvTranspose: Y = conv_transpose(X, W) + B, i.e. Y_g = col2im(W_gᵀ·X_g).
 func cvgConvTranspose(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	op, ok := n.Op.(*convTransposeOp)
 	if !ok {
 		return nil, fmt.Errorf("ConvTranspose backward: node op is %T, not the standard ConvTranspose", n.Op)

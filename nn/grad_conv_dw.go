@@ -8,7 +8,7 @@ package nn
 // (rows of Wq, zero beyond oW):
 //
 //	dW[t]  = Σ_i wide[i]·xbuf[offs[t]+i]           (dot products)
-//	dxbuf[j] += Σ_t W[t]·wide[j-offs[t]]           (a multi-tap update)
+//	dxbuf[j] += Σ_t W[t]·wide[j-offs[t]]           (multi-tap updates)
 //
 // and dx is read back from the phase planes of dxbuf. Tasks are input
 // channels, so dW and dx need no reduction. It reports false (doing
@@ -39,9 +39,27 @@ func cvgDepthwiseFlatBack(g *convGeom, N, C, M, G int, x, w, dy, dx, dw []float3
 			maxOff = max(maxOff, o)
 		}
 	}
-	rev := make([]int, taps)
-	for t, o := range offs {
-		rev[t] = maxOff - o
+	// dx runs per phase plane with only the taps reading that plane (the
+	// others would multiply zeros): plane P gets
+	// Σ_{t in P} W[t]·wide[r - q_t] with q_t = offs[t] - P·plane.
+	type phase struct {
+		plane int
+		taps  []int
+		rev   []int
+	}
+	var phases []phase
+	for P := 0; P < sH*sW; P++ {
+		var ph phase
+		ph.plane = P
+		for t, o := range offs {
+			if o/plane == P {
+				ph.taps = append(ph.taps, t)
+				ph.rev = append(ph.rev, maxOff-(o-P*plane))
+			}
+		}
+		if len(ph.taps) > 0 {
+			phases = append(phases, ph)
+		}
 	}
 	nWide := (oH*Wq + 7) &^ 7
 	bufLen := (max(sH*sW*plane, maxOff+nWide) + 7) &^ 7
@@ -52,6 +70,7 @@ func cvgDepthwiseFlatBack(g *convGeom, N, C, M, G int, x, w, dy, dx, dw []float3
 		dyPad := make([]float32, padLen)
 		wide := dyPad[maxOff : maxOff+nWide]
 		part := make([]float32, taps)
+		wts := make([]float32, taps)
 		acc := make([]float64, taps*Mg)
 		for c := lo; c < hi; c++ {
 			clear(acc)
@@ -85,13 +104,20 @@ func cvgDepthwiseFlatBack(g *convGeom, N, C, M, G int, x, w, dy, dx, dw []float3
 					}
 					if dx != nil {
 						wk := w[m*taps:][:taps]
-						done := gemmTaps(dxbuf, wk, rev, dyPad)
-						for i := done; i < bufLen; i++ {
-							s := dxbuf[i]
-							for t, o := range rev {
-								s += wk[t] * dyPad[o+i]
+						for _, ph := range phases {
+							wp := wts[:len(ph.taps)]
+							for i, t := range ph.taps {
+								wp[i] = wk[t]
 							}
-							dxbuf[i] = s
+							y := dxbuf[ph.plane*plane : (ph.plane+1)*plane]
+							done := gemmTaps(y, wp, ph.rev, dyPad)
+							for i := done; i < plane; i++ {
+								s := y[i]
+								for k, o := range ph.rev {
+									s += wp[k] * dyPad[o+i]
+								}
+								y[i] = s
+							}
 						}
 					}
 				}
@@ -112,46 +138,41 @@ func cvgDepthwiseFlatBack(g *convGeom, N, C, M, G int, x, w, dy, dx, dw []float3
 // cvgPhaseSplit copies the plane x ([iH, iW]) into its zero-padded stride
 // phase planes in buf (see cvgDepthwiseFlatBack), or, when back is set,
 // copies the phase planes in buf back into x (padding positions dropped).
+// Input row ih lands in row (ih+pt)/sH of the planes of row phase
+// (ih+pt)%sH; input column iw in column (iw+pl)/sW of column phase
+// (iw+pl)%sW.
 func cvgPhaseSplit(buf, x []float32, sH, sW, pt, pl, Hq, Wq, iH, iW int, back bool) {
 	plane := Hq * Wq
-	for rh := 0; rh < sH; rh++ {
-		for rw := 0; rw < sW; rw++ {
-			ph := buf[(rh*sW+rw)*plane : (rh*sW+rw+1)*plane]
-			kLo, kHi := convValidRange(rw-pl, sW, iW, Wq)
-			for j := 0; j < Hq; j++ {
-				dst := ph[j*Wq : (j+1)*Wq]
-				ih := j*sH + rh - pt
-				if ih < 0 || ih >= iH || kLo >= kHi {
-					if !back {
-						clear(dst)
-					}
-					continue
-				}
-				xr := x[ih*iW : (ih+1)*iW]
-				iw0 := kLo*sW + rw - pl
+	if !back {
+		clear(buf[:sH*sW*plane])
+	}
+	for ih := 0; ih < iH; ih++ {
+		a := ih + pt
+		rh, j := a%sH, a/sH
+		xr := x[ih*iW : (ih+1)*iW]
+		for r := 0; r < sW && r < iW; r++ {
+			b := r + pl
+			ph := rh*sW + b%sW
+			row := buf[ph*plane+j*Wq : ph*plane+(j+1)*Wq]
+			cnt := (iW - r + sW - 1) / sW
+			dst := row[b/sW:][:cnt]
+			if sW == 1 {
 				if back {
-					if sW == 1 {
-						copy(xr[iw0:iw0+kHi-kLo], dst[kLo:kHi])
-						continue
-					}
-					iw := iw0
-					for k := kLo; k < kHi; k++ {
-						xr[iw] = dst[k]
-						iw += sW
-					}
-					continue
-				}
-				clear(dst[:kLo])
-				if sW == 1 {
-					copy(dst[kLo:kHi], xr[iw0:iw0+kHi-kLo])
+					copy(xr, dst)
 				} else {
-					iw := iw0
-					for k := kLo; k < kHi; k++ {
-						dst[k] = xr[iw]
-						iw += sW
-					}
+					copy(dst, xr)
 				}
-				clear(dst[kHi:])
+				continue
+			}
+			src := xr[r:]
+			if back {
+				for i, v := range dst {
+					src[i*sW] = v
+				}
+			} else {
+				for i := range dst {
+					dst[i] = src[i*sW]
+				}
 			}
 		}
 	}

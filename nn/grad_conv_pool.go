@@ -31,7 +31,10 @@ func cvgPoolSetup(n *Node, in, dOut []*Tensor, wantMax bool) (*poolOp, *convGeom
 // cvgMaxPool routes each output gradient to the first maximum of its
 // window (the element the forward pass picked). The Indices output has no
 // gradient.
-func cvgMaxPool(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+func cvgMaxPool(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	res := make([]*Tensor, len(in))
 	if !need[0] {
 		return res, nil
@@ -43,57 +46,96 @@ func cvgMaxPool(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Ten
 	x, dy := in[0], dOut[0]
 	dx := New(x.DType, x.Shape...)
 	planes := x.Shape[0] * x.Shape[1]
+	// The recorded output, when it is there, saves recomputing the maxima.
+	var y *Tensor
+	if len(out) > 0 && out[0] != nil && out[0].DType == x.DType && SameShape(out[0].Shape, dy.Shape) {
+		y = out[0]
+	}
 	if x.F32 != nil {
-		cvgMaxPoolBack(geo, planes, x.F32, dy.F32, dx.F32)
+		cvgMaxPoolBack(geo, planes, x.F32, convData[float32](y), dy.F32, dx.F32)
 		dx.RoundToDType()
 	} else {
-		cvgMaxPoolBack(geo, planes, x.F64, dy.F64, dx.F64)
+		cvgMaxPoolBack(geo, planes, x.F64, convData[float64](y), dy.F64, dx.F64)
 	}
 	res[0] = dx
 	return res, nil
 }
 
-func cvgMaxPoolBack[T float32 | float64](g *convGeom, planes int, x, dy, dx []T) {
+// cvgTapRanges returns, per output position along one axis, the kernel
+// taps [lo,hi) that land inside the input [0,size).
+func cvgTapRanges(n, s, pb, d, k, size int) (lo, hi []int) {
+	lo, hi = make([]int, n), make([]int, n)
+	for o := 0; o < n; o++ {
+		l, h := k, 0
+		for t := 0; t < k; t++ {
+			if i := o*s - pb + t*d; i >= 0 && i < size {
+				l, h = min(l, t), max(h, t+1)
+			}
+		}
+		if l >= h {
+			l, h = 0, 0
+		}
+		lo[o], hi[o] = l, h
+	}
+	return lo, hi
+}
+
+// cvgMaxPoolBack adds each dy to the first maximum of its window (tap
+// order kd, kh, kw, as the forward pass picks it). With y (the forward
+// output) it works row by row: taps are visited in reverse order and every
+// element equal to the maximum claims the position, so the first one in
+// forward order wins. Windows left unresolved (NaN, or no y) fall back to
+// the comparison scan of the forward pass.
+func cvgMaxPoolBack[T float32 | float64](g *convGeom, planes int, x, y, dy, dx []T) {
 	iD, iH, iW := g.in[0], g.in[1], g.in[2]
 	oD, oH, oW := g.out[0], g.out[1], g.out[2]
+	sw := g.s[2]
+	dLo, dHi := cvgTapRanges(oD, g.s[0], g.pb[0], g.d[0], g.k[0], iD)
+	hLo, hHi := cvgTapRanges(oH, g.s[1], g.pb[1], g.d[1], g.k[1], iH)
+	wLo, wHi := cvgTapRanges(oW, sw, g.pb[2], g.d[2], g.k[2], iW)
 	gemmParallel(planes, func(lo, hi int) {
+		idx := make([]int, oW)
 		for p := lo; p < hi; p++ {
 			xc := x[p*g.inSize:][:g.inSize]
 			dxc := dx[p*g.inSize:][:g.inSize]
 			dyc := dy[p*g.outSz:][:g.outSz]
-			o := 0
 			for od := 0; od < oD; od++ {
 				for oh := 0; oh < oH; oh++ {
-					for ow := 0; ow < oW; ow++ {
-						var best T
-						bi := -1
-						for kd := 0; kd < g.k[0]; kd++ {
+					r := (od*oH + oh) * oW
+					dyr := dyc[r:][:oW]
+					for i := range idx {
+						idx[i] = -1
+					}
+					if y != nil {
+						yr := y[p*g.outSz+r:][:oW]
+						for kd := dHi[od] - 1; kd >= dLo[od]; kd-- {
 							id := od*g.s[0] - g.pb[0] + kd*g.d[0]
-							if id < 0 || id >= iD {
+							for kh := hHi[oh] - 1; kh >= hLo[oh]; kh-- {
+								ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+								base := (id*iH + ih) * iW
+								xr := xc[base:][:iW]
+								for kw := g.k[2] - 1; kw >= 0; kw-- {
+									off := kw*g.d[2] - g.pb[2]
+									l, h := convValidRange(off, sw, iW, oW)
+									iw := l*sw + off
+									for ow := l; ow < h; ow++ {
+										if xr[iw] == yr[ow] {
+											idx[ow] = base + iw
+										}
+										iw += sw
+									}
+								}
+							}
+						}
+					}
+					for ow, bi := range idx {
+						if bi < 0 {
+							bi = cvgArgmax(g, xc, od, oh, ow, dLo[od], dHi[od], hLo[oh], hHi[oh], wLo[ow], wHi[ow], iH, iW)
+							if bi < 0 {
 								continue
 							}
-							for kh := 0; kh < g.k[1]; kh++ {
-								ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
-								if ih < 0 || ih >= iH {
-									continue
-								}
-								base := (id*iH + ih) * iW
-								for kw := 0; kw < g.k[2]; kw++ {
-									iw := ow*g.s[2] - g.pb[2] + kw*g.d[2]
-									if iw < 0 || iw >= iW {
-										continue
-									}
-									v := xc[base+iw]
-									if bi < 0 || v > best || v != v && best == best {
-										best, bi = v, base+iw
-									}
-								}
-							}
 						}
-						if bi >= 0 {
-							dxc[bi] += dyc[o]
-						}
-						o++
+						dxc[bi] += dyr[ow]
 					}
 				}
 			}
@@ -101,10 +143,34 @@ func cvgMaxPoolBack[T float32 | float64](g *convGeom, planes int, x, dy, dx []T)
 	})
 }
 
+// cvgArgmax returns the plane offset of the window element the forward
+// pass picks (first strictly greater, NaN wins), -1 for an empty window.
+func cvgArgmax[T float32 | float64](g *convGeom, xc []T, od, oh, ow, d0, d1, h0, h1, w0, w1, iH, iW int) int {
+	var best T
+	bi := -1
+	for kd := d0; kd < d1; kd++ {
+		id := od*g.s[0] - g.pb[0] + kd*g.d[0]
+		for kh := h0; kh < h1; kh++ {
+			ih := oh*g.s[1] - g.pb[1] + kh*g.d[1]
+			base := (id*iH+ih)*iW + ow*g.s[2] - g.pb[2]
+			for kw := w0; kw < w1; kw++ {
+				v := xc[base+kw*g.d[2]]
+				if bi < 0 || v > best || v != v && best == best {
+					best, bi = v, base+kw*g.d[2]
+				}
+			}
+		}
+	}
+	return bi
+}
+
 // cvgAvgPool spreads each output gradient evenly over the input elements
 // of its window, dividing by the count the forward pass used
 // (count_include_pad decides whether padding counts).
 func cvgAvgPool(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	res := make([]*Tensor, len(in))
 	if !need[0] {
 		return res, nil
@@ -207,6 +273,9 @@ func cvgGlobalPool(isMax bool) GradFunc {
 		name = "GlobalMaxPool"
 	}
 	return func(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+		if len(dOut) == 0 || dOut[0] == nil {
+			return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+		}
 		res := make([]*Tensor, len(in))
 		if !need[0] {
 			return res, nil
@@ -269,6 +338,9 @@ func cvgGlobalBack[T float32 | float64](isMax bool, planes, size int, x, dy, dx 
 // cvgLRN: y_c = x_c·D_c^-β with D_c = bias + α/size·Σ_{j∈win(c)} x_j², so
 // dx_j = dy_j·D_j^-β − 2αβ/size·x_j·Σ_{c: j∈win(c)} dy_c·x_c·D_c^(-β-1).
 func cvgLRN(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	if len(dOut) == 0 || dOut[0] == nil {
+		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
+	}
 	res := make([]*Tensor, len(in))
 	if !need[0] {
 		return res, nil
@@ -305,9 +377,9 @@ func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
 	after := l.size - 1 - before
 	scale := l.alpha / float64(l.size)
 	gemmParallel(N, func(lo, hi int) {
-		// Per sample: D (denominators) and q_c = dy_c·x_c·D_c^(-β-1), one
+		// Per sample: D_c^-β and q_c = dy_c·x_c·D_c^(-β-1), one
 		// spatial position at a time across channels.
-		d := make([]float64, C)
+		pw := make([]float64, C) // D_c^-β
 		q := make([]float64, C)
 		for n := lo; n < hi; n++ {
 			base := n * C * S
@@ -319,9 +391,10 @@ func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
 						v := float64(x[base+cc*S+s])
 						sq += v * v
 					}
-					d[c] = l.bias + scale*sq
+					dc := l.bias + scale*sq
+					pw[c] = math.Pow(dc, -l.beta)
 					i := base + c*S + s
-					q[c] = float64(dy[i]) * float64(x[i]) * math.Pow(d[c], -l.beta-1)
+					q[c] = float64(dy[i]) * float64(x[i]) * pw[c] / dc
 				}
 				for j := 0; j < C; j++ {
 					// Channels c whose window holds j: c-before <= j <= c+after.
@@ -331,7 +404,7 @@ func cvgLRNBack[T float32 | float64](l *poolLRN, N, C, S int, x, dy, dx []T) {
 						sum += q[c]
 					}
 					i := base + j*S + s
-					dx[i] = T(float64(dy[i])*math.Pow(d[j], -l.beta) - 2*scale*l.beta*float64(x[i])*sum)
+					dx[i] = T(float64(dy[i])*pw[j] - 2*scale*l.beta*float64(x[i])*sum)
 				}
 			}
 		}

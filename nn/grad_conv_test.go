@@ -197,6 +197,9 @@ func TestConvTransposeGrad(t *testing.T) {
 		{"3d", []int{1, 2, 3, 2, 3}, []int{2, 2, 2, 2, 2}, map[string]any{"strides": []int{2, 1, 2}}, true},
 	}
 	for _, c := range cases {
+		t.Run(c.name+"_f32", func(t *testing.T) {
+			cvgCompareF32(t, "ConvTranspose", cvgCase{c.name, c.x, c.w, c.attrs, false})
+		})
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewSource(11))
 			nIn := 2
@@ -419,4 +422,164 @@ func BenchmarkConvForwardBatch16(b *testing.B) {
 	b.Run("depthwise_s2_16x96x112x112_3x3", func(b *testing.B) {
 		cvgBenchForward(b, []int{16, 96, 112, 112}, []int{96, 1, 3, 3}, map[string]any{"group": 96, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}})
 	})
+}
+
+// cvgBenchPool times forward and backward of a pooling node.
+func cvgBenchPool(b *testing.B, op string, x []int, attrs map[string]any, backward bool) {
+	r := rand.New(rand.NewSource(1))
+	xt := convTestRand(r, x...)
+	n := &Node{Name: "bench", OpType: op, Opset: 19, Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: map[string]*Attr{}}
+	for k, v := range attrs {
+		a := &Attr{Name: k, Type: AttrInts}
+		for _, e := range v.([]int) {
+			a.Ints = append(a.Ints, int64(e))
+		}
+		n.Attrs[k] = a
+	}
+	if err := Standard().Build(n); err != nil {
+		b.Fatal(err)
+	}
+	ctx := NewContext(nil)
+	out, err := n.Op.Run(ctx, []*Tensor{xt})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dy := convTestRand(r, out[0].Shape...)
+	b.ResetTimer()
+	cpu0 := cvgCPUTime()
+	for i := 0; i < b.N; i++ {
+		if backward {
+			_, err = Backward(ctx, n, []*Tensor{xt}, out, []*Tensor{dy}, []bool{true})
+		} else {
+			_, err = n.Op.Run(ctx, []*Tensor{xt})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	cvgReport(b, 0, cvgCPUTime()-cpu0)
+}
+
+func BenchmarkPoolBackward(b *testing.B) {
+	stem := map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}
+	for _, bw := range []bool{false, true} {
+		name := "forward"
+		if bw {
+			name = "backward"
+		}
+		b.Run("maxpool_16x64x112x112_3x3s2/"+name, func(b *testing.B) {
+			cvgBenchPool(b, "MaxPool", []int{16, 64, 112, 112}, stem, bw)
+		})
+		b.Run("avgpool_16x64x112x112_3x3s2/"+name, func(b *testing.B) {
+			cvgBenchPool(b, "AveragePool", []int{16, 64, 112, 112}, stem, bw)
+		})
+		b.Run("globalavg_16x512x7x7/"+name, func(b *testing.B) {
+			cvgBenchPool(b, "GlobalAveragePool", []int{16, 512, 7, 7}, nil, bw)
+		})
+	}
+}
+
+// A small CNN differentiated on the tape: parameter and input gradients
+// match finite differences of the whole graph.
+func TestConvGradTape(t *testing.T) {
+	rng := rand.New(rand.NewSource(21))
+	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		return n
+	}
+	g := &Graph{
+		Inputs:  []ValueInfo{{Name: "x", DType: Float64}},
+		Outputs: []ValueInfo{{Name: "loss"}},
+	}
+	params := map[string]*Tensor{
+		"w1": randF64(rng, 4, 2, 3, 3), "b1": randF64(rng, 4),
+		"w2": randF64(rng, 4, 1, 3, 3), "b2": randF64(rng, 4),
+		"w3": randF64(rng, 3, 4, 1, 1),
+	}
+	for _, name := range []string{"w1", "b1", "w2", "b2", "w3"} {
+		g.AddParam(&Param{Name: name, Value: params[name]})
+	}
+	g.Nodes = []*Node{
+		node("Conv", 11, map[string]any{"strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"x", "w1", "b1"}, []string{"c1"}),
+		node("MaxPool", 12, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{1, 1}}, []string{"c1"}, []string{"p1"}),
+		node("Conv", 11, map[string]any{"group": 4, "pads": []int{1, 1, 1, 1}}, []string{"p1", "w2", "b2"}, []string{"c2"}),
+		node("AveragePool", 19, map[string]any{"kernel_shape": []int{2, 2}, "pads": []int{0, 0, 1, 1}}, []string{"c2"}, []string{"p2"}),
+		node("GlobalAveragePool", 1, nil, []string{"p2"}, []string{"gp"}),
+		node("Conv", 11, nil, []string{"gp", "w3"}, []string{"c3"}),
+		node("LRN", 13, map[string]any{"size": 3}, []string{"c3"}, []string{"n3"}),
+		node("GlobalMaxPool", 1, nil, []string{"n3"}, []string{"loss"}),
+	}
+	wrt := []string{"w1", "b1", "w2", "b2", "w3", "x"}
+	if err := g.NonDifferentiable(wrt[:5], nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := NewContext(nil)
+	x := randF64(rng, 1, 2, 9, 8)
+	tp, _, err := g.Forward(ctx, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := randF64(rng, 1, 3, 1, 1)
+	grads, err := tp.Backward(ctx, map[string]*Tensor{"loss": seed}, wrt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := func() float64 {
+		o, err := g.Run(ctx, map[string]*Tensor{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := 0.0
+		for i, v := range o["loss"].F64 {
+			s += v * seed.F64[i]
+		}
+		return s
+	}
+	const eps = 1e-6
+	for _, name := range wrt {
+		p := params[name]
+		if name == "x" {
+			p = x
+		}
+		gr := grads[name]
+		if gr == nil {
+			t.Fatalf("no gradient for %s", name)
+		}
+		for i := range p.F64 {
+			orig := p.F64[i]
+			p.F64[i] = orig + eps
+			lp := loss()
+			p.F64[i] = orig - eps
+			lm := loss()
+			p.F64[i] = orig
+			num := (lp - lm) / (2 * eps)
+			if math.Abs(num-gr.F64[i]) > 1e-7+1e-5*math.Abs(num) {
+				t.Errorf("%s[%d]: tape gradient %v, numeric %v", name, i, gr.F64[i], num)
+			}
+		}
+	}
+}
+
+func TestConvGradNilOutputGradient(t *testing.T) {
+	for _, op := range []string{"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN"} {
+		attrs := map[string]any{}
+		switch op {
+		case "MaxPool", "AveragePool":
+			attrs["kernel_shape"] = []int{2, 2}
+		case "LRN":
+			attrs["size"] = 3
+		}
+		nIn := 1
+		if op == "Conv" || op == "ConvTranspose" {
+			nIn = 2
+		}
+		n := gradTestNode(t, op, 13, attrs, nIn, 1)
+		in := []*Tensor{New(Float64, 1, 2, 4, 4), New(Float64, 2, 2, 3, 3)}[:nIn]
+		g, err := Backward(NewContext(nil), n, in, []*Tensor{nil}, []*Tensor{nil}, []bool{true, true}[:nIn])
+		if err != nil || len(g) != nIn || g[0] != nil {
+			t.Errorf("%s: nil output gradient gave %v, %v", op, g, err)
+		}
+	}
 }
