@@ -16,7 +16,8 @@ Then (transfer learning, Keras semantics):
   * the conv trunk (Conv + BatchNormalization, all three blocks) is frozen:
     no gradient, and its BatchNormalization stays in inference mode (running
     mean/var of the pretrained model, never updated);
-  * the head Gemm(64 -> 5) is replaced by a new Linear(64 -> 5) for classes
+  * the head Gemm(3136 -> 5) (on the flattened 64x7x7 feature map) is
+    replaced by a new Linear(3136 -> 5) for classes
     5-9 (Sandal, Shirt, Sneaker, Bag, Ankle boot -> labels 0..4);
   * training set: the first 50 training images of each of classes 5-9 of the
     full Fashion-MNIST training set (250 images; the same images as
@@ -58,7 +59,8 @@ HYPERPARAMETERS = {
     "shuffle": "reshuffle every epoch (torch.randperm, seeded Generator); last batch of an epoch "
                "is smaller (250 = 7*32 + 26), not dropped",
     "head_init": "PyTorch nn.Linear default, seeded (torch.manual_seed(seed) right before creation): "
-                 "W and b ~ U(-1/sqrt(64), 1/sqrt(64)) = U(-0.125, 0.125)",
+                 "W [5,3136] and b [5] ~ U(-1/sqrt(3136), 1/sqrt(3136)) = U(-0.017857, 0.017857)",
+    "features": 64 * 7 * 7,
     "frozen": "all Conv and BatchNormalization (BN in inference mode, running stats unchanged)",
     "train_classes": [5, 6, 7, 8, 9], "train_per_class": 50,
     "seed": 0, "threads": 2,
@@ -96,8 +98,8 @@ class FmnistCNN(nn.Module):
             *block(1, 16), nn.MaxPool2d(2),
             *block(16, 32), nn.MaxPool2d(2),
             *block(32, 64),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(64, num_classes)
+            nn.Flatten())
+        self.head = nn.Linear(HYPERPARAMETERS["features"], num_classes)
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -120,7 +122,7 @@ def load_from_onnx(path):
     Returns (model, (scale, mean, std)).
     """
     m = onnx.load(path)
-    w = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    w = {t.name: onnx.numpy_helper.to_array(t).copy() for t in m.graph.initializer}
     meta = {p.key: p.value for p in m.metadata_props}
     net = FmnistCNN()
     convs = [x for x in net.features if isinstance(x, nn.Conv2d)]
@@ -223,7 +225,7 @@ def main():
         p.requires_grad_(False)
     net.features.eval()
     torch.manual_seed(hp["seed"])
-    net.head = nn.Linear(64, len(classes))
+    net.head = nn.Linear(hp["features"], len(classes))
     if hp["optimizer"] == "Adam":
         opt = torch.optim.Adam(net.head.parameters(), lr=hp["lr"], betas=hp["betas"],
                                eps=hp["eps"], weight_decay=hp["weight_decay"])

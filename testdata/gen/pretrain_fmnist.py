@@ -22,7 +22,11 @@ Architecture (input "input" [batch,1,28,28] float32, output "logits" [batch,5]):
     Conv(1->16, 3x3, pad 1) - BatchNormalization - Relu - MaxPool 2x2   28 -> 14
     Conv(16->32, 3x3, pad 1) - BatchNormalization - Relu - MaxPool 2x2  14 -> 7
     Conv(32->64, 3x3, pad 1) - BatchNormalization - Relu                7
-    GlobalAveragePool - Flatten - Gemm(64 -> 5)
+    Flatten (64*7*7 = 3136, C,H,W order) - Gemm(3136 -> 5)
+
+The head sees the flattened 7x7 feature map rather than a global average:
+a linear probe on the 64 globally averaged channels only reaches ~87% on
+classes 5-9 (the fine-tuning task), the flattened map ~92%.
 
 Preprocessing (recorded in the model's metadata_props "graft.preprocess"):
 pixel bytes p in 0..255 become x = (p/255 - 0.5)/0.5, i.e. in [-1, 1].
@@ -65,9 +69,11 @@ PREPROCESS = "scale=1/255,mean=0.5,std=0.5"
 
 # Training recipe.
 SEED = 0
-EPOCHS = 6
+EPOCHS = 5
 BATCH = 64
 LR = 1e-3          # Adam, betas (0.9, 0.999), eps 1e-8, no weight decay
+LR_LAST = 1e-4     # lr of the last epoch (settles the BN running statistics)
+FEATURES = 64 * 7 * 7
 BN_MOMENTUM = 0.1  # PyTorch convention (running = 0.9*running + 0.1*batch)
 BN_EPS = 1e-5
 
@@ -115,8 +121,8 @@ class FmnistCNN(nn.Module):
             *block(1, 16), nn.MaxPool2d(2),
             *block(16, 32), nn.MaxPool2d(2),
             *block(32, 64),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(64, num_classes)
+            nn.Flatten())
+        self.head = nn.Linear(FEATURES, num_classes)
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -150,6 +156,9 @@ def main():
     gen = torch.Generator().manual_seed(SEED)
     t0 = time.time()
     for epoch in range(EPOCHS):
+        if epoch == EPOCHS - 1:
+            for g in opt.param_groups:
+                g["lr"] = LR_LAST
         model.train()
         perm = torch.randperm(len(x_tr), generator=gen)
         total = 0.0
