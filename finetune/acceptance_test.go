@@ -72,8 +72,8 @@ func TestFashionCNNTransfer(t *testing.T) {
 		bar    float64
 	}{
 		{"head only", "all-but-head", 30, 1e-2, 0.90},
-		{"partial", "until=/features/features.4/Conv", 8, 1e-3, 0.6},
-		{"full", "none", 8, 1e-3, 0.6},
+		{"partial", "until=/features/features.4/Conv", 8, 1e-3, 0.85},
+		{"full", "none", 8, 1e-3, 0.85},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
