@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	"github.com/graftml/graft/finetune/data"
+	"github.com/graftml/graft/internal/ortref"
 	"github.com/graftml/graft/internal/testenv"
+	"github.com/graftml/graft/nn"
+	"github.com/graftml/graft/onnx"
 )
 
 // fashionMNIST skips (or, in CI, fails) when Debian's dataset-fashion-mnist
@@ -90,6 +93,54 @@ func TestFashionCNNTransfer(t *testing.T) {
 			if out.Test.NumSamples != 5000 || out.Test.Accuracy < c.bar {
 				t.Errorf("%s: accuracy %.4f on %d images; the bar is %.2f on 5000", c.name, out.Test.Accuracy, out.Test.NumSamples, c.bar)
 			}
+			checkExportInORT(t, o.Out)
 		})
+	}
+}
+
+// checkExportInORT runs an exported model in onnxruntime and in graft on
+// real test images and requires relative error below 1e-5.
+func checkExportInORT(t *testing.T, path string) {
+	t.Helper()
+	if _, err := ortref.LibPath(); err != nil && os.Getenv("GRAFT_REQUIRE_ORT") != "1" {
+		t.Logf("onnxruntime check skipped: %v", err)
+		return
+	}
+	g, err := onnx.LoadGraph(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.OpenFashionMNIST("", false, data.IDXOptions{ImageOptions: data.ImageOptions{Norm: data.NormSigned()}, Classes: []int{5, 6, 7, 8, 9}, PerClass: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, ds.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	x, _, err := data.Batch(ds, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := ortref.Open(path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	feed := map[string]*nn.Tensor{g.Inputs[0].Name: x}
+	want, err := sess.Run(feed)
+	if err != nil {
+		t.Fatalf("onnxruntime on the exported model: %v", err)
+	}
+	got, err := g.Run(nil, feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range g.Outputs {
+		d, err := nn.Compare(got[o.Name], want[o.Name], 1e-5, 1e-6)
+		if err != nil || d.Bad > 0 {
+			t.Errorf("exported model, output %q: graft vs onnxruntime %v %+v", o.Name, err, d)
+		}
+		t.Logf("exported model vs onnxruntime: max abs %.2g, max rel %.2g", d.MaxAbs, d.MaxRel)
 	}
 }

@@ -44,7 +44,8 @@ type Config struct {
 	// epochs with its own freeze spec and learning rate.
 	Phase2 *PhaseConfig
 	// Checkpoint, when set, is written atomically after every epoch:
-	// parameters, optimizer state, epoch, best metric and history.
+	// parameters, optimizer state, epoch, best metric and history; with a
+	// validation set, CHECKPOINT.best holds the best epoch so far.
 	Checkpoint string
 	// Resume continues from this checkpoint (written by a run with the same
 	// model, head and configuration): training N epochs equals training
@@ -201,6 +202,12 @@ func (t *Trainer) Fit(ctx context.Context, train, val Dataset) (*Result, error) 
 				res.BestLoss, res.BestEpoch, bad = ev.Loss, epoch, 0
 				if t.Cfg.EarlyStopping > 0 {
 					best = t.snapshot()
+				}
+				if t.Cfg.Checkpoint != "" {
+					// Keep-best: the best epoch so far, beside the latest.
+					if err := t.saveCheckpoint(t.Cfg.Checkpoint+".best", epoch+1, 0, res); err != nil {
+						return res, err
+					}
 				}
 			} else {
 				bad++
