@@ -17,6 +17,8 @@ build:
 # Every test, with the reference material in ../shared when present.
 test: lint
 	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m ./...
+	@# The conformance counts, for the record (the suites also ran above).
+	@$(GO) test $(GOFLAGS_TAGS) -count=1 -run 'TestNodeSuite|TestOnnxGoConformance' -v ./onnx | grep -E '^(graft node suite|onnx-go conformance):' || true
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/graft
 
 # Speed against onnxruntime; never part of `make test`.

@@ -70,7 +70,7 @@ func runOnnxGoCase(tc *testbackend.TestCase, reg *nn.Registry) (string, string) 
 		if err != nil {
 			return "unsupported", err.Error()
 		}
-		feed[g.Inputs[i].Name] = x
+		feed[g.Inputs[i].Name] = conform(x, g.Inputs[i])
 	}
 	out, err := g.Run(nil, feed)
 	if err != nil {
@@ -82,11 +82,7 @@ func runOnnxGoCase(tc *testbackend.TestCase, reg *nn.Registry) (string, string) 
 			return "unsupported", err.Error()
 		}
 		got := out[g.Outputs[i].Name]
-		if got.DType != want.DType && got.DType.Storage() == want.DType.Storage() {
-			// onnx-go stores some integer outputs with a Go type of
-			// another width; compare the values.
-			want.DType = got.DType
-		}
+		want = conform(want, g.Outputs[i])
 		d, err := nn.Compare(got, want, 1e-4, 1e-5)
 		if err != nil {
 			return "fail", fmt.Sprintf("output %d: %v", i, err)
@@ -138,4 +134,43 @@ func fixShape(shape []int, n int) []int {
 		return shape
 	}
 	return []int{n}
+}
+
+// conform adapts a tensor from onnx-go's generated cases to the type and
+// shape the model declares: the generator stored some integer tensors as
+// float32 (Size outputs, Slice starts, Mod operands) and some scalars as
+// [1]. The values are unchanged.
+func conform(t *nn.Tensor, vi nn.ValueInfo) *nn.Tensor {
+	if vi.DType != nn.Undefined && t.DType != vi.DType && vi.DType.Supported() {
+		c := nn.New(vi.DType, t.Shape...)
+		for i := 0; i < t.Len(); i++ {
+			v := t.Float64At(i)
+			switch c.DType.Storage() {
+			case nn.StoreF32:
+				c.F32[i] = float32(v)
+			case nn.StoreF64:
+				c.F64[i] = v
+			case nn.StoreI64:
+				c.I64[i] = int64(v)
+			case nn.StoreBool:
+				c.Bool[i] = v != 0
+			}
+		}
+		t = c
+	}
+	if d := dimsOf(vi); vi.HasShape && d != nil && len(d) != len(t.Shape) && nn.NumElements(d) == t.Len() {
+		t = t.Reshaped(d...)
+	}
+	return t
+}
+
+func dimsOf(vi nn.ValueInfo) []int {
+	d := make([]int, len(vi.Shape))
+	for i, x := range vi.Shape {
+		if x.Value < 0 || x.Param != "" {
+			return nil
+		}
+		d[i] = x.Value
+	}
+	return d
 }
