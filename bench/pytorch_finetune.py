@@ -53,7 +53,7 @@ FMNIST_DIR = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 # The recipe graft replicates.
 HYPERPARAMETERS = {
-    "optimizer": "Adam", "lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+    "optimizer": "Adam", "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
     "batch_size": 32, "epochs": 30, "lr_schedule": "constant",
     "loss": "cross_entropy (softmax, mean over the batch, no label smoothing)",
     "shuffle": "reshuffle every epoch (torch.randperm, seeded Generator); last batch of an epoch "
@@ -196,6 +196,8 @@ def main():
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
     ap.add_argument("--optimizer", choices=["Adam", "SGD"], help="override (SGD: momentum 0.9)")
     ap.add_argument("--seed", type=int, help="override the seed")
+    ap.add_argument("--head-init", choices=["torch", "zeros"], default="torch",
+                    help="zeros: W = 0, b = 0 instead of the seeded PyTorch default")
     args = ap.parse_args()
     hp = dict(HYPERPARAMETERS)
     for k in ["lr", "epochs", "optimizer", "seed"]:
@@ -226,6 +228,9 @@ def main():
     net.features.eval()
     torch.manual_seed(hp["seed"])
     net.head = nn.Linear(hp["features"], len(classes))
+    if args.head_init == "zeros":
+        nn.init.zeros_(net.head.weight)
+        nn.init.zeros_(net.head.bias)
     if hp["optimizer"] == "Adam":
         opt = torch.optim.Adam(net.head.parameters(), lr=hp["lr"], betas=hp["betas"],
                                eps=hp["eps"], weight_decay=hp["weight_decay"])
@@ -273,7 +278,7 @@ def main():
     print(json.dumps({
         "benchmark": "fmnist_cnn_finetune", "framework": "pytorch " + torch.__version__,
         "optimizer": hp["optimizer"], "lr": hp["lr"], "epochs": hp["epochs"], "seed": hp["seed"],
-        "cache_features": args.cache_features,
+        "cache_features": args.cache_features, "head_init": args.head_init,
         "test_accuracy": round(correct / len(x_te), 4), "test_images": len(x_te),
         "train_accuracy": round(train_correct / len(x_tr), 4), "train_images": len(x_tr),
         "steps": steps,
