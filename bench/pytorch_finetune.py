@@ -27,7 +27,15 @@ Then (transfer learning, Keras semantics):
 Preprocessing is read from the model's metadata_props "graft.preprocess"
 ("scale=1/255,mean=0.5,std=0.5": x = (pixel/255 - 0.5)/0.5).
 
-Recipe: HYPERPARAMETERS below. Prints one JSON line at the end with accuracy,
+Recipe: HYPERPARAMETERS below (Adam lr 1e-3, batch 32, 30 epochs = 240
+steps, constant lr, seeded PyTorch-default head init). Result on this
+machine (torch 1.13, 2 threads): test accuracy 0.9308 (seeds 1-3: 0.9296,
+0.9306, 0.9284; zero-initialized head: 0.9308), train accuracy 1.0; training
+~0.7 s wall on an idle machine (240 steps, ~10,000 samples/s), evaluation of
+5,000 images ~0.8 s. Wall times vary a lot with machine load: use --repeat
+3 and look at train_cpu_seconds too.
+
+Prints one JSON line at the end with accuracy,
 wall/CPU times and samples/s. Wall time is measured around the plain training
 loop (every step runs the frozen trunk forward on the batch, as graft would);
 --cache-features trains the head on features computed once instead (same

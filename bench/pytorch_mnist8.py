@@ -27,7 +27,15 @@ loss (mean over the batch), constant lr. New head initialized with PyTorch's
 nn.Linear default, seeded by torch.manual_seed(SEED) right before creation:
 W and b ~ U(-1/sqrt(256), 1/sqrt(256)) = U(-0.0625, 0.0625).
 
-Prints one JSON line at the end with accuracy and wall times.
+Result on this machine (torch 1.13, 2 threads): test accuracy 0.7478 (seed 1:
+0.7544); training ~1.2 s wall on an idle machine (960 steps, ~25,000
+samples/s), evaluation of 10,000 images ~0.5 s. The features are large (raw
+0..255 input, mnist-8's logits are in the thousands), so the first epoch's
+loss is ~76 and the head is still far from converged after 30 epochs; the
+accuracy is sensitive to the recipe. Wall times vary a lot with machine load:
+use --repeat 3 and look at train_cpu_seconds too.
+
+Prints one JSON line at the end with accuracy and wall/CPU times.
 """
 
 import argparse
