@@ -27,7 +27,15 @@ Then (transfer learning, Keras semantics):
 Preprocessing is read from the model's metadata_props "graft.preprocess"
 ("scale=1/255,mean=0.5,std=0.5": x = (pixel/255 - 0.5)/0.5).
 
-Recipe: HYPERPARAMETERS below. Prints one JSON line at the end with accuracy,
+Recipe: HYPERPARAMETERS below (Adam lr 1e-3, batch 32, 30 epochs = 240
+steps, constant lr, seeded PyTorch-default head init). Result on this
+machine (torch 1.13, 2 threads): test accuracy 0.9308 (seeds 1-3: 0.9296,
+0.9306, 0.9284; zero-initialized head: 0.9308), train accuracy 1.0; training
+~0.7 s wall on an idle machine (240 steps, ~10,000 samples/s), evaluation of
+5,000 images ~0.8 s. Wall times vary a lot with machine load: use --repeat
+3 and look at train_cpu_seconds too.
+
+Prints one JSON line at the end with accuracy,
 wall/CPU times and samples/s. Wall time is measured around the plain training
 loop (every step runs the frozen trunk forward on the batch, as graft would);
 --cache-features trains the head on features computed once instead (same
@@ -53,7 +61,7 @@ FMNIST_DIR = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 # The recipe graft replicates.
 HYPERPARAMETERS = {
-    "optimizer": "Adam", "lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+    "optimizer": "Adam", "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
     "batch_size": 32, "epochs": 30, "lr_schedule": "constant",
     "loss": "cross_entropy (softmax, mean over the batch, no label smoothing)",
     "shuffle": "reshuffle every epoch (torch.randperm, seeded Generator); last batch of an epoch "
@@ -187,45 +195,14 @@ def check_subset(images, labels_in_dataset, idx):
     print("testdata/fmnist/train matches the %d training images" % n)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=os.path.join(ROOT, "testdata", "models", "fmnist_cnn.onnx"))
-    ap.add_argument("--cache-features", action="store_true",
-                    help="compute the frozen trunk's features once, train the head on them")
-    ap.add_argument("--lr", type=float, help="override the recipe's learning rate")
-    ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    ap.add_argument("--optimizer", choices=["Adam", "SGD"], help="override (SGD: momentum 0.9)")
-    ap.add_argument("--seed", type=int, help="override the seed")
-    args = ap.parse_args()
-    hp = dict(HYPERPARAMETERS)
-    for k in ["lr", "epochs", "optimizer", "seed"]:
-        if getattr(args, k) is not None:
-            hp[k] = getattr(args, k)
-    torch.set_num_threads(hp["threads"])
-    torch.use_deterministic_algorithms(True)
-
-    net, (scale, mean, std) = load_from_onnx(args.model)
-    def prep(images):
-        x = images.astype(np.float32)[:, None]
-        return torch.from_numpy(((x * np.float32(scale) - np.float32(mean)) / np.float32(std)).astype(np.float32))
-
-    classes = hp["train_classes"]
-    tr_img, tr_lab = read_idx("train-images-idx3-ubyte"), read_idx("train-labels-idx1-ubyte")
-    te_img, te_lab = read_idx("t10k-images-idx3-ubyte"), read_idx("t10k-labels-idx1-ubyte")
-    idx = np.concatenate([np.nonzero(tr_lab == c)[0][:hp["train_per_class"]] for c in classes])
-    check_subset(tr_img, tr_lab, idx)
-    remap = np.full(10, -1, np.int64)
-    remap[classes] = np.arange(len(classes))
-    x_tr, y_tr = prep(tr_img[idx]), torch.from_numpy(remap[tr_lab[idx]])
-    sel = np.isin(te_lab, classes)
-    x_te, y_te = prep(te_img[sel]), torch.from_numpy(remap[te_lab[sel]])
-
-    # Freeze the trunk; BN in inference mode for the whole run.
-    for p in net.features.parameters():
-        p.requires_grad_(False)
-    net.features.eval()
+def train_head(net, hp, args, x_tr, y_tr, verbose=True):
+    """Replace net.head by a fresh seeded head and train it; returns (wall s, CPU s, steps)."""
+    n_classes = len(hp["train_classes"])
     torch.manual_seed(hp["seed"])
-    net.head = nn.Linear(hp["features"], len(classes))
+    net.head = nn.Linear(hp["features"], n_classes)
+    if args.head_init == "zeros":
+        nn.init.zeros_(net.head.weight)
+        nn.init.zeros_(net.head.bias)
     if hp["optimizer"] == "Adam":
         opt = torch.optim.Adam(net.head.parameters(), lr=hp["lr"], betas=hp["betas"],
                                eps=hp["eps"], weight_decay=hp["weight_decay"])
@@ -256,9 +233,58 @@ def main():
             opt.step()
             total += loss.item() * len(b)
             steps += 1
-        if epoch == 0 or (epoch + 1) % 5 == 0:
+        if verbose and (epoch == 0 or (epoch + 1) % 5 == 0):
             print("epoch %2d  loss %.4f" % (epoch + 1, total / len(inputs)))
-    train_s, train_cpu = time.time() - t0, time.process_time() - c0
+    return time.time() - t0, time.process_time() - c0, steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=os.path.join(ROOT, "testdata", "models", "fmnist_cnn.onnx"))
+    ap.add_argument("--cache-features", action="store_true",
+                    help="compute the frozen trunk's features once, train the head on them")
+    ap.add_argument("--lr", type=float, help="override the recipe's learning rate")
+    ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    ap.add_argument("--optimizer", choices=["Adam", "SGD"], help="override (SGD: momentum 0.9)")
+    ap.add_argument("--seed", type=int, help="override the seed")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="train N times from the same fresh head, report the fastest (timing on a busy machine)")
+    ap.add_argument("--head-init", choices=["torch", "zeros"], default="torch",
+                    help="zeros: W = 0, b = 0 instead of the seeded PyTorch default")
+    args = ap.parse_args()
+    hp = dict(HYPERPARAMETERS)
+    for k in ["lr", "epochs", "optimizer", "seed"]:
+        if getattr(args, k) is not None:
+            hp[k] = getattr(args, k)
+    torch.set_num_threads(hp["threads"])
+    torch.use_deterministic_algorithms(True)
+
+    net, (scale, mean, std) = load_from_onnx(args.model)
+    def prep(images):
+        x = images.astype(np.float32)[:, None]
+        return torch.from_numpy(((x * np.float32(scale) - np.float32(mean)) / np.float32(std)).astype(np.float32))
+
+    classes = hp["train_classes"]
+    tr_img, tr_lab = read_idx("train-images-idx3-ubyte"), read_idx("train-labels-idx1-ubyte")
+    te_img, te_lab = read_idx("t10k-images-idx3-ubyte"), read_idx("t10k-labels-idx1-ubyte")
+    idx = np.concatenate([np.nonzero(tr_lab == c)[0][:hp["train_per_class"]] for c in classes])
+    check_subset(tr_img, tr_lab, idx)
+    remap = np.full(10, -1, np.int64)
+    remap[classes] = np.arange(len(classes))
+    x_tr, y_tr = prep(tr_img[idx]), torch.from_numpy(remap[tr_lab[idx]])
+    sel = np.isin(te_lab, classes)
+    x_te, y_te = prep(te_img[sel]), torch.from_numpy(remap[te_lab[sel]])
+
+    # Freeze the trunk; BN in inference mode for the whole run.
+    for p in net.features.parameters():
+        p.requires_grad_(False)
+    net.features.eval()
+    best = None
+    for rep in range(args.repeat):
+        r = train_head(net, hp, args, x_tr, y_tr, verbose=(rep == 0))
+        if best is None or r[0] < best[0]:
+            best = r
+    train_s, train_cpu, steps = best
 
     net.eval()
     t1, c1 = time.time(), time.process_time()
@@ -273,11 +299,11 @@ def main():
     print(json.dumps({
         "benchmark": "fmnist_cnn_finetune", "framework": "pytorch " + torch.__version__,
         "optimizer": hp["optimizer"], "lr": hp["lr"], "epochs": hp["epochs"], "seed": hp["seed"],
-        "cache_features": args.cache_features,
+        "cache_features": args.cache_features, "head_init": args.head_init,
         "test_accuracy": round(correct / len(x_te), 4), "test_images": len(x_te),
         "train_accuracy": round(train_correct / len(x_tr), 4), "train_images": len(x_tr),
         "steps": steps,
-        "train_seconds": round(train_s, 3), "train_cpu_seconds": round(train_cpu, 3),
+        "repeat": args.repeat, "train_seconds": round(train_s, 3), "train_cpu_seconds": round(train_cpu, 3),
         "train_samples_per_second": round(hp["epochs"] * len(x_tr) / train_s, 1),
         "eval_seconds": round(eval_s, 3), "eval_cpu_seconds": round(eval_cpu, 3),
         "eval_samples_per_second": round(len(x_te) / eval_s, 1),

@@ -27,7 +27,15 @@ loss (mean over the batch), constant lr. New head initialized with PyTorch's
 nn.Linear default, seeded by torch.manual_seed(SEED) right before creation:
 W and b ~ U(-1/sqrt(256), 1/sqrt(256)) = U(-0.0625, 0.0625).
 
-Prints one JSON line at the end with accuracy and wall times.
+Result on this machine (torch 1.13, 2 threads): test accuracy 0.7478 (seed 1:
+0.7544); training ~1.2 s wall on an idle machine (960 steps, ~25,000
+samples/s), evaluation of 10,000 images ~0.5 s. The features are large (raw
+0..255 input, mnist-8's logits are in the thousands), so the first epoch's
+loss is ~76 and the head is still far from converged after 30 epochs; the
+accuracy is sensitive to the recipe. Wall times vary a lot with machine load:
+use --repeat 3 and look at train_cpu_seconds too.
+
+Prints one JSON line at the end with accuracy and wall/CPU times.
 """
 
 import argparse
@@ -138,27 +146,8 @@ def first_per_class(labels, n, classes):
     return np.concatenate([np.nonzero(labels == c)[0][:n] for c in classes])
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="/work/shared/models/mnist-8.onnx")
-    args = ap.parse_args()
-    hp = HYPERPARAMETERS
-    torch.set_num_threads(hp["threads"])
-    torch.use_deterministic_algorithms(True)
-
-    net = load_mnist8(args.model)
-    check_reference(net, args.model)
-
-    tr_img, tr_lab = read_idx("train-images-idx3-ubyte"), read_idx("train-labels-idx1-ubyte")
-    te_img, te_lab = read_idx("t10k-images-idx3-ubyte"), read_idx("t10k-labels-idx1-ubyte")
-    sel = first_per_class(tr_lab, hp["train_per_class"], range(hp["classes"]))
-    x_tr = torch.from_numpy(tr_img[sel].astype(np.float32)[:, None])
-    y_tr = torch.from_numpy(tr_lab[sel].astype(np.int64))
-    x_te = torch.from_numpy(te_img.astype(np.float32)[:, None])
-    y_te = torch.from_numpy(te_lab.astype(np.int64))
-
-    for p in net.features.parameters():
-        p.requires_grad_(False)
+def train_head(net, hp, x_tr, y_tr, verbose=True):
+    """Replace net.head by a fresh seeded head and train it; returns (wall s, CPU s, steps)."""
     torch.manual_seed(hp["seed"])
     net.head = nn.Linear(256, hp["classes"])
     opt = torch.optim.Adam(net.head.parameters(), lr=hp["lr"], betas=hp["betas"],
@@ -179,9 +168,40 @@ def main():
             opt.step()
             total += loss.item() * len(idx)
             steps += 1
-        if epoch == 0 or (epoch + 1) % 5 == 0:
+        if verbose and (epoch == 0 or (epoch + 1) % 5 == 0):
             print("epoch %2d  loss %.4f" % (epoch + 1, total / len(x_tr)))
-    train_s, train_cpu = time.time() - t0, time.process_time() - c0
+    return time.time() - t0, time.process_time() - c0, steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="/work/shared/models/mnist-8.onnx")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="train N times from the same fresh head, report the fastest (timing on a busy machine)")
+    args = ap.parse_args()
+    hp = HYPERPARAMETERS
+    torch.set_num_threads(hp["threads"])
+    torch.use_deterministic_algorithms(True)
+
+    net = load_mnist8(args.model)
+    check_reference(net, args.model)
+
+    tr_img, tr_lab = read_idx("train-images-idx3-ubyte"), read_idx("train-labels-idx1-ubyte")
+    te_img, te_lab = read_idx("t10k-images-idx3-ubyte"), read_idx("t10k-labels-idx1-ubyte")
+    sel = first_per_class(tr_lab, hp["train_per_class"], range(hp["classes"]))
+    x_tr = torch.from_numpy(tr_img[sel].astype(np.float32)[:, None])
+    y_tr = torch.from_numpy(tr_lab[sel].astype(np.int64))
+    x_te = torch.from_numpy(te_img.astype(np.float32)[:, None])
+    y_te = torch.from_numpy(te_lab.astype(np.int64))
+
+    for p in net.features.parameters():
+        p.requires_grad_(False)
+    best = None
+    for rep in range(args.repeat):
+        r = train_head(net, hp, x_tr, y_tr, verbose=(rep == 0))
+        if best is None or r[0] < best[0]:
+            best = r
+    train_s, train_cpu, steps = best
 
     net.eval()
     t1, c1 = time.time(), time.process_time()
@@ -194,7 +214,7 @@ def main():
     print(json.dumps({
         "benchmark": "mnist8_fmnist_head", "framework": "pytorch " + torch.__version__,
         "test_accuracy": round(acc, 4), "test_images": len(x_te), "train_images": len(x_tr),
-        "epochs": hp["epochs"], "steps": steps,
+        "epochs": hp["epochs"], "steps": steps, "repeat": args.repeat,
         "train_seconds": round(train_s, 3),
         "train_samples_per_second": round(hp["epochs"] * len(x_tr) / train_s, 1),
         "train_cpu_seconds": round(train_cpu, 3),
