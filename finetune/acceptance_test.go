@@ -74,7 +74,7 @@ func TestFashionCNNTransfer(t *testing.T) {
 		lr     float64
 		bar    float64
 	}{
-		{"head only", "all-but-head", 30, 1e-2, 0.90},
+		{"head only", "all-but-head", 30, 1e-3, 0.90},
 		{"partial", "until=/features/features.4/Conv", 8, 1e-3, 0.85},
 		{"full", "none", 8, 1e-3, 0.85},
 	}
