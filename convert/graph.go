@@ -24,8 +24,14 @@ type Stats struct {
 }
 
 func (s *Stats) skip(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	for _, m := range s.Skipped {
+		if m == msg {
+			return
+		}
+	}
 	if len(s.Skipped) < 20 {
-		s.Skipped = append(s.Skipped, fmt.Sprintf(format, args...))
+		s.Skipped = append(s.Skipped, msg)
 	}
 }
 
