@@ -13,8 +13,13 @@ type Options struct {
 	FoldBN         bool
 	FuseBias       bool
 	EliminateDead  bool
-	// FP16 stores float32 weights as float16 (WeightsToFloat16).
-	FP16 bool
+	// FP16 converts the graph to float16 (ToFloat16), keeping float32
+	// inputs and outputs unless FP16IO is set too.
+	FP16   bool
+	FP16IO bool
+	// FP16Weights only stores float32 weights as float16
+	// (WeightsToFloat16); it is ignored with FP16.
+	FP16Weights bool
 }
 
 // All selects every exact (lossless up to float rounding) pass.
@@ -24,11 +29,11 @@ func All() Options {
 
 // Exact reports whether the selected passes only reorder float arithmetic
 // (no float16 rounding).
-func (o Options) Exact() bool { return !o.FP16 }
+func (o Options) Exact() bool { return !o.FP16 && !o.FP16Weights }
 
 // Any reports whether a pass is selected.
 func (o Options) Any() bool {
-	return o.FoldConstants || o.RemoveIdentity || o.FoldBN || o.FuseBias || o.EliminateDead || o.FP16
+	return o.FoldConstants || o.RemoveIdentity || o.FoldBN || o.FuseBias || o.EliminateDead || o.FP16 || o.FP16Weights
 }
 
 // Apply runs the selected passes on g in a fixed order: constants,
@@ -44,7 +49,8 @@ func Apply(g *nn.Graph, o Options) ([]Stats, error) {
 		{o.FoldBN, FoldBatchNorm},
 		{o.FuseBias, FuseBias},
 		{o.EliminateDead, EliminateDead},
-		{o.FP16, WeightsToFloat16},
+		{o.FP16Weights && !o.FP16, WeightsToFloat16},
+		{o.FP16, func(g *nn.Graph) (Stats, error) { return ToFloat16(g, o.FP16IO) }},
 	}
 	var out []Stats
 	for _, p := range passes {

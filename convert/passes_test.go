@@ -19,6 +19,7 @@ func TestPassesOnModels(t *testing.T) {
 		"fuse-bias":       {FuseBias: true},
 		"eliminate-dead":  {EliminateDead: true},
 		"all":             All(),
+		"fp16-weights":    {FP16Weights: true},
 		"fp16":            {FP16: true},
 	}
 	for _, name := range allModels {

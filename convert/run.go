@@ -112,7 +112,13 @@ func ConvertFile(in, out string, o FileOptions) (*Report, error) {
 		r.ORT = "unavailable: " + err.Error()
 	default:
 		if r.ORTErrors, err = CompareRunner(ref, ORTRunner, out, o.Samples, o.Seed); err != nil {
-			return fail(fmt.Errorf("verifying %s in onnxruntime: %w", out, err))
+			if !o.FP16IO {
+				return fail(fmt.Errorf("verifying %s in onnxruntime: %w", out, err))
+			}
+			// The onnxruntime binding cannot return float16 outputs of
+			// dynamic shape.
+			r.ORT = "not checked: " + err.Error()
+			break
 		}
 		r.ORT = "checked"
 	}
