@@ -20,7 +20,7 @@ type convertOptions struct {
 func newConvertCmd() *cobra.Command {
 	o := &convertOptions{}
 	cmd := &cobra.Command{
-		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16] [--all]",
+		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--all]",
 		Short: "Optimize a model for serving (fold batch norms and constants, drop identities, float16 weights), verified",
 		Long: `convert rewrites a model for serving and writes it as ONNX. Each transform is
 selected by a flag; --all selects every exact one (all but --fp16). The written
@@ -29,8 +29,12 @@ written file (re-imported by graft, and in onnxruntime when it is available);
 the largest error of each output, relative to the output's largest magnitude,
 must stay below 1e-5 (1e-2 with --fp16), otherwise nothing is written.
 
---fp16 stores float32 weights as float16 with a Cast back to float32 after each
-(weight-only conversion: activations, inputs and outputs stay float32).`,
+--fp16 converts the whole graph to float16 (weights, constants, activations);
+Cast nodes keep the inputs and outputs float32 unless --fp16-io. --fp16-weights
+only stores the weights as float16, with a Cast back to float32 after each
+(activations stay float32). graft computes float16 tensors in float32 with
+float16 rounding, so it verifies both; onnxruntime cannot be checked with
+--fp16-io (its Go binding returns no float16 outputs of dynamic shape).`,
 		Example: `  graft convert resnet.onnx -o resnet_serving.onnx --all
   graft convert model.onnx -o model_fp16.onnx --all --fp16 --json`,
 		Args: exactArgs(1, "one model path"),
@@ -39,13 +43,19 @@ must stay below 1e-5 (1e-2 with --fp16), otherwise nothing is written.
 			if o.Out == "" {
 				return usageError{errors.New("-o OUT is required")}
 			}
+			if o.FP16IO {
+				o.FP16 = true
+			}
 			if o.All {
-				fp16 := o.FP16
+				fp16, io, w := o.FP16, o.FP16IO, o.FP16Weights
 				o.Options = convert.All()
-				o.FP16 = fp16
+				o.FP16, o.FP16IO, o.FP16Weights = fp16, io, w
 			}
 			if !o.Options.Any() {
-				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16 or --all)")}
+				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16, --fp16-weights or --all)")}
+			}
+			if o.FP16 && o.FP16Weights {
+				return usageError{errors.New("--fp16 and --fp16-weights exclude each other")}
 			}
 			if o.Samples < 1 {
 				return usageError{fmt.Errorf("--samples must be >= 1, got %d", o.Samples)}
@@ -60,8 +70,10 @@ must stay below 1e-5 (1e-2 with --fp16), otherwise nothing is written.
 	f.BoolVar(&o.RemoveIdentity, "remove-identity", false, "remove Identity and inference-mode Dropout nodes")
 	f.BoolVar(&o.FuseBias, "fuse-bias", false, "fuse a constant per-channel Add after a Conv or Gemm into its bias")
 	f.BoolVar(&o.EliminateDead, "eliminate-dead", false, "remove nodes and initializers no output depends on")
-	f.BoolVar(&o.FP16, "fp16", false, "store float32 weights as float16 (weight-only; looser 1e-2 tolerance)")
-	f.BoolVar(&o.All, "all", false, "every exact transform (all but --fp16)")
+	f.BoolVar(&o.FP16, "fp16", false, "convert the graph to float16, inputs and outputs stay float32 (looser 1e-2 tolerance)")
+	f.BoolVar(&o.FP16IO, "fp16-io", false, "with --fp16: float16 inputs and outputs too")
+	f.BoolVar(&o.FP16Weights, "fp16-weights", false, "only store the weights as float16, cast to float32 at run time (1e-2 tolerance)")
+	f.BoolVar(&o.All, "all", false, "every exact transform (all but the float16 ones)")
 	f.IntVar(&o.Samples, "samples", 3, "random input batches used to verify the result")
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the verification inputs")
 	f.BoolVar(&o.NoORT, "no-ort", false, "do not verify in onnxruntime even when it is available")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/graftml/graft/convert"
+	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -68,6 +69,7 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"../../testdata/models/lenet.onnx", "--all"}, true, "-o OUT is required"},
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "x.onnx")}, true, "select a transform"},
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "x.onnx"), "--all", "--samples", "0"}, true, "--samples"},
+		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "x.onnx"), "--fp16", "--fp16-weights"}, true, "exclude each other"},
 		{[]string{filepath.Join(dir, "missing.onnx"), "-o", filepath.Join(dir, "x.onnx"), "--all"}, false, "missing.onnx"},
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "no", "such", "x.onnx"), "--all"}, false, "x.onnx"},
 	}
@@ -85,5 +87,26 @@ func TestConvertErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.onnx")); err == nil {
 		t.Error("a failed conversion left its output")
+	}
+}
+
+func TestConvertFP16IO(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.onnx")
+	var buf bytes.Buffer
+	cmd := newConvertCmd()
+	cmd.SetOut(&buf)
+	cmd.SetArgs([]string{"../../testdata/models/se_block.onnx", "-o", out, "--fp16-io", "--all"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	g, err := onnx.LoadGraph(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Inputs[0].DType != nn.Float16 || g.Outputs[0].DType != nn.Float16 {
+		t.Errorf("input %v, output %v: want float16", g.Inputs[0].DType, g.Outputs[0].DType)
+	}
+	if !strings.Contains(buf.String(), "wrote") {
+		t.Errorf("report:\n%s", buf.String())
 	}
 }
