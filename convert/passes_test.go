@@ -1,7 +1,11 @@
 package convert
 
 import (
+	"fmt"
+	"path/filepath"
 	"testing"
+
+	"github.com/graftml/graft/internal/testenv"
 )
 
 var allModels = []string{"lenet", "resnet_small", "mobilenet_block", "se_block", "shufflenet_shuffle",
@@ -71,6 +75,31 @@ func TestAllReducesNodes(t *testing.T) {
 			if n.OpType == "BatchNormalization" || n.Folded {
 				t.Errorf("%s: %s left", name, n.Label())
 			}
+		}
+	}
+}
+
+// TestSharedModels converts the Model Zoo and community models of the
+// shared directory with every exact pass, and to float16; ConvertFile
+// verifies each against the original in graft and onnxruntime.
+func TestSharedModels(t *testing.T) {
+	dir := filepath.Join(testenv.SharedDir(t), "models")
+	for _, name := range []string{"mnist-8", "super-resolution-10", "version-RFB-320", "silero_vad_openvino_16k", "gtcrn_simple"} {
+		for _, o := range []Options{All(), {FoldConstants: true, FP16: true}} {
+			t.Run(name, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out.onnx")
+				r, err := ConvertFile(filepath.Join(dir, name+".onnx"), out, FileOptions{Options: o, Samples: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, e := range r.Errors {
+					ort := "-"
+					if i < len(r.ORTErrors) {
+						ort = fmt.Sprintf("%.3g", r.ORTErrors[i].MaxRel)
+					}
+					t.Logf("fp16=%v nodes %d -> %d, bytes %d -> %d, %s: max rel %.3g (onnxruntime %s)", o.FP16, r.NodesBefore, r.NodesAfter, r.BytesBefore, r.BytesAfter, e.Name, e.MaxRel, ort)
+				}
+			})
 		}
 	}
 }

@@ -113,6 +113,7 @@ func ConvertFile(in, out string, o FileOptions) (*Report, error) {
 	default:
 		if r.ORTErrors, err = CompareRunner(ref, ORTRunner, out, o.Samples, o.Seed); err != nil {
 			if !o.FP16IO {
+				r.ORT = "failed"
 				return fail(fmt.Errorf("verifying %s in onnxruntime: %w", out, err))
 			}
 			// The onnxruntime binding cannot return float16 outputs of

@@ -17,6 +17,9 @@ func Write(base *onnxpb.ModelProto, g *nn.Graph, path string) error {
 	}
 	gp := m.GetGraph()
 	types := map[string]nn.DType{}
+	for name, p := range g.Params {
+		types[name] = p.Value.DType // IR 3 files list initializers as inputs
+	}
 	for _, in := range g.Inputs {
 		types[in.Name] = in.DType
 	}
