@@ -252,3 +252,40 @@ func TestRemoveIdentityDropout(t *testing.T) {
 		t.Errorf("removed %d, want 3", r.Passes[0].Changed)
 	}
 }
+
+// TestToFloat16Special converts a graph with the inputs that must stay
+// float32 (Resize scales), a ConstantOfShape and a Cast to float: graft and
+// onnxruntime run the result.
+func TestToFloat16Special(t *testing.T) {
+	s := newSynth(13)
+	s.input("x", 1, 2, 4, 4)
+	scales := nn.New(nn.Float32, 4)
+	copy(scales.F32, []float32{1, 1, 2, 1.5})
+	s.m.Graph.Initializer = append(s.m.Graph.Initializer, onnx.TensorToProto("scales", scales))
+	half := nn.New(nn.Float32, 1)
+	half.F32[0] = 0.5
+	s.node("Cast", "tofloat", []string{"x"}, []string{"xf"}, intAttr("to", int64(nn.Float32)))
+	s.node("Resize", "up", []string{"xf", "", "scales"}, []string{"r"},
+		&onnxpb.AttributeProto{Name: "mode", Type: onnxpb.AttributeProto_STRING, S: []byte("linear")})
+	s.node("Shape", "shape", []string{"xf"}, []string{"sh"})
+	s.node("ConstantOfShape", "fill", []string{"sh"}, []string{"k"},
+		&onnxpb.AttributeProto{Name: "value", Type: onnxpb.AttributeProto_TENSOR, T: onnx.TensorToProto("", half)})
+	s.node("Add", "add", []string{"xf", "k"}, []string{"a"})
+	s.output("r")
+	s.output("a")
+	r, g := s.run(t, Options{FP16: true})
+	if r.ORT != "checked" {
+		t.Skipf("onnxruntime: %s", r.ORT)
+	}
+	if sc := g.Params["scales"]; sc == nil || sc.Value.DType != nn.Float32 {
+		t.Errorf("scales became %v", sc)
+	}
+	for _, n := range g.Nodes {
+		if n.OpType == "ConstantOfShape" && n.Attr("value").T.DType != nn.Float16 {
+			t.Errorf("%s: value %v", n.Label(), n.Attr("value").T)
+		}
+	}
+	if g.Outputs[0].Name != "r" || g.Outputs[1].Name != "a" || g.Outputs[0].DType != nn.Float32 {
+		t.Errorf("outputs %+v", g.Outputs)
+	}
+}
