@@ -23,7 +23,7 @@ func newConvertCmd() *cobra.Command {
 		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--all]",
 		Short: "Optimize a model for serving (fold batch norms and constants, drop identities, float16 weights), verified",
 		Long: `convert rewrites a model for serving and writes it as ONNX. Each transform is
-selected by a flag; --all selects every exact one (all but --fp16). The written
+selected by a flag; --all selects every exact one (all but the float16 ones). The written
 file is verified: seeded random inputs run through the original model and the
 written file (re-imported by graft, and in onnxruntime when it is available);
 the largest error of each output, relative to the output's largest magnitude,
