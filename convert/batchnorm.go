@@ -20,6 +20,7 @@ func FoldBatchNorm(g *nn.Graph) (Stats, error) {
 	rd := readers(g)
 	prod := g.Producers()
 	gone := map[*nn.Node]bool{}
+	cands := map[string]bool{}
 	for _, bn := range g.Nodes {
 		if bn.OpType != "BatchNormalization" || bn.Domain != "" || bn.Folded || gone[bn] {
 			continue
@@ -42,6 +43,9 @@ func FoldBatchNorm(g *nn.Graph) (Stats, error) {
 			st.skip("%s: %s", bn.Label(), why)
 			continue
 		}
+		for _, in := range append(append([]string{}, bn.Inputs[1:]...), p.Inputs[1:]...) {
+			cands[in] = true
+		}
 		if err := foldInto(g, rd, p, bn); err != nil {
 			st.skip("%s: %v", bn.Label(), err)
 			continue
@@ -53,7 +57,7 @@ func FoldBatchNorm(g *nn.Graph) (Stats, error) {
 		st.Changed++
 	}
 	dropNodes(g, gone)
-	dropUnusedParams(g)
+	st.Removed = dropUnusedParams(g, cands)
 	return st, nil
 }
 

@@ -19,6 +19,9 @@ type Stats struct {
 	Pass string `json:"pass"`
 	// Changed counts the rewrites (nodes folded, removed or fused, tensors converted).
 	Changed int `json:"changed"`
+	// Removed counts the parameters and constants dropped because nothing
+	// reads them any more.
+	Removed int `json:"removed_initializers,omitempty"`
 	// Skipped lists candidates left alone, with the reason.
 	Skipped []string `json:"skipped,omitempty"`
 }
@@ -155,20 +158,12 @@ func dropNodes(g *nn.Graph, gone map[*nn.Node]bool) {
 }
 
 // dropUnusedParams removes parameters and constants no node reads and no
-// graph output names.
-func dropUnusedParams(g *nn.Graph) int {
+// graph output names; only those in cands when cands is not nil.
+func dropUnusedParams(g *nn.Graph, cands map[string]bool) int {
 	used := map[string]bool{}
 	for _, n := range g.Nodes {
 		for _, in := range n.Inputs {
 			used[in] = true
-		}
-		// A Constant node carrying a parameter keeps it.
-		if n.OpType == "Constant" {
-			for _, o := range n.Outputs {
-				if p := g.Params[o]; p != nil && p.Source == nn.FromConstantNode {
-					used[o] = used[o] || len(readersOf(g, o)) > 0 || isOutput(g, o)
-				}
-			}
 		}
 	}
 	for _, o := range g.Outputs {
@@ -177,7 +172,7 @@ func dropUnusedParams(g *nn.Graph) int {
 	removed := 0
 	names := g.ParamNames[:0]
 	for _, p := range g.ParamNames {
-		if used[p] {
+		if used[p] || (cands != nil && !cands[p]) {
 			names = append(names, p)
 		} else {
 			delete(g.Params, p)
@@ -186,7 +181,7 @@ func dropUnusedParams(g *nn.Graph) int {
 	}
 	g.ParamNames = names
 	for name := range g.Consts {
-		if !used[name] {
+		if !used[name] && (cands == nil || cands[name]) {
 			delete(g.Consts, name)
 		}
 	}

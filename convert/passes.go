@@ -25,6 +25,7 @@ func FoldConstants(g *nn.Graph) (Stats, error) {
 		needed[o.Name] = true
 	}
 	gone := map[*nn.Node]bool{}
+	cands := map[string]bool{}
 	for _, n := range g.Nodes {
 		if !n.Folded {
 			continue
@@ -58,11 +59,14 @@ func FoldConstants(g *nn.Graph) (Stats, error) {
 			g.AddParam(&nn.Param{Name: o, Value: g.Consts[o], Source: nn.FromInitializer})
 			delete(g.Consts, o)
 		}
+		for _, v := range append(append([]string{}, n.Inputs...), n.Outputs...) {
+			cands[v] = true
+		}
 		gone[n] = true
 		st.Changed++
 	}
 	dropNodes(g, gone)
-	dropUnusedParams(g)
+	st.Removed = dropUnusedParams(g, cands)
 	return st, nil
 }
 
@@ -173,9 +177,7 @@ func EliminateDead(g *nn.Graph) (Stats, error) {
 		}
 	}
 	dropNodes(g, gone)
-	if n := dropUnusedParams(g); n > 0 {
-		st.skip("removed %d unused initializer(s)", n)
-	}
+	st.Removed = dropUnusedParams(g, nil)
 	return st, nil
 }
 
@@ -185,6 +187,7 @@ func EliminateDead(g *nn.Graph) (Stats, error) {
 // its output name.
 func FuseBias(g *nn.Graph) (Stats, error) {
 	st := Stats{Pass: "fuse-bias"}
+	cands := map[string]bool{}
 	rd := readers(g)
 	prod := g.Producers()
 	gone := map[*nn.Node]bool{}
@@ -214,6 +217,7 @@ func FuseBias(g *nn.Graph) (Stats, error) {
 			st.skip("%s: %s has other readers", add.Label(), p.Label())
 			continue
 		}
+		cands[add.Inputs[0]], cands[add.Inputs[1]], cands[p.Input(2)] = true, true, true
 		if err := fuseAdd(g, rd, p, c); err != nil {
 			st.skip("%s: %v", add.Label(), err)
 			continue
@@ -224,7 +228,7 @@ func FuseBias(g *nn.Graph) (Stats, error) {
 		st.Changed++
 	}
 	dropNodes(g, gone)
-	dropUnusedParams(g)
+	st.Removed = dropUnusedParams(g, cands)
 	return st, nil
 }
 

@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/graftml/graft/internal/testenv"
@@ -41,6 +42,15 @@ func TestPassesOnModels(t *testing.T) {
 				}
 				file := writeAndCheck(t, name, ref, g, tol)
 				checkORT(t, ref, file, tol)
+				names := map[string]bool{}
+				for _, n := range ref.Nodes {
+					names[n.Name] = true
+				}
+				for _, n := range g.Nodes {
+					if !names[n.Name] && !strings.HasPrefix(n.Name, "graft_") {
+						t.Errorf("node %s is new and not named graft_*", n.Label())
+					}
+				}
 				after := len(g.Nodes)
 				t.Logf("nodes %d -> %d, %+v", before, after, st)
 				st2, err := Apply(g, o)
