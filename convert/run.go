@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/graftml/graft/onnx"
 )
@@ -63,6 +64,14 @@ func ConvertFile(in, out string, o FileOptions) (*Report, error) {
 	r := &Report{Input: in, Output: out, Samples: o.Samples, Tolerance: TolExact}
 	if !o.Exact() {
 		r.Tolerance = TolFP16
+	}
+	if a, b := filepath.Clean(in), filepath.Clean(out); a == b {
+		return nil, fmt.Errorf("output %s is the input model; write to another file", out)
+	}
+	if si, err := os.Stat(in); err == nil {
+		if so, err := os.Stat(out); err == nil && os.SameFile(si, so) {
+			return nil, fmt.Errorf("output %s is the input model; write to another file", out)
+		}
 	}
 	m, err := onnx.Load(in)
 	if err != nil {

@@ -70,6 +70,7 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "x.onnx")}, true, "select a transform"},
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "x.onnx"), "--all", "--samples", "0"}, true, "--samples"},
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "x.onnx"), "--fp16", "--fp16-weights"}, true, "exclude each other"},
+		{[]string{"../../testdata/models/lenet.onnx", "-o", "../../testdata/../testdata/models/lenet.onnx", "--all"}, false, "is the input model"},
 		{[]string{filepath.Join(dir, "missing.onnx"), "-o", filepath.Join(dir, "x.onnx"), "--all"}, false, "missing.onnx"},
 		{[]string{"../../testdata/models/lenet.onnx", "-o", filepath.Join(dir, "no", "such", "x.onnx"), "--all"}, false, "x.onnx"},
 	}
