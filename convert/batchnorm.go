@@ -200,8 +200,8 @@ func foldInto(g *nn.Graph, rd map[string][]*nn.Node, p, bn *nn.Node) error {
 	return nil
 }
 
-// gemmBias returns beta·C as a [N] or [M,N] array, for a C of shape [],
-// [1], [N], [1,N], [M,1] is rejected, or [M,N].
+// gemmBias returns beta·C with its shape, for a C of shape [], [1], [N],
+// [1,N] or [M,N] (other shapes, such as [M,1], are rejected).
 func gemmBias(p *nn.Node, bt *nn.Tensor, bv []float64, n int) ([]float64, []int, error) {
 	beta := float64(p.AttrFloat("beta", 1))
 	shape := bt.Shape

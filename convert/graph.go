@@ -202,7 +202,7 @@ func readersOf(g *nn.Graph, name string) []*nn.Node {
 	return out
 }
 
-// renameValue replaces every read of old by new (node inputs only).
+// renameReads makes every node reading old read new instead.
 func renameReads(g *nn.Graph, old, new string) {
 	for _, n := range g.Nodes {
 		for i, in := range n.Inputs {

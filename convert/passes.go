@@ -266,7 +266,8 @@ func fuseAdd(g *nn.Graph, rd map[string][]*nn.Node, p *nn.Node, c *nn.Tensor) er
 			per[i] = cv[0]
 		}
 	default:
-		// Align right: the channel axis is at rank-1-(rank-2)... i.e. axis 1.
+		// Broadcasting aligns the shapes on the right: output axis 1 (the
+		// channels) is axis ax of the addend.
 		ax := 1 - (rank - len(c.Shape))
 		if ax < 0 || c.Shape[ax] != ch || len(cv) != ch {
 			return fmt.Errorf("addend shape %v is not one value per output channel", c.Shape)
