@@ -18,13 +18,18 @@ type DynamicOptions struct {
 	// PerTensor stores one scale per weight matrix instead of one per
 	// output column.
 	PerTensor bool
+	// Conv quantizes convolutions too, run by ConvInteger (onnxruntime's
+	// ConvInteger is much slower than its float convolution).
+	Conv bool
 }
 
 // QuantizeDynamic rewrites every Gemm and MatMul whose second operand is a
 // constant float32 matrix into dynamic int8 form, with per-column weight
 // scales: DynamicQuantizeLinear on the activation (uint8), MatMulInteger
 // with the int8 weight (symmetric, no zero point), Cast to float, Mul by
-// the product of the two scales, Add of the bias. The graph needs opset 11
+// the product of the two scales, Add of the bias. With DynamicOptions.Conv
+// convolutions take the same form with ConvInteger (per output channel
+// scales, broadcast over the spatial axes). The graph needs opset 11
 // (DynamicQuantizeLinear).
 func QuantizeDynamic(g *nn.Graph) (Stats, error) {
 	return QuantizeDynamicWith(g, DynamicOptions{})
@@ -65,7 +70,17 @@ func QuantizeDynamicWith(g *nn.Graph, o DynamicOptions) (Stats, error) {
 
 // qntDynamicNode returns the replacement of n, or nil to keep it.
 func qntDynamicNode(g *nn.Graph, reg *nn.Registry, nm *qntNamer, rd map[string][]*nn.Node, n *nn.Node, o DynamicOptions, st *Stats) ([]*nn.Node, error) {
-	if n.Domain != "" || (n.OpType != "Gemm" && n.OpType != "MatMul") || n.Folded {
+	if n.Domain != "" || n.Folded {
+		return nil, nil
+	}
+	switch n.OpType {
+	case "Gemm", "MatMul":
+	case "Conv":
+		if !o.Conv {
+			return nil, nil
+		}
+		return qntDynamicConv(g, reg, nm, n, o, st)
+	default:
 		return nil, nil
 	}
 	w := constant(g, n.Input(1))
@@ -199,6 +214,102 @@ func qntDynamicNode(g *nn.Graph, reg *nn.Registry, nm *qntNamer, rd map[string][
 		if err := s(); err != nil {
 			return nil, err
 		}
+	}
+	return nodes, nil
+}
+
+// qntDynamicConv rewrites a Conv with a constant float32 weight into
+// DynamicQuantizeLinear, ConvInteger, Cast, Mul and Add.
+func qntDynamicConv(g *nn.Graph, reg *nn.Registry, nm *qntNamer, n *nn.Node, o DynamicOptions, st *Stats) ([]*nn.Node, error) {
+	w := constant(g, n.Input(1))
+	if w == nil || w.DType != nn.Float32 || w.Rank() < 3 {
+		st.skip("%s: the weight %q is not a constant float32 kernel", n.Label(), n.Input(1))
+		return nil, nil
+	}
+	var bias *nn.Tensor
+	if c := n.Input(2); c != "" {
+		if bias = constant(g, c); bias == nil || bias.DType != nn.Float32 {
+			st.skip("%s: the bias %q is not a float32 constant", n.Label(), c)
+			return nil, nil
+		}
+	}
+	m := w.Shape[0]
+	per := w.Len() / max(m, 1)
+	nsc := m
+	if o.PerTensor {
+		nsc = 1
+	}
+	ch := func(i int) int {
+		if o.PerTensor {
+			return 0
+		}
+		return i / per
+	}
+	scale := make([]float32, nsc)
+	for i, v := range w.F32 {
+		scale[ch(i)] = max(scale[ch(i)], float32(math.Abs(float64(v))))
+	}
+	for i, s := range scale {
+		scale[i] = s / 127
+		if s == 0 {
+			scale[i] = 1
+		}
+	}
+	q := nn.New(nn.Int8, w.Shape...)
+	for i, v := range w.F32 {
+		q.I64[i] = qntSaturate(math.RoundToEven(float64(v/scale[ch(i)])), -127, 127)
+	}
+	// Scales and bias broadcast over [N, M, spatial...] as [M, 1, ...].
+	bshape := []int{m}
+	for range w.Shape[2:] {
+		bshape = append(bshape, 1)
+	}
+	base := n.Name
+	if base == "" {
+		base = n.Outputs[0]
+	}
+	doc := "written by graft convert --int8-dynamic"
+	wName := nm.param(g, base+"_W_quantized", q, "int8 weight "+doc)
+	wsT := &nn.Tensor{DType: nn.Float32, Shape: []int{}, F32: scale}
+	if !o.PerTensor {
+		wsT = nn.FromFloat32(scale, bshape...)
+	}
+	wsName := nm.param(g, base+"_W_scale", wsT, "weight scale "+doc)
+	xq, xs, xz := nm.value(base+"_X_quantized"), nm.value(base+"_X_scale"), nm.value(base+"_X_zero_point")
+	ci, cf, sc := nm.value(base+"_ConvInteger"), nm.value(base+"_ConvInteger_float"), nm.value(base+"_scale")
+	out := n.Outputs[0]
+	prod := out
+	if bias != nil {
+		prod = nm.value(base + "_scaled")
+	}
+	type step struct {
+		op, suffix string
+		in, out    []string
+		attrs      []*nn.Attr
+	}
+	var convAttrs []*nn.Attr
+	for _, name := range n.AttrOrder {
+		convAttrs = append(convAttrs, n.Attrs[name])
+	}
+	steps := []step{
+		{"DynamicQuantizeLinear", "DynamicQuantizeLinear", []string{n.Inputs[0]}, []string{xq, xs, xz}, nil},
+		{"ConvInteger", "ConvInteger", []string{xq, wName, xz}, []string{ci}, convAttrs},
+		{"Cast", "Cast", []string{ci}, []string{cf}, []*nn.Attr{{Name: "to", Type: nn.AttrInt, I: int64(nn.Float32)}}},
+		{"Mul", "scale_Mul", []string{xs, wsName}, []string{sc}, nil},
+		{"Mul", "Mul", []string{cf, sc}, []string{prod}, nil},
+	}
+	if bias != nil {
+		b := bias.Reshaped(bshape...)
+		bName := nm.param(g, base+"_bias", b, "bias "+doc)
+		steps = append(steps, step{"Add", "bias_Add", []string{prod, bName}, []string{out}, nil})
+	}
+	var nodes []*nn.Node
+	for _, s := range steps {
+		nd, err := qntNode(g, reg, nm.value(base+"_"+s.suffix), s.op, s.in, s.out, s.attrs...)
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, nd)
 	}
 	return nodes, nil
 }

@@ -85,6 +85,7 @@ func QuantizeStatic(g *nn.Graph, calib Dataset, o StaticOptions) (Stats, error) 
 	prod := g.Producers()
 	// The quantized nodes and the activations to quantize.
 	var qnodes []*nn.Node
+	var qins []string // the activation each reads, before renaming
 	var acts []string
 	want := map[string]bool{}
 	addAct := func(v string) {
@@ -98,6 +99,7 @@ func QuantizeStatic(g *nn.Graph, calib Dataset, o StaticOptions) (Stats, error) 
 			continue
 		}
 		qnodes = append(qnodes, n)
+		qins = append(qins, n.Inputs[0])
 		addAct(n.Inputs[0])
 		out := n.Outputs[0]
 		if r := rd[out]; len(r) == 1 && r[0].OpType == "Relu" && r[0].Domain == "" && !isOutput(g, out) {
@@ -161,10 +163,10 @@ func QuantizeStatic(g *nn.Graph, calib Dataset, o StaticOptions) (Stats, error) 
 	}
 	// Weights and biases.
 	old := map[string]bool{}
-	for _, n := range qnodes {
-		xp := params[root(n.Inputs[0])]
-		if xp == nil || !want[n.Inputs[0]] {
-			st.skip("%s: input %q is not quantized", n.Label(), n.Inputs[0])
+	for i, n := range qnodes {
+		xp := params[root(qins[i])]
+		if xp == nil || !want[qins[i]] {
+			st.skip("%s: input %q is not quantized", n.Label(), qins[i])
 			continue
 		}
 		nodes, err := qntStaticWeights(g, reg, nm, n, xp.scale, o.PerTensorWeights, old)

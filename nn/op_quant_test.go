@@ -247,6 +247,10 @@ func TestQuantOpsMatchORT(t *testing.T) {
 			feed:   map[string]*nn.Tensor{"x": randI(nn.Uint8, 0, 255, 2, 3, 6, 6)},
 			consts: map[string]*nn.Tensor{"w": randI(nn.Uint8, 0, 255, 4, 3, 3, 3), "xz": qntInts(nn.Uint8, []int{}, 100), "wz": qntInts(nn.Uint8, []int{}, 128)},
 			outs:   []nn.DType{nn.Int32}},
+		qntCase{name: "ConvInteger s8 weights", op: "ConvInteger", opset: 10, inputs: []string{"x", "w", "xz"},
+			feed:   map[string]*nn.Tensor{"x": randI(nn.Uint8, 0, 255, 1, 2, 5, 5)},
+			consts: map[string]*nn.Tensor{"w": randI(nn.Int8, -127, 127, 3, 2, 3, 3), "xz": qntInts(nn.Uint8, []int{}, 100)},
+			outs:   []nn.DType{nn.Int32}},
 	)
 	dir := t.TempDir()
 	for i, c := range cases {

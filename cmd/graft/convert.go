@@ -13,6 +13,7 @@ import (
 
 type convertOptions struct {
 	convert.FileOptions
+	quantFlags
 	Model, Out string
 	All, JSON  bool
 }
@@ -20,7 +21,7 @@ type convertOptions struct {
 func newConvertCmd() *cobra.Command {
 	o := &convertOptions{}
 	cmd := &cobra.Command{
-		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--all]",
+		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--all] [--int8-dynamic | --int8-static --data DATA [--calib-samples N]]",
 		Short: "Optimize a model for serving (fold batch norms and constants, drop identities, float16 weights), verified",
 		Long: `convert rewrites a model for serving and writes it as ONNX. Each transform is
 selected by a flag; --all selects every exact one (all but the float16 ones). The written
@@ -34,9 +35,23 @@ Cast nodes keep the inputs and outputs float32 unless --fp16-io. --fp16-weights
 only stores the weights as float16, with a Cast back to float32 after each
 (activations stay float32). graft computes float16 tensors in float32 with
 float16 rounding, so it verifies both; onnxruntime cannot be checked with
---fp16-io (its Go binding returns no float16 outputs of dynamic shape).`,
+--fp16-io (its Go binding returns no float16 outputs of dynamic shape).
+
+--int8-dynamic stores the weights of Gemm and MatMul as int8 (symmetric, one
+scale per output column, or per matrix with --per-tensor) and quantizes their
+input at run time (DynamicQuantizeLinear, MatMulInteger, Cast, Mul, Add: the
+form of onnxruntime's quantize_dynamic). --int8-static writes a QDQ model:
+int8 weights of Conv, Gemm and MatMul (per output channel) and int32 biases
+behind DequantizeLinear, and uint8 QuantizeLinear/DequantizeLinear pairs on
+the activations around them, whose ranges are calibrated on --calib-samples
+samples of --data (in the model's recorded normalization). Both run the exact
+transforms first (every one unless some are selected). The int8 model is
+verified against the float one (max rel 0.1; on --data samples when given) and
+in onnxruntime against graft on the same file.`,
 		Example: `  graft convert resnet.onnx -o resnet_serving.onnx --all
-  graft convert model.onnx -o model_fp16.onnx --all --fp16 --json`,
+  graft convert model.onnx -o model_fp16.onnx --all --fp16 --json
+  graft convert lenet.onnx -o lenet_int8.onnx --int8-dynamic
+  graft convert cnn.onnx -o cnn_qdq.onnx --int8-static --data fashion-mnist:train --calib-samples 512`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Model = args[0]
@@ -46,13 +61,34 @@ float16 rounding, so it verifies both; onnxruntime cannot be checked with
 			if o.FP16IO {
 				o.FP16 = true
 			}
+			if o.quantFlags.any() {
+				if o.Int8Dynamic && o.Int8Static {
+					return usageError{errors.New("--int8-dynamic and --int8-static exclude each other")}
+				}
+				if o.FP16 || o.FP16Weights {
+					return usageError{errors.New("int8 and float16 conversions exclude each other")}
+				}
+				if o.Int8Static && o.Data == "" {
+					return usageError{errors.New("--int8-static needs calibration data (--data)")}
+				}
+				if o.Samples < 1 {
+					return usageError{fmt.Errorf("--samples must be >= 1, got %d", o.Samples)}
+				}
+				if o.All {
+					o.Options = convert.All()
+				}
+				return runQuantize(o, cmd.OutOrStdout())
+			}
+			if o.Data != "" {
+				return usageError{errors.New("--data only goes with --int8-static or --int8-dynamic")}
+			}
 			if o.All {
 				fp16, io, w := o.FP16, o.FP16IO, o.FP16Weights
 				o.Options = convert.All()
 				o.FP16, o.FP16IO, o.FP16Weights = fp16, io, w
 			}
 			if !o.Options.Any() {
-				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16, --fp16-weights or --all)")}
+				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16, --fp16-weights, --all, --int8-dynamic or --int8-static)")}
 			}
 			if o.FP16 && o.FP16Weights {
 				return usageError{errors.New("--fp16 and --fp16-weights exclude each other")}
@@ -74,6 +110,11 @@ float16 rounding, so it verifies both; onnxruntime cannot be checked with
 	f.BoolVar(&o.FP16IO, "fp16-io", false, "with --fp16: float16 inputs and outputs too")
 	f.BoolVar(&o.FP16Weights, "fp16-weights", false, "only store the weights as float16, cast to float32 at run time (1e-2 tolerance)")
 	f.BoolVar(&o.All, "all", false, "every exact transform (all but the float16 ones)")
+	f.BoolVar(&o.Int8Dynamic, "int8-dynamic", false, "int8 weights for Gemm/MatMul, activations quantized at run time")
+	f.BoolVar(&o.Int8Static, "int8-static", false, "int8 QDQ model calibrated on --data")
+	f.StringVar(&o.Data, "data", "", "calibration (and verification) data: image folder, fashion-mnist:train|test or idx:IMAGES,LABELS")
+	f.IntVar(&o.CalibSamples, "calib-samples", 512, "calibration samples drawn from --data")
+	f.BoolVar(&o.PerTensor, "per-tensor", false, "with --int8-*: one weight scale per tensor instead of per output channel")
 	f.IntVar(&o.Samples, "samples", 3, "random input batches used to verify the result")
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the verification inputs")
 	f.BoolVar(&o.NoORT, "no-ort", false, "do not verify in onnxruntime even when it is available")
