@@ -83,7 +83,7 @@ func qntDynamicNode(g *nn.Graph, reg *nn.Registry, nm *qntNamer, rd map[string][
 	default:
 		return nil, nil
 	}
-	w := constant(g, n.Input(1))
+	w := qntConstWeight(g, n.Input(1))
 	if w == nil {
 		st.skip("%s: the weight %q is not a constant", n.Label(), n.Input(1))
 		return nil, nil
@@ -312,6 +312,34 @@ func qntDynamicConv(g *nn.Graph, reg *nn.Registry, nm *qntNamer, n *nn.Node, o D
 		nodes = append(nodes, nd)
 	}
 	return nodes, nil
+}
+
+// qntConstWeight returns the value of a constant, or of a transposed
+// constant matrix (MatMul weights exported as Transpose of an
+// initializer), or nil.
+func qntConstWeight(g *nn.Graph, name string) *nn.Tensor {
+	if t := constant(g, name); t != nil {
+		return t
+	}
+	p := g.Producers()[name]
+	if p == nil || p.OpType != "Transpose" || p.Domain != "" || p.Folded {
+		return nil
+	}
+	t := constant(g, p.Input(0))
+	if t == nil || t.Rank() != 2 || t.DType != nn.Float32 {
+		return nil
+	}
+	if perm := p.AttrInts("perm", nil); perm != nil && (len(perm) != 2 || perm[0] != 1 || perm[1] != 0) {
+		return nil
+	}
+	r, c := t.Shape[0], t.Shape[1]
+	out := nn.New(nn.Float32, c, r)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out.F32[j*r+i] = t.F32[i*c+j]
+		}
+	}
+	return out
 }
 
 // qntSaturate rounds-free clamp of an already rounded value.

@@ -25,6 +25,10 @@ const (
 	// into integer kernels whose rounding differs by a quantization step
 	// here and there.
 	TolInt8ORT = 0.02
+	// TolInt8DynamicORT bounds onnxruntime against graft on a dynamically
+	// quantized file: the integer products are exact, only the float
+	// scaling may round differently.
+	TolInt8DynamicORT = 1e-4
 )
 
 // Quantization modes of QuantizeFile.
@@ -133,6 +137,16 @@ func QuantizeFile(in, out string, o QuantFileOptions) (*QuantReport, error) {
 	r.Passes = append(r.Passes, st)
 	if st.Changed == 0 {
 		return r, fmt.Errorf("%s: nothing to quantize in %s", st.Pass, in)
+	}
+	// Transposes of replaced weights are dead now.
+	if dead, err := EliminateDead(g); err != nil {
+		return nil, err
+	} else if dead.Changed > 0 {
+		dead.Pass = "eliminate-dead (after quantization)"
+		r.Passes = append(r.Passes, dead)
+	}
+	if r.Mode == ModeDynamic {
+		r.ORTTolerance = TolInt8DynamicORT
 	}
 	if err := Write(m, g, out); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)

@@ -192,7 +192,7 @@ func qntStaticCandidate(g *nn.Graph, n *nn.Node, st *Stats) bool {
 	default:
 		return false
 	}
-	w := constant(g, n.Input(1))
+	w := qntConstWeight(g, n.Input(1))
 	if w == nil || w.DType != nn.Float32 {
 		st.skip("%s: the weight %q is not a float32 constant", n.Label(), n.Input(1))
 		return false
@@ -304,7 +304,7 @@ func StackSamples(ds Dataset, idx []int) (*nn.Tensor, error) {
 // DequantizeLinear nodes, which it returns. xScale is the scale of n's
 // input activation.
 func qntStaticWeights(g *nn.Graph, reg *nn.Registry, nm *qntNamer, n *nn.Node, xScale float32, perTensor bool, old map[string]bool) ([]*nn.Node, error) {
-	w := constant(g, n.Inputs[1])
+	w := qntConstWeight(g, n.Inputs[1])
 	axis := 0
 	var bias *nn.Tensor
 	alpha, beta := float32(1), float32(1)
