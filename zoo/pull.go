@@ -111,7 +111,7 @@ func Pull(ctx context.Context, e Entry, opts PullOptions) (string, error) {
 	}
 	defer unlock()
 	// Another goroutine or process may have finished while we waited.
-	if ok, err := cachedOK(final, e, false); err != nil || ok {
+	if ok, err := cachedOK(final, e, opts.Verify); err != nil || ok {
 		return final, err
 	}
 	urls := e.URLs
