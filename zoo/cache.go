@@ -27,3 +27,18 @@ func CacheDir() (string, error) {
 func modelPath(dir string, e Entry) string {
 	return filepath.Join(dir, "models", e.Name, e.File)
 }
+
+// Cached returns the path e would have in the cache directory dir ("" for
+// CacheDir()) and whether a file of the right size is there. It never
+// downloads or writes.
+func Cached(e Entry, dir string) (string, bool) {
+	if dir == "" {
+		var err error
+		if dir, err = CacheDir(); err != nil {
+			return "", false
+		}
+	}
+	p := modelPath(dir, e)
+	ok, _ := cachedOK(p, e, false)
+	return p, ok
+}
