@@ -130,7 +130,7 @@ func Pull(ctx context.Context, e Entry, opts PullOptions) (string, error) {
 		if ctx.Err() != nil || len(urls) == 1 {
 			return "", err
 		}
-		msgs = append(msgs, err.Error())
+		msgs = append(msgs, strings.TrimPrefix(err.Error(), "zoo: "+e.Name+": "))
 	}
 	return "", fmt.Errorf("zoo: %s: every download location failed: %s", e.Name, strings.Join(msgs, "; "))
 }

@@ -71,6 +71,8 @@ func bundledData(file string) ([]byte, bool) {
 type Entry struct {
 	// Name is the identifier used on the command line (zoo:NAME).
 	Name string `json:"name"`
+	// Aliases are other names Lookup accepts.
+	Aliases []string `json:"aliases,omitempty"`
 	// Title is a one-line human description.
 	Title string `json:"title"`
 	// Task is what the model does, e.g. "image-classification".
@@ -183,6 +185,7 @@ func List() []Entry {
 
 func (e Entry) clone() Entry {
 	e.URLs = append([]string(nil), e.URLs...)
+	e.Aliases = append([]string(nil), e.Aliases...)
 	e.Inputs = cloneSpecs(e.Inputs)
 	e.Outputs = cloneSpecs(e.Outputs)
 	e.Preprocess.Mean = append([]float64(nil), e.Preprocess.Mean...)
@@ -211,6 +214,11 @@ func Lookup(name string) (Entry, error) {
 		if strings.EqualFold(e.Name, name) {
 			return e, nil
 		}
+		for _, a := range e.Aliases {
+			if strings.EqualFold(a, name) {
+				return e, nil
+			}
+		}
 	}
 	names := make([]string, len(all))
 	for i, e := range all {
@@ -238,10 +246,18 @@ func closeNames(q string, names []string) []string {
 	for _, n := range names {
 		ln := strings.ToLower(n)
 		d := editDistance(q, ln)
+		limit := max(len(q), len(ln)) / 3
+		// A misspelt family name ("resnt18") is close to a prefix of the
+		// full name ("resnet18-v1-7").
+		for k := max(len(q)-2, 1); k <= min(len(q)+2, len(ln)); k++ {
+			if pd := editDistance(q, ln[:k]); pd < d && pd <= max(len(q)/3, 1) {
+				d, limit = pd, max(limit, pd)
+			}
+		}
 		switch {
 		case strings.Contains(ln, q) || strings.Contains(q, ln):
 			d = 0
-		case d > max(len(q), len(ln))/3:
+		case d > limit:
 			continue
 		}
 		cands = append(cands, cand{n, d})

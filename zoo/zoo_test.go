@@ -141,6 +141,13 @@ func TestLookup(t *testing.T) {
 	if !errors.Is(err, ErrUnknownModel) || !strings.Contains(err.Error(), "did you mean resnet18-v1-7") {
 		t.Errorf("close-name error = %v", err)
 	}
+	if e, err := Lookup("ultraface"); err != nil || e.Name != "version-RFB-320" {
+		t.Errorf("alias lookup = %v, %v", e.Name, err)
+	}
+	_, err = Lookup("resnt18")
+	if err == nil || !strings.Contains(err.Error(), "did you mean resnet18-v1-7") {
+		t.Errorf("misspelling error = %v", err)
+	}
 	_, err = Lookup("mobilenetv2-12")
 	if err == nil || !strings.Contains(err.Error(), "mobilenetv2-7") {
 		t.Errorf("typo error = %v", err)

@@ -145,6 +145,9 @@ func runZooInfo(o *zooInfoOptions, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("Name", e.Name)
+	if len(e.Aliases) > 0 {
+		row("Aliases", strings.Join(e.Aliases, ", "))
+	}
 	row("Title", e.Title)
 	row("Task", e.Task)
 	row("File", e.File)
