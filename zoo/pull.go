@@ -382,6 +382,11 @@ func finish(part, final string, e Entry, f *os.File, sum ...byte) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("zoo: cache: %w", err)
 	}
+	// Close before renaming (an open file cannot be renamed on Windows);
+	// the callers' deferred Close then does nothing harmful.
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("zoo: cache: %w", err)
+	}
 	if err := os.Rename(part, final); err != nil {
 		return fmt.Errorf("zoo: cache: %w", err)
 	}
