@@ -39,7 +39,11 @@ float16 rounding, so it verifies both; onnxruntime cannot be checked with
   graft convert model.onnx -o model_fp16.onnx --all --fp16 --json`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model = args[0]
+			path, _, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			o.Model = path
 			if o.Out == "" {
 				return usageError{errors.New("-o OUT is required")}
 			}
