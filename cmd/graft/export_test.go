@@ -12,6 +12,7 @@ import (
 
 	"github.com/graftml/graft/finetune"
 	"github.com/graftml/graft/internal/ortref"
+	"github.com/graftml/graft/internal/testenv"
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxpb"
@@ -331,5 +332,27 @@ func TestExportErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("failed exports left files: %v", entries)
+	}
+}
+
+// TestExportSharedModels re-exports the Model Zoo models of ../shared with
+// external data and runs the written files in onnxruntime.
+func TestExportSharedModels(t *testing.T) {
+	shared := filepath.Join(testenv.SharedDir(t), "models")
+	dir := t.TempDir()
+	for _, name := range []string{"mnist-8", "super-resolution-10", "version-RFB-320", "silero_vad_openvino_16k", "gtcrn_simple"} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name+".onnx")
+			exportT(t, &exportOptions{Source: filepath.Join(shared, name+".onnx"), Out: out, ExternalData: true, verifySamples: verifySamples{Samples: 2, Seed: 1}})
+			if _, err := os.Stat(out + ".data"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ortref.LibPath(); err == nil || os.Getenv(ortref.EnvRequire) == "1" {
+				r := verifyT(t, &verifyOptions{A: out, Against: "onnxruntime", Samples: 2, RTol: 1e-4, ATol: 1e-4})
+				for _, d := range r.Outputs {
+					t.Logf("%-24s %-16s graft vs onnxruntime: max abs %.3g (%d run(s))", name, d.Output, d.MaxAbs, r.Runs)
+				}
+			}
+		})
 	}
 }
