@@ -2,8 +2,11 @@ package onnx_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -216,5 +219,85 @@ func TestSetParams(t *testing.T) {
 	}
 	if _, err := onnx.SetParams(g, map[string]*nn.Tensor{name: h}, true); err == nil || !strings.Contains(err.Error(), "missing from the weights") {
 		t.Errorf("strict: %v", err)
+	}
+}
+
+// TestSafeTensorsReadByNumpy reads a file written by EncodeSafeTensors with
+// an independent reader in Python (json + numpy, following the format
+// description) and compares every tensor's shape and values.
+func TestSafeTensorsReadByNumpy(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import numpy").Run(); err != nil {
+		t.Skipf("/usr/bin/python3 with numpy unavailable: %v", err)
+	}
+	in := map[string]*nn.Tensor{
+		"f32":  nn.FromFloat32([]float32{1.5, -2.25, 3e-8, 65504}, 2, 2),
+		"i64":  nn.FromInt64([]int64{-1, 1 << 40, 7}, 3),
+		"s":    nn.Scalar(-0.125),
+		"none": nn.New(nn.Float32, 0, 3),
+	}
+	f16 := nn.New(nn.Float16, 3)
+	copy(f16.F32, []float32{0.5, -1, 2048})
+	in["f16"] = f16
+	i8 := nn.New(nn.Int8, 2)
+	copy(i8.I64, []int64{-128, 127})
+	in["i8"] = i8
+	f64 := nn.New(nn.Float64, 1, 2)
+	copy(f64.F64, []float64{math.Pi, -1e300})
+	in["f64"] = f64
+	b := nn.New(nn.Bool, 3)
+	copy(b.Bool, []bool{true, false, true})
+	in["b"] = b
+	p := filepath.Join(t.TempDir(), "x.safetensors")
+	if err := onnx.SaveSafeTensors(p, in, map[string]string{"who": "graft"}); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import json, struct, sys
+import numpy as np
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n])
+buf = raw[8 + n:]
+types = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I8": "i1", "BOOL": "?"}
+assert hdr.pop("__metadata__") == {"who": "graft"}
+for name in sorted(hdr):
+    e = hdr[name]
+    b, end = e["data_offsets"]
+    a = np.frombuffer(buf[b:end], dtype=types[e["dtype"]]).reshape(e["shape"])
+    print(name, e["dtype"], "x".join(str(d) for d in a.shape) or "scalar", " ".join(repr(float(v)) for v in a.astype(np.float64).ravel()))
+`
+	out, err := exec.Command("/usr/bin/python3", "-c", script, p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python reader: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(in) {
+		t.Fatalf("python read %d tensors, want %d:\n%s", len(lines), len(in), out)
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		x := in[f[0]]
+		if x == nil {
+			t.Errorf("python found unknown tensor %q", f[0])
+			continue
+		}
+		want := "scalar"
+		if len(x.Shape) > 0 {
+			want = strings.Trim(strings.ReplaceAll(fmt.Sprint(x.Shape), " ", "x"), "[]")
+		}
+		if f[2] != want {
+			t.Errorf("%s: python reads shape %s, want %s", f[0], f[2], want)
+		}
+		vals := f[3:]
+		if len(vals) != x.Len() {
+			t.Errorf("%s: python read %d values, want %d (%s)", f[0], len(vals), x.Len(), line)
+			continue
+		}
+		for i, v := range vals {
+			got, _ := strconv.ParseFloat(v, 64)
+			if got != x.Float64At(i) {
+				t.Errorf("%s[%d]: python reads %v, want %v", f[0], i, got, x.Float64At(i))
+			}
+		}
 	}
 }

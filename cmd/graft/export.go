@@ -242,15 +242,20 @@ func runExport(ctx context.Context, o *exportOptions, w io.Writer) error {
 	default:
 		out, err = writeVerifiedONNX(ctx, src, o.Out, o.ExternalData, o.verifySamples, nil)
 	}
-	if out != nil && out.Verify != nil && !o.JSON {
-		out.Verify.writeTable(w)
+	if out != nil {
+		out.Format = o.Format
+		switch {
+		case o.JSON:
+			// Printed on failure too: the comparison says what differed.
+			if jerr := json.NewEncoder(w).Encode(out); jerr != nil && err == nil {
+				err = jerr
+			}
+		case out.Verify != nil:
+			out.Verify.writeTable(w)
+		}
 	}
-	if err != nil {
+	if err != nil || o.JSON {
 		return err
-	}
-	out.Format = o.Format
-	if o.JSON {
-		return json.NewEncoder(w).Encode(out)
 	}
 	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.Files, ", "))
 	return nil

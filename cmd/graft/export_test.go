@@ -356,3 +356,20 @@ func TestExportSharedModels(t *testing.T) {
 		})
 	}
 }
+
+func TestExportJSON(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.onnx")
+	var buf bytes.Buffer
+	o := &exportOptions{Source: resnetModel, Out: out, Format: "onnx", JSON: true, verifySamples: verifySamples{Samples: 3, Seed: 2}}
+	if err := runExport(context.Background(), o, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var r exportOutcome
+	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, buf.String())
+	}
+	if r.Format != "onnx" || len(r.Files) != 1 || r.Files[0] != out || r.Verify == nil || !r.Verify.OK ||
+		r.Verify.Samples != 3 || len(r.Verify.Outputs) != 1 || nn.ShapeString(r.Verify.Outputs[0].Shape) != "[3,10]" {
+		t.Errorf("export --json: %s", buf.String())
+	}
+}
