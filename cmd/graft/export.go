@@ -52,7 +52,9 @@ The source is an ONNX model (re-exported, e.g. with --external-data) or a
 checkpoint written by graft finetune --checkpoint, with --base naming the ONNX
 model that run started from. A replaced classifier is rebuilt from the
 checkpoint's graft_head.* parameters; for a run that used --cut, give the same
---cut.
+--cut (unless the checkpoint records it in its head_config metadata). Class
+names and normalization come from the checkpoint's class_names and norm
+metadata when present, else from --base.
 
 Formats:
   onnx         OUT is the model file; weights go to OUT.data beside it with
@@ -153,6 +155,19 @@ func loadExportSource(o *exportOptions) (*exportSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Base, err)
 	}
+	// A trainer that records its head settings (checkpoint.MetaHeadConfig,
+	// JSON {"cut": NODE}) and normalization ("norm") spares the flags.
+	var head struct {
+		Cut string `json:"cut"`
+	}
+	if hc := c.Metadata[checkpoint.MetaHeadConfig]; hc != "" {
+		if err := json.Unmarshal([]byte(hc), &head); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %s metadata: %w", o.Source, checkpoint.MetaHeadConfig, err)
+		}
+		if o.Cut == "" {
+			o.Cut = head.Cut
+		}
+	}
 	const headW = "graft_head.weight"
 	if w := c.Params[headW]; w != nil && g.Params[headW] == nil {
 		if err := exportRebuildHead(g, w, o.Cut); err != nil {
@@ -171,6 +186,9 @@ func loadExportSource(o *exportOptions) (*exportSource, error) {
 	meta := map[string]string{"graft.checkpoint_epoch": fmt.Sprint(c.Epoch)}
 	if cl := c.Metadata[checkpoint.MetaClassNames]; cl != "" {
 		meta["graft.classes"] = cl
+	}
+	if n := c.Metadata["norm"]; n != "" {
+		meta["graft.norm"] = n
 	}
 	if sum := c.Metadata[checkpoint.MetaBaseModelSHA256]; sum != "" {
 		meta["graft.base_model"] = sum

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/graftml/graft/finetune"
+	"github.com/graftml/graft/finetune/checkpoint"
 	"github.com/graftml/graft/internal/ortref"
 	"github.com/graftml/graft/internal/testenv"
 	"github.com/graftml/graft/nn"
@@ -294,6 +295,23 @@ func TestExportCheckpointHeads(t *testing.T) {
 				err := runExport(context.Background(), &exportOptions{Source: ckpt, Base: "../../testdata/models/lenet.onnx", Out: out, Format: "onnx", verifySamples: verifySamples{Samples: 1}}, &buf)
 				if err == nil || !strings.Contains(err.Error(), "--cut") {
 					t.Errorf("export of a --cut checkpoint without --cut: %v", err)
+				}
+				// Head settings, class names and normalization recorded in
+				// the checkpoint's metadata replace the flags.
+				ck, err := checkpoint.Load(ckpt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ck.Metadata[checkpoint.MetaHeadConfig] = `{"cut":"/MaxPool_1"}`
+				ck.Metadata[checkpoint.MetaClassNames] = `["a","b","c","d","e"]`
+				ck.Metadata["norm"] = "signed"
+				if err := checkpoint.Save(ckpt, ck); err != nil {
+					t.Fatal(err)
+				}
+				exportT(t, &exportOptions{Source: ckpt, Base: "../../testdata/models/lenet.onnx", Out: out})
+				meta := verifyModelMeta(out)
+				if meta["graft.classes"] != `["a","b","c","d","e"]` || meta["graft.norm"] != "signed" || meta["graft.checkpoint_epoch"] != "1" {
+					t.Errorf("metadata from the checkpoint: %v", meta)
 				}
 			}
 		})
