@@ -336,7 +336,8 @@ func writeVerifiedONNX(ctx context.Context, src *exportSource, path string, exte
 	if err != nil {
 		return out, err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[j].Name() == filepath.Base(path) })
+	model := filepath.Base(path)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() != model && entries[j].Name() == model })
 	for _, e := range entries {
 		dst := filepath.Join(dir, e.Name())
 		if err := os.Rename(filepath.Join(stage, e.Name()), dst); err != nil {
