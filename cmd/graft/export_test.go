@@ -290,9 +290,25 @@ func TestExportCheckpointHeads(t *testing.T) {
 				t.Errorf("checkpoint export differs from the fine-tuned model: %+v", r.Outputs)
 			}
 			if c.cut != "" {
-				// Without --cut the head does not fit: a clear error.
+				// The trainer records the head settings in the checkpoint,
+				// so the export needs no --cut.
 				var buf bytes.Buffer
-				err := runExport(context.Background(), &exportOptions{Source: ckpt, Base: "../../testdata/models/lenet.onnx", Out: out, Format: "onnx", verifySamples: verifySamples{Samples: 1}}, &buf)
+				if err := runExport(context.Background(), &exportOptions{Source: ckpt, Base: "../../testdata/models/lenet.onnx", Out: out, Format: "onnx", verifySamples: verifySamples{Samples: 1}}, &buf); err != nil {
+					t.Errorf("export of a --cut checkpoint that records its head: %v", err)
+				}
+				ck0, err := checkpoint.Load(ckpt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ck0.Metadata[checkpoint.MetaHeadConfig] != `{"cut":"/MaxPool_1"}` || ck0.Metadata[checkpoint.MetaClassNames] == "" {
+					t.Errorf("checkpoint metadata written by the trainer: %v", ck0.Metadata)
+				}
+				// Without that record the head does not fit: a clear error.
+				delete(ck0.Metadata, checkpoint.MetaHeadConfig)
+				if err := checkpoint.Save(ckpt, ck0); err != nil {
+					t.Fatal(err)
+				}
+				err = runExport(context.Background(), &exportOptions{Source: ckpt, Base: "../../testdata/models/lenet.onnx", Out: out, Format: "onnx", verifySamples: verifySamples{Samples: 1}}, &buf)
 				if err == nil || !strings.Contains(err.Error(), "--cut") {
 					t.Errorf("export of a --cut checkpoint without --cut: %v", err)
 				}
