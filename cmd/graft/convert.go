@@ -54,7 +54,11 @@ in onnxruntime against graft on the same file.`,
   graft convert cnn.onnx -o cnn_qdq.onnx --int8-static --data fashion-mnist:train --calib-samples 512`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model = args[0]
+			path, _, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			o.Model = path
 			if o.Out == "" {
 				return usageError{errors.New("-o OUT is required")}
 			}
