@@ -8,8 +8,8 @@ import (
 )
 
 // quantOps lists the quantization ops: QuantizeLinear, DequantizeLinear,
-// DynamicQuantizeLinear and ConvInteger (MatMulInteger is with the matrix
-// products in convOps).
+// DynamicQuantizeLinear, ConvInteger, QLinearMatMul and QLinearConv
+// (MatMulInteger is with the matrix products in convOps).
 func quantOps() []OpDef {
 	var out []OpDef
 	// Opsets where the semantics changed: 10 per-tensor only; 13 axis
@@ -28,6 +28,8 @@ func quantOps() []OpDef {
 	out = append(out,
 		OpDef{Type: "DynamicQuantizeLinear", Since: 11, New: func(*Node) (Op, error) { return OpFunc(qntDynamic), nil }},
 		OpDef{Type: "ConvInteger", Since: 10, New: qntNewConvInteger, WeightInputs: []int{1}},
+		OpDef{Type: "QLinearMatMul", Since: 10, New: func(*Node) (Op, error) { return OpFunc(qntQLinearMatMul), nil }, WeightInputs: []int{3}},
+		OpDef{Type: "QLinearConv", Since: 10, New: qntNewQLinearConv, WeightInputs: []int{3, 8}},
 	)
 	return out
 }
@@ -461,4 +463,145 @@ func (c *qntConvInteger) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		y.I64[i] = Int32.WrapInt(int64(math.Round(v)))
 	}
 	return []*Tensor{y}, nil
+}
+
+// qntRequantize writes saturate(round(acc * mult[c]) + zero) into a new
+// tensor of the zero point's type; the multiplier index of element i is
+// (i / inner) % len(mult) (per output channel), or 0 for one multiplier.
+func qntRequantize(op string, acc *Tensor, mult []float32, inner int, zp *Tensor) (*Tensor, error) {
+	dt := Uint8
+	var z int64
+	if zp != nil {
+		if zp.Len() != 1 {
+			return nil, fmt.Errorf("%s: y_zero_point %v must be a scalar", op, ShapeString(zp.Shape))
+		}
+		dt, z = zp.DType, zp.I64[0]
+	}
+	if dt != Uint8 && dt != Int8 {
+		return nil, fmt.Errorf("%s: output type %v (want uint8 or int8)", op, dt)
+	}
+	lo, hi := qntRange(dt)
+	y := New(dt, acc.Shape...)
+	nm := len(mult)
+	for i, a := range acc.I64 {
+		m := mult[0]
+		if nm > 1 {
+			m = mult[(i/inner)%nm]
+		}
+		r := math.RoundToEven(float64(float32(a)*m)) + float64(z)
+		y.I64[i] = int64(min(max(r, lo), hi))
+	}
+	return y, nil
+}
+
+// qntScales reads a float scale tensor of 1 or n elements.
+func qntScales(op, name string, t *Tensor, n int) ([]float32, error) {
+	if t == nil || t.DType.Storage() != StoreF32 {
+		return nil, fmt.Errorf("%s: %s must be a float tensor", op, name)
+	}
+	if t.Len() != 1 && t.Len() != n {
+		return nil, fmt.Errorf("%s: %s %v must be a scalar or have %d elements", op, name, ShapeString(t.Shape), n)
+	}
+	return t.F32, nil
+}
+
+// qntQLinearMatMul implements QLinearMatMul: the integer product of the
+// zero-point-shifted operands, requantized with a_scale*b_scale/y_scale.
+func qntQLinearMatMul(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	const op = "QLinearMatMul"
+	if len(in) < 8 || in[0] == nil || in[3] == nil {
+		return nil, fmt.Errorf("%s: needs 8 inputs (a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point)", op)
+	}
+	acc, err := gemmMatMulInteger(ctx, []*Tensor{in[0], in[3], in[2], in[5]})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	y := acc[0]
+	n := 1
+	if in[3].Rank() >= 2 {
+		n = in[3].Shape[in[3].Rank()-1]
+	}
+	as, err := qntScales(op, "a_scale", in[1], 1)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := qntScales(op, "b_scale", in[4], n)
+	if err != nil {
+		return nil, err
+	}
+	ys, err := qntScales(op, "y_scale", in[6], 1)
+	if err != nil {
+		return nil, err
+	}
+	mult := make([]float32, len(bs))
+	for j, b := range bs {
+		mult[j] = as[0] * b / ys[0]
+	}
+	out, err := qntRequantize(op, y, mult, 1, in[7])
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{out}, nil
+}
+
+// qntQLinearConv implements QLinearConv: ConvInteger plus the int32 bias,
+// requantized per output channel with x_scale*w_scale/y_scale.
+type qntQLinearConv struct {
+	conv *qntConvInteger
+}
+
+func qntNewQLinearConv(n *Node) (Op, error) {
+	c, err := convNew(n)
+	if err != nil {
+		return nil, fmt.Errorf("QLinearConv: %w", err)
+	}
+	return &qntQLinearConv{conv: &qntConvInteger{conv: c}}, nil
+}
+
+// Run implements Op.
+func (q *qntQLinearConv) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	const op = "QLinearConv"
+	if len(in) < 8 || in[0] == nil || in[3] == nil {
+		return nil, fmt.Errorf("%s: needs inputs x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point", op)
+	}
+	acc, err := q.conv.Run(ctx, []*Tensor{in[0], in[3], in[2], in[5]})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	y := acc[0]
+	m := in[3].Shape[0]
+	inner := 1
+	if y.Rank() > 2 {
+		inner = NumElements(y.Shape[2:])
+	}
+	if len(in) > 8 && in[8] != nil {
+		b := in[8]
+		if b.DType != Int32 || b.Len() != m {
+			return nil, fmt.Errorf("%s: bias %v must be int32 with %d elements", op, b, m)
+		}
+		for i := range y.I64 {
+			y.I64[i] = Int32.WrapInt(y.I64[i] + b.I64[(i/inner)%m])
+		}
+	}
+	xs, err := qntScales(op, "x_scale", in[1], 1)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := qntScales(op, "w_scale", in[4], m)
+	if err != nil {
+		return nil, err
+	}
+	ys, err := qntScales(op, "y_scale", in[6], 1)
+	if err != nil {
+		return nil, err
+	}
+	mult := make([]float32, len(ws))
+	for j, w := range ws {
+		mult[j] = xs[0] * w / ys[0]
+	}
+	out, err := qntRequantize(op, y, mult, inner, in[7])
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor{out}, nil
 }

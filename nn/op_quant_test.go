@@ -252,6 +252,20 @@ func TestQuantOpsMatchORT(t *testing.T) {
 			consts: map[string]*nn.Tensor{"w": randI(nn.Int8, -127, 127, 3, 2, 3, 3), "xz": qntInts(nn.Uint8, []int{}, 100)},
 			outs:   []nn.DType{nn.Int32}},
 	)
+	cases = append(cases,
+		qntCase{name: "QLinearMatMul per-column", op: "QLinearMatMul", opset: 10, inputs: []string{"a", "as", "az", "b", "bs", "bz", "ys", "yz"},
+			feed: map[string]*nn.Tensor{"a": randI(nn.Uint8, 0, 255, 3, 16)},
+			consts: map[string]*nn.Tensor{"as": nn.Scalar(0.02), "az": qntInts(nn.Uint8, []int{}, 120), "b": randI(nn.Int8, -127, 127, 16, 4),
+				"bs": qntFloats([]int{4}, 0.01, 0.003, 0.02, 0.005), "bz": qntInts(nn.Int8, []int{4}, 0, 0, 0, 0), "ys": nn.Scalar(0.4), "yz": qntInts(nn.Uint8, []int{}, 128)},
+			outs: []nn.DType{nn.Uint8}},
+		qntCase{name: "QLinearConv", op: "QLinearConv", opset: 10, inputs: []string{"x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"},
+			attrs: []*onnxpb.AttributeProto{{Name: "pads", Type: onnxpb.AttributeProto_INTS, Ints: []int64{1, 1, 1, 1}}},
+			feed:  map[string]*nn.Tensor{"x": randI(nn.Uint8, 0, 255, 2, 3, 5, 5)},
+			consts: map[string]*nn.Tensor{"xs": nn.Scalar(0.01), "xz": qntInts(nn.Uint8, []int{}, 100), "w": randI(nn.Int8, -127, 127, 4, 3, 3, 3),
+				"ws": qntFloats([]int{4}, 0.01, 0.02, 0.005, 0.03), "wz": qntInts(nn.Int8, []int{4}, 0, 0, 0, 0), "ys": nn.Scalar(0.3), "yz": qntInts(nn.Uint8, []int{}, 10),
+				"b": qntInts(nn.Int32, []int{4}, 1000, -2000, 30, 0)},
+			outs: []nn.DType{nn.Uint8}},
+	)
 	dir := t.TempDir()
 	for i, c := range cases {
 		path := filepath.Join(dir, "m.onnx")
