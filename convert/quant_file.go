@@ -223,8 +223,8 @@ func QuantizeFile(in, out string, o QuantFileOptions) (*QuantReport, error) {
 }
 
 // qntFeeds returns the verification inputs: batches of 16 data samples
-// (seeded, avoiding the calibration choice as far as the data allows), or
-// seeded random inputs of batch 2.
+// in a seeded order of their own (independent of the calibration choice,
+// so they may overlap it), or seeded random inputs of batch 2.
 func qntFeeds(g *nn.Graph, o QuantFileOptions) ([]map[string]*nn.Tensor, error) {
 	var feeds []map[string]*nn.Tensor
 	if o.Calib == nil {

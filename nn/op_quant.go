@@ -261,6 +261,24 @@ func (q *qntLinear) quantizeRun(x, scale, zp *Tensor, g qntGrid) ([]*Tensor, err
 	if zp != nil {
 		z = zp.I64
 	}
+	if g.mode == 0 && x.F32 != nil && prec == Float32 {
+		// Per-tensor float32: one flat loop.
+		sv := s[0]
+		var zv float64
+		if z != nil {
+			zv = float64(z[0])
+		}
+		qntParallel(len(x.F32), func(a, b int) {
+			for i, xv := range x.F32[a:b] {
+				r := math.RoundToEven(float64(xv/sv)) + zv
+				if r != r {
+					r = 0
+				}
+				y.I64[a+i] = int64(min(max(r, lo), hi))
+			}
+		})
+		return []*Tensor{y}, nil
+	}
 	inner, dim := g.inner, g.dim
 	qntParallel(g.outer*dim, func(a, b int) {
 		for od := a; od < b; od++ {
@@ -310,6 +328,22 @@ func (q *qntLinear) dequantizeRun(x, scale, zp *Tensor, g qntGrid) ([]*Tensor, e
 	var z []int64
 	if zp != nil {
 		z = zp.I64
+	}
+	if g.mode == 0 {
+		// Per-tensor: one flat loop.
+		sv := s[0]
+		var zv int64
+		if z != nil {
+			zv = z[0]
+		}
+		qntParallel(len(x.I64), func(a, b int) {
+			ys := y.F32[a:b]
+			for i, v := range x.I64[a:b] {
+				ys[i] = float32(v-zv) * sv
+			}
+		})
+		y.RoundToDType()
+		return []*Tensor{y}, nil
 	}
 	inner, dim := g.inner, g.dim
 	qntParallel(g.outer*dim, func(a, b int) {
