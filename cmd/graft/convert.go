@@ -20,7 +20,7 @@ type convertOptions struct {
 func newConvertCmd() *cobra.Command {
 	o := &convertOptions{}
 	cmd := &cobra.Command{
-		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--all]",
+		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--opset N] [--all]",
 		Short: "Optimize a model for serving (fold batch norms and constants, drop identities, float16 weights), verified",
 		Long: `convert rewrites a model for serving and writes it as ONNX. Each transform is
 selected by a flag; --all selects every exact one (all but the float16 ones). The written
@@ -34,9 +34,16 @@ Cast nodes keep the inputs and outputs float32 unless --fp16-io. --fp16-weights
 only stores the weights as float16, with a Cast back to float32 after each
 (activations stay float32). graft computes float16 tensors in float32 with
 float16 rounding, so it verifies both; onnxruntime cannot be checked with
---fp16-io (its Go binding returns no float16 outputs of dynamic shape).`,
+--fp16-io (its Go binding returns no float16 outputs of dynamic shape).
+
+--opset N rewrites the model for ai.onnx opset N (11..21): attributes that
+became inputs and back (Squeeze/Unsqueeze, Reduce*, Split, Clip, Pad, Dropout),
+Resize/Upsample, BatchNormalization, Softmax axes, LayerNormalization and Gelu
+decomposed below their opsets. Nodes that cannot be converted are listed and
+nothing is written.`,
 		Example: `  graft convert resnet.onnx -o resnet_serving.onnx --all
-  graft convert model.onnx -o model_fp16.onnx --all --fp16 --json`,
+  graft convert model.onnx -o model_fp16.onnx --all --fp16 --json
+  graft convert model_opset17.onnx -o model_opset13.onnx --opset 13`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Model = args[0]
@@ -47,15 +54,20 @@ float16 rounding, so it verifies both; onnxruntime cannot be checked with
 				o.FP16 = true
 			}
 			if o.All {
+				opset := o.Opset
 				fp16, io, w := o.FP16, o.FP16IO, o.FP16Weights
 				o.Options = convert.All()
 				o.FP16, o.FP16IO, o.FP16Weights = fp16, io, w
+				o.Opset = opset
 			}
 			if !o.Options.Any() {
-				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16, --fp16-weights or --all)")}
+				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16, --fp16-weights, --opset or --all)")}
 			}
 			if o.FP16 && o.FP16Weights {
 				return usageError{errors.New("--fp16 and --fp16-weights exclude each other")}
+			}
+			if o.Opset != 0 && (o.Opset < convert.MinTargetOpset || o.Opset > convert.MaxTargetOpset) {
+				return usageError{fmt.Errorf("--opset must be in %d..%d, got %d", convert.MinTargetOpset, convert.MaxTargetOpset, o.Opset)}
 			}
 			if o.Samples < 1 {
 				return usageError{fmt.Errorf("--samples must be >= 1, got %d", o.Samples)}
@@ -73,6 +85,7 @@ float16 rounding, so it verifies both; onnxruntime cannot be checked with
 	f.BoolVar(&o.FP16, "fp16", false, "convert the graph to float16, inputs and outputs stay float32 (looser 1e-2 tolerance)")
 	f.BoolVar(&o.FP16IO, "fp16-io", false, "with --fp16: float16 inputs and outputs too")
 	f.BoolVar(&o.FP16Weights, "fp16-weights", false, "only store the weights as float16, cast to float32 at run time (1e-2 tolerance)")
+	f.IntVar(&o.Opset, "opset", 0, "convert to this ai.onnx opset (11..21) before the other transforms")
 	f.BoolVar(&o.All, "all", false, "every exact transform (all but the float16 ones)")
 	f.IntVar(&o.Samples, "samples", 3, "random input batches used to verify the result")
 	f.Int64Var(&o.Seed, "seed", 1, "seed of the verification inputs")
