@@ -380,7 +380,7 @@ var opsetIntroduced = map[string]int{
 	"NegativeLogLikelihoodLoss": 12, "SoftmaxCrossEntropyLoss": 12,
 	"HardSwish": 14, "Trilu": 14,
 	"CastLike": 15, "Bernoulli": 15, "Optional": 15, "OptionalHasElement": 15, "OptionalGetElement": 15,
-	"GridSample": 16,
+	"GridSample":         16,
 	"LayerNormalization": 17, "SequenceMap": 17, "DFT": 17, "STFT": 17, "BlackmanWindow": 17,
 	"HannWindow": 17, "HammingWindow": 17, "MelWeightMatrix": 17,
 	"BitwiseAnd": 18, "BitwiseOr": 18, "BitwiseXor": 18, "BitwiseNot": 18, "CenterCropPad": 18,

@@ -158,7 +158,14 @@ func TestOpsetNodes(t *testing.T) {
 			s.node("ReduceMax", "mx", []string{"x"}, []string{"z"}, intAttr("noop_with_empty_axes", 0))
 			s.output("y")
 			s.output("z")
-		}, nil},
+		}, func(t *testing.T, g *nn.Graph) {
+			if len(g.Nodes[0].Inputs) != 1 || g.Nodes[0].AttrInts("axes", nil)[0] != 1 || g.Nodes[1].HasAttr("noop_with_empty_axes") {
+				t.Errorf("reductions at 13: %v %v, %v", g.Nodes[0].Inputs, g.Nodes[0].AttrOrder, g.Nodes[1].AttrOrder)
+			}
+			if len(g.Params) != 0 {
+				t.Errorf("parameters left: %v", g.ParamNames)
+			}
+		}},
 		{"split-attr", 11, []int{13, 18, 21, 13, 11}, func(s *synth) {
 			s.input("x", 1, 6, 4)
 			s.node("Split", "sp", []string{"x"}, []string{"a", "b"}, intAttr("axis", 1), opsetInts("split", 2, 4))
@@ -174,7 +181,14 @@ func TestOpsetNodes(t *testing.T) {
 			for _, o := range []string{"a", "b", "c", "d", "e"} {
 				s.output(o)
 			}
-		}, nil},
+		}, func(t *testing.T, g *nn.Graph) {
+			if got := g.Nodes[0].AttrInts("split", nil); len(got) != 3 || got[0] != 3 || got[2] != 1 || len(g.Nodes[0].Inputs) != 1 {
+				t.Errorf("uneven num_outputs split at 11: %v, inputs %v", got, g.Nodes[0].Inputs)
+			}
+			if g.Nodes[1].HasAttr("split") || g.Nodes[1].HasAttr("num_outputs") {
+				t.Errorf("even split has attributes %v", g.Nodes[1].AttrOrder)
+			}
+		}},
 		{"clip-pad-attrs", 10, []int{13, 21, 11}, func(s *synth) {
 			s.input("x", 1, 3, 4)
 			s.node("Clip", "c", []string{"x"}, []string{"a"}, floatAttr("min", -0.5), floatAttr("max", 0.7))
