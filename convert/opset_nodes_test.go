@@ -232,6 +232,14 @@ func TestOpsetNodes(t *testing.T) {
 			s.output("y")
 			s.output("z")
 		}, func(t *testing.T, g *nn.Graph) { opsetHas(t, g, "Resize Resize") }},
+		{"resize-10", 10, []int{11, 13}, func(s *synth) {
+			s.input("x", 1, 2, 3, 4)
+			s.opsetF32("sc", []int{4}, 1, 1, 2, 1.5)
+			s.node("Resize", "r", []string{"x", "sc"}, []string{"y"})
+			s.node("Resize", "r2", []string{"x", "sc"}, []string{"z"}, opsetStr("mode", "linear"))
+			s.output("y")
+			s.output("z")
+		}, nil},
 		{"upsample-7", 7, []int{13}, func(s *synth) {
 			s.input("x", 1, 2, 3, 4)
 			s.node("Upsample", "u", []string{"x"}, []string{"y"}, opsetFloats("scales", 1, 1, 2, 2))
