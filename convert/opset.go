@@ -402,6 +402,7 @@ var opsetNewAttrs = map[string][]struct {
 	"GRU":                {{"layout", 14, 0}},
 	"RNN":                {{"layout", 14, 0}},
 	"ArgMax":             {{"select_last_index", 12, 0}},
+	"GatherND":           {{"batch_dims", 12, 0}},
 	"ArgMin":             {{"select_last_index", 12, 0}},
 	"Shape":              {{"start", 15, 0}},
 	"AveragePool":        {{"dilations", 19, -1}},
@@ -423,6 +424,9 @@ func (c *opsetConv) checkAttrs(n *nn.Node) error {
 	}
 	if n.OpType == "GroupNormalization" && c.crosses(21) {
 		return fmt.Errorf("GroupNormalization changed its scale and bias shapes at opset 21")
+	}
+	if n.OpType == "DFT" && c.crosses(20) {
+		return fmt.Errorf("DFT moved axis and dft_length to inputs at opset 20")
 	}
 	if n.OpType == "GridSample" && c.crosses(20) {
 		return fmt.Errorf("GridSample renamed its modes at opset 20")

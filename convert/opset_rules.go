@@ -451,11 +451,11 @@ func opsetBatchNorm(c *opsetConv, n *nn.Node) (bool, error) {
 		if o := c.extraOutputsRead(n); o != "" {
 			return false, fmt.Errorf("training output %q is read", o)
 		}
-		if len(n.Outputs) > 1 {
+		if len(n.Outputs) > 1 || n.HasAttr("training_mode") {
 			c.edit(func() { n.Outputs = n.Outputs[:1] })
+			c.delAttr(n, "training_mode")
+			c.changed++
 		}
-		c.delAttr(n, "training_mode")
-		c.changed++
 	}
 	return false, nil
 }
