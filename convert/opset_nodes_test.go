@@ -301,6 +301,22 @@ func TestOpsetNodes(t *testing.T) {
 			s.output("b")
 			s.output("c")
 		}, nil},
+		{"softmax-rewrite-13", 13, []int{11, 13}, func(s *synth) {
+			s.input("x", 1, 3, 5)
+			s.node("Softmax", "sm", []string{"x"}, []string{"a"}, intAttr("axis", 1))
+			s.node("Hardmax", "hm", []string{"x"}, []string{"b"}, intAttr("axis", 0))
+			s.output("a")
+			s.output("b")
+		}, func(t *testing.T, g *nn.Graph) {
+			opsetHas(t, g, "Transpose Softmax Transpose Transpose Hardmax Transpose")
+		}},
+		{"softmax-rewrite-11", 11, []int{13, 21, 11}, func(s *synth) {
+			s.input("x", 1, 3, 5)
+			s.node("LogSoftmax", "lsm", []string{"x"}, []string{"a"})
+			s.node("Softmax", "sm", []string{"x"}, []string{"b"}, intAttr("axis", 0))
+			s.output("a")
+			s.output("b")
+		}, nil},
 		{"dropout", 11, []int{13, 11}, func(s *synth) {
 			s.input("x", 1, 3, 5)
 			s.node("Dropout", "d", []string{"x"}, []string{"y"}, floatAttr("ratio", 0.3))

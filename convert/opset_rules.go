@@ -479,15 +479,14 @@ func opsetSoftmax(c *opsetConv, n *nn.Node) (bool, error) {
 			return false, nil
 		}
 		if !known {
-			return false, fmt.Errorf("axis %d of an input of unknown shape: before opset 13 the axes from %d on are flattened together", a, a)
+			return false, fmt.Errorf("axis %d of an input of unknown rank: before opset 13 the axes from %d on are normalized together, and no Transpose can be written", a, a)
 		}
 		if a < 0 {
 			a += int64(r)
 		}
 		for d := int(a) + 1; d < r; d++ {
 			if shape[d] != 1 {
-				return false, fmt.Errorf("axis %d of an input of shape %s is not the last axis: before opset 13 the axes %d..%d are normalized together; not convertible",
-					a, opsetShape(shape), a, r-1)
+				return opsetSoftmaxTranspose(c, n, int(a), r)
 			}
 		}
 		c.setInt(n, "axis", a)
@@ -501,7 +500,7 @@ func opsetSoftmax(c *opsetConv, n *nn.Node) (bool, error) {
 			c.changed++
 			return false, nil
 		}
-		return false, fmt.Errorf("axis %d of an input of unknown shape: from opset 13 only one axis is normalized", k)
+		return opsetSoftmaxFlatten(c, n, k)
 	}
 	if k < 0 {
 		k += int64(r)
@@ -514,8 +513,7 @@ func opsetSoftmax(c *opsetConv, n *nn.Node) (bool, error) {
 				continue
 			}
 			if axis >= 0 {
-				return false, fmt.Errorf("axis %d of an input of shape %s: before opset 13 the axes %d..%d are normalized together, from 13 only one; not convertible",
-					k, opsetShape(shape), k, r-1)
+				return opsetSoftmaxFlatten(c, n, k)
 			}
 			axis = int64(d)
 		}
@@ -526,6 +524,41 @@ func opsetSoftmax(c *opsetConv, n *nn.Node) (bool, error) {
 	c.setInt(n, "axis", axis)
 	c.changed++
 	return false, nil
+}
+
+// opsetSoftmaxFlatten writes the coerced 2-D form of opset < 13 at 13 or
+// later: Flatten at axis k, the op over the last axis, Reshape back.
+func opsetSoftmaxFlatten(c *opsetConv, n *nn.Node, k int64) (bool, error) {
+	x := n.Input(0)
+	b := &opsetBuilder{c: c, n: n}
+	sh := b.add("Shape", []string{x}, "")
+	f := b.add("Flatten", []string{x}, "", &nn.Attr{Name: "axis", Type: nn.AttrInt, I: k})
+	m := b.add(n.OpType, []string{f}, "", &nn.Attr{Name: "axis", Type: nn.AttrInt, I: -1})
+	b.add("Reshape", []string{m, sh}, n.Outputs[0])
+	b.done()
+	return true, nil
+}
+
+// opsetSoftmaxTranspose writes the single-axis form of opset >= 13 before
+// 13: axis a of a rank-r input moved last, the op over it, moved back.
+func opsetSoftmaxTranspose(c *opsetConv, n *nn.Node, a, r int) (bool, error) {
+	perm := make([]int64, 0, r)
+	for d := 0; d < r; d++ {
+		if d != a {
+			perm = append(perm, int64(d))
+		}
+	}
+	perm = append(perm, int64(a))
+	inv := make([]int64, r)
+	for i, p := range perm {
+		inv[p] = int64(i)
+	}
+	b := &opsetBuilder{c: c, n: n}
+	t := b.add("Transpose", []string{n.Input(0)}, "", &nn.Attr{Name: "perm", Type: nn.AttrInts, Ints: perm})
+	m := b.add(n.OpType, []string{t}, "", &nn.Attr{Name: "axis", Type: nn.AttrInt, I: -1})
+	b.add("Transpose", []string{m}, n.Outputs[0], &nn.Attr{Name: "perm", Type: nn.AttrInts, Ints: inv})
+	b.done()
+	return true, nil
 }
 
 func opsetShape(s []int) string {
