@@ -46,7 +46,11 @@ nothing is written.`,
   graft convert model_opset17.onnx -o model_opset13.onnx --opset 13`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model = args[0]
+			path, _, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			o.Model = path
 			if o.Out == "" {
 				return usageError{errors.New("-o OUT is required")}
 			}
