@@ -371,6 +371,8 @@ func init() {
 		"Cast":               opsetCast,
 		"CastLike":           opsetCastLike,
 		"Constant":           opsetConstant,
+		"Slice":              opsetSlice,
+		"TopK":               opsetTopK,
 	}
 }
 
@@ -418,9 +420,6 @@ var opsetNewAttrs = map[string][]struct {
 func (c *opsetConv) checkAttrs(n *nn.Node) error {
 	if n.OpType == "Shape" && n.HasAttr("end") && c.dst < 15 {
 		return fmt.Errorf("attribute end needs opset 15")
-	}
-	if c.src < 10 && ((n.OpType == "Slice" && n.HasAttr("starts")) || (n.OpType == "TopK" && n.HasAttr("k"))) {
-		return fmt.Errorf("attributes that became inputs at opset 10 are not converted")
 	}
 	if n.OpType == "GroupNormalization" && c.crosses(21) {
 		return fmt.Errorf("GroupNormalization changed its scale and bias shapes at opset 21")

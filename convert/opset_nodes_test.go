@@ -240,6 +240,13 @@ func TestOpsetNodes(t *testing.T) {
 			s.output("y")
 			s.output("z")
 		}, nil},
+		{"slice-9", 9, []int{11, 13}, func(s *synth) {
+			s.input("x", 1, 6, 5)
+			s.node("Slice", "sl", []string{"x"}, []string{"a"}, opsetInts("starts", 1, 0), opsetInts("ends", 5, -1), opsetInts("axes", 1, 2))
+			s.node("Slice", "sl2", []string{"x"}, []string{"b"}, opsetInts("starts", 0, 2), opsetInts("ends", 1, 4))
+			s.output("a")
+			s.output("b")
+		}, nil},
 		{"upsample-7", 7, []int{13}, func(s *synth) {
 			s.input("x", 1, 2, 3, 4)
 			s.node("Upsample", "u", []string{"x"}, []string{"y"}, opsetFloats("scales", 1, 1, 2, 2))

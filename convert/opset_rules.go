@@ -676,3 +676,35 @@ func opsetConstant(c *opsetConv, n *nn.Node) (bool, error) {
 	c.changed++
 	return false, nil
 }
+
+// opsetSlice moves the starts, ends and axes attributes of Slice before
+// opset 10 to inputs.
+func opsetSlice(c *opsetConv, n *nn.Node) (bool, error) {
+	if c.src >= 10 || !n.HasAttr("starts") {
+		return false, nil
+	}
+	for i, a := range []string{"starts", "ends", "axes"} {
+		at := n.Attr(a)
+		if at == nil {
+			if a != "axes" {
+				return false, fmt.Errorf("no %s attribute", a)
+			}
+			continue
+		}
+		c.setInput(n, i+1, c.param(opsetBase(n, a), int64Tensor(at.Ints)))
+		c.delAttr(n, a)
+	}
+	c.changed++
+	return false, nil
+}
+
+// opsetTopK moves the k attribute of TopK before opset 10 to an input.
+func opsetTopK(c *opsetConv, n *nn.Node) (bool, error) {
+	if c.src >= 10 || !n.HasAttr("k") {
+		return false, nil
+	}
+	c.setInput(n, 1, c.param(opsetBase(n, "k"), int64Tensor([]int64{n.AttrInt("k", 0)})))
+	c.delAttr(n, "k")
+	c.changed++
+	return false, nil
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graftml/graft/internal/testenv"
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
 )
@@ -167,3 +168,22 @@ func TestOpsetRefusals(t *testing.T) {
 }
 
 var _ = nn.Float32
+
+// TestOpsetSharedModels converts the shared Model Zoo models (opsets 8 to
+// 17, with Slice-1 attributes, Upsample, Split, reductions) up and down.
+func TestOpsetSharedModels(t *testing.T) {
+	dir := filepath.Join(testenv.SharedDir(t), "models")
+	for _, name := range []string{"mnist-8", "super-resolution-10", "version-RFB-320", "silero_vad_openvino_16k", "gtcrn_simple"} {
+		t.Run(name, func(t *testing.T) {
+			orig := filepath.Join(dir, name+".onnx")
+			if _, err := os.Stat(orig); err != nil {
+				t.Skip(err)
+			}
+			file := orig
+			for _, v := range []int{21, 13} {
+				file = opsetFile(t, file, v)
+			}
+			compareFiles(t, orig, file)
+		})
+	}
+}
