@@ -15,16 +15,20 @@ const (
 	MaxTargetOpset = 21
 )
 
-// ConvertOpset rewrites the ai.onnx nodes of g for opset target: attributes
-// that became inputs (Squeeze/Unsqueeze and ReduceSum axes at 13, the other
-// reductions at 18, Split at 13, Clip and Pad at 11, Dropout ratio at 12)
-// and back, Split num_outputs (18), Resize attribute sets, BatchNormalization
-// training_mode (14) and spatial (9), Softmax/LogSoftmax/Hardmax axis
-// semantics (13), Upsample replaced by Resize, LayerNormalization (17) and
-// Gelu (20) decomposed below their opset, CastLike (15) written as Cast.
-// Every rebuilt node runs with the semantics of the target opset. When some
-// node cannot be converted, nothing is changed and the error lists every
-// such node with the reason.
+// ConvertOpset rewrites the ai.onnx nodes of g for opset target (11..21,
+// from any source opset >= 7): attributes that became inputs and back
+// (Squeeze/Unsqueeze and ReduceSum axes at 13, the other reductions at 18,
+// Split at 13, Clip and Pad at 11, Dropout ratio at 12, Slice and TopK at
+// 10), Split num_outputs (18), Pad axes (18), the Resize attribute sets
+// (11, 13, 18, 19), BatchNormalization training_mode (14) and spatial (9),
+// Constant value_* forms (12), Cast saturate (19); Upsample and Resize-10
+// become Resize; LayerNormalization (17) and Gelu (20) are decomposed below
+// their opsets and CastLike (15) written as Cast. Softmax, LogSoftmax and
+// Hardmax across 13 get the equivalent axis, or an exact Flatten/Reshape
+// (up) or Transpose (down) rewrite. Shapes and element types come from two
+// probe runs of g. New nodes are named graft_*; every node is rebuilt for
+// the target. When some node cannot be converted, g is left unchanged and
+// the *OpsetError lists every such node with the reason.
 func ConvertOpset(g *nn.Graph, target int) (Stats, error) {
 	st := Stats{Pass: fmt.Sprintf("opset-%d", target)}
 	src := g.Opsets[""]
