@@ -20,6 +20,9 @@ type Options struct {
 	// FP16Weights only stores float32 weights as float16
 	// (WeightsToFloat16); it is ignored with FP16.
 	FP16Weights bool
+	// Opset, when not 0, converts the graph to that ai.onnx opset
+	// (ConvertOpset) before the other passes.
+	Opset int
 }
 
 // All selects every exact (lossless up to float rounding) pass.
@@ -33,10 +36,11 @@ func (o Options) Exact() bool { return !o.FP16 && !o.FP16Weights }
 
 // Any reports whether a pass is selected.
 func (o Options) Any() bool {
-	return o.FoldConstants || o.RemoveIdentity || o.FoldBN || o.FuseBias || o.EliminateDead || o.FP16 || o.FP16Weights
+	return o.FoldConstants || o.RemoveIdentity || o.FoldBN || o.FuseBias || o.EliminateDead || o.FP16 || o.FP16Weights ||
+		o.Opset != 0
 }
 
-// Apply runs the selected passes on g in a fixed order: constants,
+// Apply runs the selected passes on g in a fixed order: opset, constants,
 // identities, batch norms, bias additions, dead nodes, float16.
 func Apply(g *nn.Graph, o Options) ([]Stats, error) {
 	type pass struct {
@@ -44,6 +48,7 @@ func Apply(g *nn.Graph, o Options) ([]Stats, error) {
 		f  func(*nn.Graph) (Stats, error)
 	}
 	passes := []pass{
+		{o.Opset != 0, func(g *nn.Graph) (Stats, error) { return ConvertOpset(g, o.Opset) }},
 		{o.FoldConstants, FoldConstants},
 		{o.RemoveIdentity, RemoveIdentity},
 		{o.FoldBN, FoldBatchNorm},

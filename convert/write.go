@@ -15,6 +15,7 @@ func Write(base *onnxpb.ModelProto, g *nn.Graph, path string) error {
 	if err != nil {
 		return err
 	}
+	setOpsetImport(m, g)
 	gp := m.GetGraph()
 	types := map[string]nn.DType{}
 	for name, p := range g.Params {

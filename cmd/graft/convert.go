@@ -21,7 +21,7 @@ type convertOptions struct {
 func newConvertCmd() *cobra.Command {
 	o := &convertOptions{}
 	cmd := &cobra.Command{
-		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--all] [--int8-dynamic | --int8-static --data DATA [--calib-samples N]]",
+		Use:   "convert MODEL -o OUT [--fold-bn] [--fold-constants] [--remove-identity] [--fuse-bias] [--eliminate-dead] [--fp16 [--fp16-io] | --fp16-weights] [--opset N] [--all] [--int8-dynamic | --int8-static --data DATA [--calib-samples N]]",
 		Short: "Optimize a model for serving (fold batch norms and constants, drop identities, float16 weights), verified",
 		Long: `convert rewrites a model for serving and writes it as ONNX. Each transform is
 selected by a flag; --all selects every exact one (all but the float16 ones). The written
@@ -47,11 +47,18 @@ the activations around them, whose ranges are calibrated on --calib-samples
 samples of --data (in the model's recorded normalization). Both run the exact
 transforms first (every one unless some are selected). The int8 model is
 verified against the float one (max rel 0.1; on --data samples when given) and
-in onnxruntime against graft on the same file.`,
+in onnxruntime against graft on the same file.
+
+--opset N rewrites the model for ai.onnx opset N (11..21): attributes that
+became inputs and back (Squeeze/Unsqueeze, Reduce*, Split, Clip, Pad, Dropout),
+Resize/Upsample, BatchNormalization, Softmax axes, LayerNormalization and Gelu
+decomposed below their opsets. Nodes that cannot be converted are listed and
+nothing is written.`,
 		Example: `  graft convert resnet.onnx -o resnet_serving.onnx --all
   graft convert model.onnx -o model_fp16.onnx --all --fp16 --json
   graft convert lenet.onnx -o lenet_int8.onnx --int8-dynamic
-  graft convert cnn.onnx -o cnn_qdq.onnx --int8-static --data fashion-mnist:train --calib-samples 512`,
+  graft convert cnn.onnx -o cnn_qdq.onnx --int8-static --data fashion-mnist:train --calib-samples 512
+  graft convert model_opset17.onnx -o model_opset13.onnx --opset 13`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, _, err := resolveModel(cmd.Context(), args[0])
@@ -87,15 +94,20 @@ in onnxruntime against graft on the same file.`,
 				return usageError{errors.New("--data only goes with --int8-static or --int8-dynamic")}
 			}
 			if o.All {
+				opset := o.Opset
 				fp16, io, w := o.FP16, o.FP16IO, o.FP16Weights
 				o.Options = convert.All()
 				o.FP16, o.FP16IO, o.FP16Weights = fp16, io, w
+				o.Opset = opset
 			}
 			if !o.Options.Any() {
 				return usageError{errors.New("select a transform (--fold-bn, --fold-constants, --remove-identity, --fuse-bias, --eliminate-dead, --fp16, --fp16-weights, --all, --int8-dynamic or --int8-static)")}
 			}
 			if o.FP16 && o.FP16Weights {
 				return usageError{errors.New("--fp16 and --fp16-weights exclude each other")}
+			}
+			if o.Opset != 0 && (o.Opset < convert.MinTargetOpset || o.Opset > convert.MaxTargetOpset) {
+				return usageError{fmt.Errorf("--opset must be in %d..%d, got %d", convert.MinTargetOpset, convert.MaxTargetOpset, o.Opset)}
 			}
 			if o.Samples < 1 {
 				return usageError{fmt.Errorf("--samples must be >= 1, got %d", o.Samples)}
@@ -113,6 +125,7 @@ in onnxruntime against graft on the same file.`,
 	f.BoolVar(&o.FP16, "fp16", false, "convert the graph to float16, inputs and outputs stay float32 (looser 1e-2 tolerance)")
 	f.BoolVar(&o.FP16IO, "fp16-io", false, "with --fp16: float16 inputs and outputs too")
 	f.BoolVar(&o.FP16Weights, "fp16-weights", false, "only store the weights as float16, cast to float32 at run time (1e-2 tolerance)")
+	f.IntVar(&o.Opset, "opset", 0, "convert to this ai.onnx opset (11..21) before the other transforms")
 	f.BoolVar(&o.All, "all", false, "every exact transform (all but the float16 ones)")
 	f.BoolVar(&o.Int8Dynamic, "int8-dynamic", false, "int8 weights for Gemm/MatMul, activations quantized at run time")
 	f.BoolVar(&o.Int8Static, "int8-static", false, "int8 QDQ model calibrated on --data")
