@@ -54,6 +54,9 @@ type Config struct {
 	// Metadata is stored in every checkpoint (class names, head settings,
 	// normalization, base model hash) so a checkpoint can be exported alone.
 	Metadata map[string]string
+	// Verbose also writes progress lines within epochs when Log is not a
+	// terminal (on a terminal a progress bar is always drawn).
+	Verbose bool
 	// Log receives one line per epoch (and the freeze summary); nil is quiet.
 	Log io.Writer
 	// OnEpoch, if set, is called after each epoch.
@@ -265,7 +268,7 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 	var correct, seen int
 	s := 0
 	var bar *progress.Bar
-	if t.Cfg.Log != nil && progress.IsTerminal(t.Cfg.Log) {
+	if t.Cfg.Log != nil && (t.Cfg.Verbose || progress.IsTerminal(t.Cfg.Log)) {
 		bar = progress.New(t.Cfg.Log, ds.Len(), fmt.Sprintf("epoch %d/%d", epoch+1, epochs), progress.Transient())
 	}
 	defer bar.Done()

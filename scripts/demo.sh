@@ -17,7 +17,7 @@ step() { echo; echo "\$ $*"; "$@"; }
 step $GRAFT version
 step $GRAFT inspect "$MODEL" --no-layers
 step $GRAFT finetune "$MODEL" --data testdata/fmnist --num-classes 5 --freeze all-but-head \
-  --optimizer adam --lr 1e-3 --epochs 30 --seed 0 -o "$OUT/tuned.onnx" --report-dir "$OUT/report" -q
+  --optimizer adam --lr 1e-3 --epochs 30 --seed 0 -o "$OUT/tuned.onnx" --report-dir "$OUT/report"
 step $GRAFT eval "$OUT/tuned.onnx" --data testdata/fmnist/test --confusion-png "$OUT/report/confusion.png"
 step $GRAFT export "$OUT/tuned.onnx" --format triton --name fmnist -o "$OUT/triton"
 if $GRAFT verify "$OUT/tuned.onnx" --against onnxruntime >"$OUT/verify.txt" 2>&1; then

@@ -15,7 +15,7 @@ import (
 type finetuneOptions struct {
 	finetune.Options
 	Optimizer, Augment, Classes string
-	JSON, Quiet                 bool
+	JSON                        bool
 	phase2Epochs                int
 	phase2Freeze                string
 	phase2LR                    float64
@@ -105,7 +105,6 @@ func newFinetuneCmd() *cobra.Command {
 	f.StringVar(&o.ReportDir, "report-dir", "", "write metrics.csv, metrics.json, curves and confusion matrix here")
 	f.StringVar(&o.config, "config", "", "YAML file of settings named like the flags (flags given on the command line win)")
 	f.BoolVar(&o.JSON, "json", false, "print the outcome as JSON")
-	f.BoolVarP(&o.Quiet, "quiet", "q", false, "no per-epoch lines")
 	return cmd
 }
 
@@ -113,9 +112,11 @@ func runFinetune(ctx context.Context, o *finetuneOptions, w io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if !o.Quiet && !o.JSON {
+	v := verbosityOf(ctx)
+	if !v.quiet && !o.JSON {
 		o.Config.Log = w
 	}
+	o.Config.Verbose = v.verbose
 	out, err := finetune.Run(ctx, o.Options)
 	if errors.Is(err, context.Canceled) {
 		if o.Config.Checkpoint != "" {

@@ -561,9 +561,8 @@ func TestPredictAfterFinetune(t *testing.T) {
 	o := &finetuneOptions{Options: finetune.Options{Model: lenetModel, TrainData: folder, Norm: "raw255", Out: tuned,
 		Config: finetune.Config{Epochs: 1, BatchSize: 4, LR: 1e-3, Seed: 1, Freeze: "all-but-head", BN: "auto"}}}
 	o.Config.Optimizer.Name = "sgd"
-	o.Quiet = true
 	var buf bytes.Buffer
-	if err := runFinetune(context.Background(), o, &buf); err != nil {
+	if err := runFinetune(withVerbosity(context.Background(), true, false), o, &buf); err != nil {
 		t.Fatalf("finetune: %v\n%s", err, buf.String())
 	}
 	res := runPredictJSON(t, &predictOptions{Model: tuned, Files: files, Top: 2})

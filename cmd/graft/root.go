@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -30,6 +31,19 @@ exports them again.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	var quiet, verbose bool
+	root.PersistentFlags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors (the exit code tells success)")
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "more detail: progress lines also when the output is not a terminal")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if quiet && verbose {
+			return usageError{errors.New("--quiet and --verbose exclude each other")}
+		}
+		if quiet {
+			cmd.SetOut(io.Discard)
+		}
+		cmd.SetContext(withVerbosity(cmd.Context(), quiet, verbose))
+		return nil
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
@@ -45,4 +59,24 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+type verbosityKey struct{}
+
+// verbosity is the -q/-v setting of the running command.
+type verbosity struct{ quiet, verbose bool }
+
+func withVerbosity(ctx context.Context, quiet, verbose bool) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithValue(ctx, verbosityKey{}, verbosity{quiet, verbose})
+}
+
+func verbosityOf(ctx context.Context) verbosity {
+	if ctx == nil {
+		return verbosity{}
+	}
+	v, _ := ctx.Value(verbosityKey{}).(verbosity)
+	return v
 }
