@@ -1,0 +1,88 @@
+package nn
+
+import (
+	"math"
+	"testing"
+)
+
+func TestPfClampF32(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	// 37 values: exercises the 32-wide, 8-wide and scalar parts.
+	x := make([]float32, 37)
+	for i := range x {
+		x[i] = float32(i)*0.5 - 4 // -4 .. 14
+	}
+	x[3], x[35] = nan, nan
+	x[5], x[36] = -inf, inf
+	for _, c := range []struct{ lo, hi float32 }{{0, 6}, {0, inf}, {-inf, 1}, {2, 1}} {
+		d := make([]float32, len(x))
+		pfClampF32(d, x, c.lo, c.hi)
+		for i, v := range x {
+			want := v
+			if v < c.lo {
+				want = c.lo
+			}
+			if want > c.hi {
+				want = c.hi
+			}
+			got := d[i]
+			if v != v {
+				if got == got {
+					t.Fatalf("clamp [%v,%v]: x[%d]=NaN gave %v", c.lo, c.hi, i, got)
+				}
+				continue
+			}
+			if got != want {
+				t.Fatalf("clamp [%v,%v]: x[%d]=%v gave %v, want %v", c.lo, c.hi, i, v, got, want)
+			}
+		}
+	}
+}
+
+func TestPfHardActivations(t *testing.T) {
+	x := []float32{-4, -3, -1.5, 0, 1.5, 3, 4}
+	// HardSwish: x*clamp(x/6+0.5, 0, 1) by hand.
+	wantHS := []float32{0, 0, -0.375, 0, 1.125, 3, 4}
+	d := make([]float32, len(x))
+	pfHardSwishF32(d, x)
+	for i := range x {
+		if math.Abs(float64(d[i]-wantHS[i])) > 1e-6 {
+			t.Fatalf("HardSwish(%v) = %v, want %v", x[i], d[i], wantHS[i])
+		}
+	}
+	// HardSigmoid alpha 0.2, beta 0.5: clamp(0.2x+0.5, 0, 1).
+	wantHG := []float32{0, 0, 0.2, 0.5, 0.8, 1, 1}
+	pfHardSigmoidF32(d, x, 0.2, 0.5)
+	for i := range x {
+		if math.Abs(float64(d[i]-wantHG[i])) > 1e-6 {
+			t.Fatalf("HardSigmoid(%v) = %v, want %v", x[i], d[i], wantHG[i])
+		}
+	}
+}
+
+func pfBenchInput() []float32 {
+	x := make([]float32, 96*112*112)
+	for i := range x {
+		x[i] = float32((i*7919)%2000)/100 - 10 // -10 .. 10, scattered
+	}
+	return x
+}
+
+func BenchmarkPfClipGeneric(b *testing.B) {
+	x := pfBenchInput()
+	d := make([]float32, len(x))
+	b.SetBytes(int64(8 * len(x)))
+	for i := 0; i < b.N; i++ {
+		ewClipKernel(d, x, 0, 6)
+	}
+}
+
+func BenchmarkPfClipFast(b *testing.B) {
+	x := pfBenchInput()
+	d := make([]float32, len(x))
+	b.SetBytes(int64(8 * len(x)))
+	for i := 0; i < b.N; i++ {
+		pfClampF32(d, x, 0, 6)
+	}
+}
