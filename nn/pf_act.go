@@ -57,8 +57,23 @@ func pfUnaryF32(u *ewUnary, d, x []float32) bool {
 		pfHardSigmoidF32(d, x, float32(u.alpha), float32(u.beta))
 	case ewHardSwish:
 		pfHardSwishF32(d, x)
+	case ewSigmoid:
+		pfSigmoidF32(d, x)
 	default:
 		return false
 	}
 	return true
+}
+
+// pfSigmoidF32 sets d[i] = 1/(1+e^-x[i]): vectorized where possible, with
+// the scalar kernel for blocks the vector one declines and for the tail.
+func pfSigmoidF32(d, x []float32) {
+	x = x[:len(d)]
+	for i := 0; i < len(d); {
+		i += pfSigmoidVec(d[i:], x[i:])
+		end := min(i+8, len(d)) // the declined block, or the tail
+		for ; i < end; i++ {
+			d[i] = ewSigmoid32(x[i])
+		}
+	}
 }

@@ -51,3 +51,172 @@ narrow:
 done:
 	VZEROUPPER
 	RET
+
+// Sigmoid constants, eight copies each: sign bit, -87, log2(e), ln2 split
+// in a high part (trailing zero bits) and the rest, the Taylor
+// coefficients 1/7! .. 1/2!, 1.0 and the exponent bias 127.
+DATA pfSigC<>+0(SB)/4, $0x80000000
+DATA pfSigC<>+4(SB)/4, $0x80000000
+DATA pfSigC<>+8(SB)/4, $0x80000000
+DATA pfSigC<>+12(SB)/4, $0x80000000
+DATA pfSigC<>+16(SB)/4, $0x80000000
+DATA pfSigC<>+20(SB)/4, $0x80000000
+DATA pfSigC<>+24(SB)/4, $0x80000000
+DATA pfSigC<>+28(SB)/4, $0x80000000
+DATA pfSigC<>+32(SB)/4, $0xc2ae0000
+DATA pfSigC<>+36(SB)/4, $0xc2ae0000
+DATA pfSigC<>+40(SB)/4, $0xc2ae0000
+DATA pfSigC<>+44(SB)/4, $0xc2ae0000
+DATA pfSigC<>+48(SB)/4, $0xc2ae0000
+DATA pfSigC<>+52(SB)/4, $0xc2ae0000
+DATA pfSigC<>+56(SB)/4, $0xc2ae0000
+DATA pfSigC<>+60(SB)/4, $0xc2ae0000
+DATA pfSigC<>+64(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+68(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+72(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+76(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+80(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+84(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+88(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+92(SB)/4, $0x3fb8aa3b
+DATA pfSigC<>+96(SB)/4, $0x3f317200
+DATA pfSigC<>+100(SB)/4, $0x3f317200
+DATA pfSigC<>+104(SB)/4, $0x3f317200
+DATA pfSigC<>+108(SB)/4, $0x3f317200
+DATA pfSigC<>+112(SB)/4, $0x3f317200
+DATA pfSigC<>+116(SB)/4, $0x3f317200
+DATA pfSigC<>+120(SB)/4, $0x3f317200
+DATA pfSigC<>+124(SB)/4, $0x3f317200
+DATA pfSigC<>+128(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+132(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+136(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+140(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+144(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+148(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+152(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+156(SB)/4, $0x35bfbe8e
+DATA pfSigC<>+160(SB)/4, $0x39500d01
+DATA pfSigC<>+164(SB)/4, $0x39500d01
+DATA pfSigC<>+168(SB)/4, $0x39500d01
+DATA pfSigC<>+172(SB)/4, $0x39500d01
+DATA pfSigC<>+176(SB)/4, $0x39500d01
+DATA pfSigC<>+180(SB)/4, $0x39500d01
+DATA pfSigC<>+184(SB)/4, $0x39500d01
+DATA pfSigC<>+188(SB)/4, $0x39500d01
+DATA pfSigC<>+192(SB)/4, $0x3ab60b61
+DATA pfSigC<>+196(SB)/4, $0x3ab60b61
+DATA pfSigC<>+200(SB)/4, $0x3ab60b61
+DATA pfSigC<>+204(SB)/4, $0x3ab60b61
+DATA pfSigC<>+208(SB)/4, $0x3ab60b61
+DATA pfSigC<>+212(SB)/4, $0x3ab60b61
+DATA pfSigC<>+216(SB)/4, $0x3ab60b61
+DATA pfSigC<>+220(SB)/4, $0x3ab60b61
+DATA pfSigC<>+224(SB)/4, $0x3c088889
+DATA pfSigC<>+228(SB)/4, $0x3c088889
+DATA pfSigC<>+232(SB)/4, $0x3c088889
+DATA pfSigC<>+236(SB)/4, $0x3c088889
+DATA pfSigC<>+240(SB)/4, $0x3c088889
+DATA pfSigC<>+244(SB)/4, $0x3c088889
+DATA pfSigC<>+248(SB)/4, $0x3c088889
+DATA pfSigC<>+252(SB)/4, $0x3c088889
+DATA pfSigC<>+256(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+260(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+264(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+268(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+272(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+276(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+280(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+284(SB)/4, $0x3d2aaaab
+DATA pfSigC<>+288(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+292(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+296(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+300(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+304(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+308(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+312(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+316(SB)/4, $0x3e2aaaab
+DATA pfSigC<>+320(SB)/4, $0x3f000000
+DATA pfSigC<>+324(SB)/4, $0x3f000000
+DATA pfSigC<>+328(SB)/4, $0x3f000000
+DATA pfSigC<>+332(SB)/4, $0x3f000000
+DATA pfSigC<>+336(SB)/4, $0x3f000000
+DATA pfSigC<>+340(SB)/4, $0x3f000000
+DATA pfSigC<>+344(SB)/4, $0x3f000000
+DATA pfSigC<>+348(SB)/4, $0x3f000000
+DATA pfSigC<>+352(SB)/4, $0x3f800000
+DATA pfSigC<>+356(SB)/4, $0x3f800000
+DATA pfSigC<>+360(SB)/4, $0x3f800000
+DATA pfSigC<>+364(SB)/4, $0x3f800000
+DATA pfSigC<>+368(SB)/4, $0x3f800000
+DATA pfSigC<>+372(SB)/4, $0x3f800000
+DATA pfSigC<>+376(SB)/4, $0x3f800000
+DATA pfSigC<>+380(SB)/4, $0x3f800000
+DATA pfSigC<>+384(SB)/4, $0x0000007f
+DATA pfSigC<>+388(SB)/4, $0x0000007f
+DATA pfSigC<>+392(SB)/4, $0x0000007f
+DATA pfSigC<>+396(SB)/4, $0x0000007f
+DATA pfSigC<>+400(SB)/4, $0x0000007f
+DATA pfSigC<>+404(SB)/4, $0x0000007f
+DATA pfSigC<>+408(SB)/4, $0x0000007f
+DATA pfSigC<>+412(SB)/4, $0x0000007f
+GLOBL pfSigC<>(SB), RODATA|NOPTR, $416
+
+// func pfSigmoidAVX2(d, x *float32, n int) int
+//
+// d[i] = 1/(1+e^-x[i]) for i < n (n a multiple of 8), eight lanes at a
+// time, with e = e^-|x| (so neither tail cancels): s = 1/(1+e), and e*s for
+// negative x. It stops before the first block of eight holding a NaN or an
+// |x| > 87 (e would leave the normal range) and returns how many elements
+// it did; the caller finishes that block with the scalar kernel.
+// e^a = 2^k * e^r with k = round(a*log2(e)), |r| <= ln2/2, and e^r from its
+// degree-7 Taylor polynomial.
+TEXT ·pfSigmoidAVX2(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ BX, BX
+	VMOVUPS pfSigC<>+0(SB), Y15
+	VMOVUPS pfSigC<>+32(SB), Y14
+	VMOVUPS pfSigC<>+64(SB), Y13
+	VMOVUPS pfSigC<>+96(SB), Y12
+	VMOVUPS pfSigC<>+128(SB), Y11
+	VMOVUPS pfSigC<>+352(SB), Y10
+	VMOVUPS pfSigC<>+384(SB), Y9
+
+sigloop:
+	CMPQ BX, CX
+	JGE  sigdone
+	VMOVUPS (SI)(BX*4), Y0
+	VORPS   Y15, Y0, Y1          // a = -|x|
+	VCMPPS  $0x1d, Y14, Y1, Y2   // a >= -87, false for NaN
+	VMOVMSKPS Y2, AX
+	CMPL    AX, $0xff
+	JNE     sigdone
+	VMULPS  Y13, Y1, Y2
+	VROUNDPS $0, Y2, Y2          // k
+	VFNMADD231PS Y12, Y2, Y1     // r = a - k*ln2hi
+	VFNMADD231PS Y11, Y2, Y1     //     - k*ln2lo
+	VMOVUPS pfSigC<>+160(SB), Y3
+	VFMADD213PS pfSigC<>+192(SB), Y1, Y3
+	VFMADD213PS pfSigC<>+224(SB), Y1, Y3
+	VFMADD213PS pfSigC<>+256(SB), Y1, Y3
+	VFMADD213PS pfSigC<>+288(SB), Y1, Y3
+	VFMADD213PS pfSigC<>+320(SB), Y1, Y3
+	VFMADD213PS Y10, Y1, Y3
+	VFMADD213PS Y10, Y1, Y3      // e^r
+	VCVTPS2DQ Y2, Y2
+	VPADDD  Y9, Y2, Y2
+	VPSLLD  $23, Y2, Y2          // 2^k
+	VMULPS  Y2, Y3, Y3           // e = e^-|x|
+	VADDPS  Y10, Y3, Y4
+	VDIVPS  Y4, Y10, Y5          // s = 1/(1+e)
+	VMULPS  Y5, Y3, Y6           // e*s
+	VBLENDVPS Y0, Y6, Y5, Y7     // x < 0 ? e*s : s
+	VMOVUPS Y7, (DI)(BX*4)
+	ADDQ    $8, BX
+	JMP     sigloop
+
+sigdone:
+	VZEROUPPER
+	MOVQ BX, ret+24(FP)
+	RET

@@ -86,3 +86,49 @@ func BenchmarkPfClipFast(b *testing.B) {
 		pfClampF32(d, x, 0, 6)
 	}
 }
+
+func TestPfSigmoidF32(t *testing.T) {
+	// Reference: the float64 logistic function. Values span both tails,
+	// the cut-over at |x| = 87, NaN and infinities, at every lane position.
+	var x []float32
+	for v := -100.0; v <= 100; v += 0.37 {
+		x = append(x, float32(v))
+	}
+	x = append(x, 0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 86.9, -86.9, 87.1, -87.1)
+	x[17] = float32(math.NaN())
+	x[40] = float32(math.Inf(-1))
+	x[41] = float32(math.Inf(1))
+	d := make([]float32, len(x))
+	pfSigmoidF32(d, x)
+	for i, v := range x {
+		want := 1 / (1 + math.Exp(-float64(v)))
+		got := float64(d[i])
+		if v != v {
+			if got == got {
+				t.Fatalf("sigmoid(NaN) = %v", got)
+			}
+			continue
+		}
+		if math.Abs(got-want) > 4e-7*want+2e-45 { // subnormal results have absolute precision only
+			t.Fatalf("sigmoid(%v) = %v, want %v (rel err %g)", v, got, want, math.Abs(got-want)/want)
+		}
+	}
+}
+
+func BenchmarkPfSigmoidGeneric(b *testing.B) {
+	x := pfBenchInput()
+	d := make([]float32, len(x))
+	for i := 0; i < b.N; i++ {
+		for j, v := range x {
+			d[j] = ewSigmoid32(v)
+		}
+	}
+}
+
+func BenchmarkPfSigmoidFast(b *testing.B) {
+	x := pfBenchInput()
+	d := make([]float32, len(x))
+	for i := 0; i < b.N; i++ {
+		pfSigmoidF32(d, x)
+	}
+}
