@@ -77,3 +77,15 @@ func pfSigmoidF32(d, x []float32) {
 		}
 	}
 }
+
+// pfFill sets every element of s to v: a short scalar prefix, then doubling
+// copies (memmove is vectorized, a scalar store loop is not).
+func pfFill[T float32 | float64](s []T, v T) {
+	n := min(len(s), 16)
+	for i := range s[:n] {
+		s[i] = v
+	}
+	for n < len(s) {
+		n += copy(s[n:], s[:n])
+	}
+}

@@ -132,3 +132,15 @@ func BenchmarkPfSigmoidFast(b *testing.B) {
 		pfSigmoidF32(d, x)
 	}
 }
+
+func TestPfFill(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 33, 1000} {
+		s := make([]float32, n)
+		pfFill(s, 2.5)
+		for i, v := range s {
+			if v != 2.5 {
+				t.Fatalf("len %d: s[%d] = %v", n, i, v)
+			}
+		}
+	}
+}
