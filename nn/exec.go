@@ -15,9 +15,9 @@ type plan struct {
 	// into Graph.Nodes); they are released after the node runs.
 	lastUse [][]string
 	keep    map[string]bool
-	// inplace[i] is set when node i's activation may overwrite its input
-	// during inference (pfInplaceNodes); nil when no node qualifies.
-	inplace []bool
+	// inplace[i] is k+1 when node i may write its output over its input k
+	// during inference (pfInplaceNodes), else 0; nil when no node qualifies.
+	inplace []int8
 }
 
 func (g *Graph) buildPlan() *plan {
@@ -117,7 +117,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := pfRunNode(ctx, n, g.plan.inplace != nil && g.plan.inplace[i], args)
+		outs, err := pfRunNode(ctx, n, g.plan.inplaceAt(i), args)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}

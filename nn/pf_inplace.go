@@ -1,14 +1,15 @@
 package nn
 
-// In-place activations at inference. A unary activation (Relu, Clip,
-// Sigmoid, HardSigmoid, HardSwish) whose float32 input is a buffer nobody
-// else can see may overwrite that buffer instead of allocating its output:
-// this saves the allocation (and its zeroing) and one pass of memory
-// traffic per activation. "Nobody else" is decided once per plan: the input
-// is output 0 of a node known to return a freshly allocated tensor (Conv,
-// ConvTranspose, Gemm, BatchNormalization, Add, Sub, Mul, Div: never a
-// view of an input, a parameter or a constant), it is not a graph input,
-// output, parameter or constant, and the activation is its only reader.
+// In-place operations at inference. A unary activation (Relu, Clip,
+// Sigmoid, HardSigmoid, HardSwish), or Add/Sub/Mul/Div with an operand of
+// the output's shape, whose float32 input is a buffer nobody else can see
+// may write its result over that buffer instead of allocating: this saves
+// the allocation (and its zeroing) and a pass of memory traffic. "Nobody
+// else" is decided once per plan: the input is output 0 of a node known to
+// return a tensor of its own (pfFreshProducer: never a view of an input, a
+// parameter or a constant), it is not a graph input, output, parameter or
+// constant, and this node is its only reader. Outputs written in place
+// qualify again: the buffer they reuse was exclusive and is dead.
 // Only Graph.Run uses this, and only outside training and without an
 // Observe hook; Forward and ForwardFrom keep every value for the tape.
 
@@ -16,7 +17,8 @@ package nn
 // always a newly allocated tensor.
 func pfFreshProducer(opType string) bool {
 	switch opType {
-	case "Conv", "ConvTranspose", "Gemm", "BatchNormalization", "Add", "Sub", "Mul", "Div":
+	case "Conv", "ConvTranspose", "Gemm", "BatchNormalization", "Add", "Sub", "Mul", "Div",
+		"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish":
 		return true
 	}
 	return false
@@ -34,7 +36,7 @@ func pfInplaceAct(opType string) bool {
 
 // pfInplaceNodes marks the live nodes whose activation may overwrite its
 // input (see above); keep holds the values that must never be overwritten.
-func (g *Graph) pfInplaceNodes(live []bool, keep map[string]bool) []bool {
+func (g *Graph) pfInplaceNodes(live []bool, keep map[string]bool) []int8 {
 	readers := map[string]int{}
 	for i, n := range g.Nodes {
 		if !live[i] {
@@ -56,31 +58,73 @@ func (g *Graph) pfInplaceNodes(live []bool, keep map[string]bool) []bool {
 			producer[n.Outputs[0]] = i
 		}
 	}
-	var out []bool
-	for i, n := range g.Nodes {
-		if !live[i] || n.Domain != "" || !pfInplaceAct(n.OpType) || len(n.Inputs) == 0 || len(n.Outputs) != 1 {
-			continue
+	exclusive := func(name string, i int) bool {
+		if name == "" || keep[name] || graphIn[name] || readers[name] != 1 {
+			return false
 		}
-		x := n.Inputs[0]
-		if x == "" || keep[x] || graphIn[x] || readers[x] != 1 {
-			continue
-		}
-		if p, ok := producer[x]; !ok || p >= i {
-			continue
-		}
+		p, ok := producer[name]
+		return ok && p < i
+	}
+	var out []int8
+	mark := func(i int, k int8) {
 		if out == nil {
-			out = make([]bool, len(g.Nodes))
+			out = make([]int8, len(g.Nodes))
 		}
-		out[i] = true
+		out[i] = k + 1
+	}
+	for i, n := range g.Nodes {
+		if !live[i] || n.Domain != "" || len(n.Inputs) == 0 || len(n.Outputs) != 1 {
+			continue
+		}
+		switch {
+		case pfInplaceAct(n.OpType):
+			if exclusive(n.Inputs[0], i) {
+				mark(i, 0)
+			}
+		case pfInplaceBinary(n):
+			// Which operand has the output's shape is known only at run
+			// time; prefer the first.
+			if exclusive(n.Inputs[0], i) {
+				mark(i, 0)
+			} else if exclusive(n.Inputs[1], i) {
+				mark(i, 1)
+			}
+		}
 	}
 	return out
 }
 
-// pfRunNode runs node n like runOp, in place when inplace allows it and the
-// run is plain inference.
-func pfRunNode(ctx *Context, n *Node, inplace bool, args []*Tensor) ([]*Tensor, error) {
-	if inplace && !ctx.Training && ctx.Observe == nil {
-		if y := pfActInPlace(n, args); y != nil {
+// pfInplaceBinary reports whether n is an arithmetic node that can write
+// over one of its operands: numpy-style broadcasting (opset 7 on), two
+// distinct inputs.
+func pfInplaceBinary(n *Node) bool {
+	switch n.OpType {
+	case "Add", "Sub", "Mul", "Div":
+	default:
+		return false
+	}
+	return n.Opset >= 7 && !n.HasAttr("broadcast") && len(n.Inputs) == 2 && n.Inputs[0] != n.Inputs[1]
+}
+
+// inplaceAt returns the in-place mark of node i (see plan.inplace).
+func (p *plan) inplaceAt(i int) int8 {
+	if p.inplace == nil {
+		return 0
+	}
+	return p.inplace[i]
+}
+
+// pfRunNode runs node n like runOp, in place when inplace (a plan.inplace
+// mark) allows it and the run is plain inference.
+func pfRunNode(ctx *Context, n *Node, inplace int8, args []*Tensor) ([]*Tensor, error) {
+	if inplace > 0 && !ctx.Training && ctx.Observe == nil {
+		var y *Tensor
+		if pfInplaceAct(n.OpType) {
+			y = pfActInPlace(n, args)
+		} else {
+			y = pfBinaryInPlace(n, int(inplace-1), args)
+		}
+		if y != nil {
 			return []*Tensor{y}, nil
 		}
 	}
@@ -132,4 +176,38 @@ func pfActInPlace(n *Node, args []*Tensor) *Tensor {
 		return nil
 	}
 	return x
+}
+
+// pfBinaryInPlace computes n's arithmetic into args[k] and returns it, or
+// returns nil (having changed nothing) when args[k] is not a float32 tensor
+// of the broadcast output's shape.
+func pfBinaryInPlace(n *Node, k int, args []*Tensor) *Tensor {
+	if len(args) != 2 || args[0] == nil || args[1] == nil {
+		return nil
+	}
+	a, b, d := args[0], args[1], args[k]
+	if a.DType != Float32 || b.DType != Float32 || len(d.F32) != d.Len() || len(a.F32) != a.Len() || len(b.F32) != b.Len() {
+		return nil
+	}
+	var op ewOp
+	switch n.OpType {
+	case "Add":
+		op = ewAdd
+	case "Sub":
+		op = ewSub
+	case "Mul":
+		op = ewMul
+	case "Div":
+		op = ewDiv
+	default:
+		return nil
+	}
+	bc, err := ewNewBcast(a.Shape, b.Shape)
+	if err != nil || !SameShape(bc.out, d.Shape) || bc.n == 0 {
+		return nil
+	}
+	if err := ewArithInto(op, bc, d, a, b); err != nil {
+		return nil
+	}
+	return d
 }

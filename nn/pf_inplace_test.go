@@ -29,12 +29,12 @@ func TestPfInplaceActivations(t *testing.T) {
 	}
 	g := &Graph{
 		Inputs:  []ValueInfo{{Name: "x", DType: Float32}},
-		Outputs: []ValueInfo{{Name: "r"}, {Name: "h"}, {Name: "c3"}, {Name: "rc3"}, {Name: "rx"}, {Name: "cl"}},
+		Outputs: []ValueInfo{{Name: "r"}, {Name: "h"}, {Name: "c3"}, {Name: "rc3"}, {Name: "rx"}, {Name: "cl"}, {Name: "ad"}, {Name: "sb"}, {Name: "big"}, {Name: "mb"}},
 	}
 	for _, p := range []struct {
 		name string
 		v    *Tensor
-	}{{"w", f32(3, 2, 3, 3)}, {"b", f32(3)}, {"lo", Scalar(0)}, {"hi", Scalar(6)}} {
+	}{{"w", f32(3, 2, 3, 3)}, {"b", f32(3)}, {"lo", Scalar(0)}, {"hi", Scalar(6)}, {"b3", f32(3, 1, 1)}, {"w5", f32(3, 2, 5, 5)}} {
 		g.AddParam(&Param{Name: p.name, Value: p.v})
 	}
 	g.Nodes = []*Node{
@@ -49,11 +49,19 @@ func TestPfInplaceActivations(t *testing.T) {
 		node("Relu", 14, nil, []string{"x"}, []string{"rx"}),   // graph input
 		node("Conv", 11, nil, []string{"x", "w"}, []string{"c4"}),
 		node("Clip", 13, nil, []string{"c4", "lo", "hi"}, []string{"cl"}), // 10: in place
+		node("Conv", 11, map[string]any{"pads": []int{1, 1, 1, 1}}, []string{"x", "w", "b"}, []string{"c5"}),
+		node("Add", 14, nil, []string{"c5", "b3"}, []string{"ad"}), // 12: into c5
+		node("Conv", 11, nil, []string{"x", "w"}, []string{"c6"}),
+		node("Sub", 14, nil, []string{"b3", "c6"}, []string{"sb"}), // 14: into c6 (b3 is a parameter)
+		node("Conv", 11, nil, []string{"x", "w5"}, []string{"c7"}),
+		node("Conv", 11, map[string]any{"pads": []int{1, 1, 1, 1}}, []string{"x", "w"}, []string{"big"}),
+		node("Mul", 14, nil, []string{"c7", "big"}, []string{"mb"}), // 17: c7 is broadcast: runs normally
 	}
 	plan := g.buildPlan()
-	want := map[int]bool{1: true, 5: true, 10: true}
+	// Node 4 (Mul) may overwrite s (c2 has two readers).
+	want := map[int]int8{1: 1, 4: 2, 5: 1, 10: 1, 12: 1, 14: 2, 17: 1}
 	for i := range g.Nodes {
-		if got := plan.inplace != nil && plan.inplace[i]; got != want[i] {
+		if got := plan.inplaceAt(i); got != want[i] {
 			t.Errorf("node %d (%s): in place %v, want %v", i, g.Nodes[i].Label(), got, want[i])
 		}
 	}
