@@ -3,7 +3,7 @@ package nn
 import "math"
 
 // Fast float32 activation kernels used on the inference hot path (ReLU,
-// ReLU6/Clip, HardSigmoid, HardSwish). On amd64 the clamp is branch-free
+// ReLU6/Clip, HardSigmoid, HardSwish, Sigmoid). On amd64 the clamp is branch-free
 // AVX2 (VMAXPS/VMINPS) instead of data-dependent branches, which mispredict
 // on activations that are half saturated.
 // Semantics match the generic kernels: NaN passes through, and a clamp with
