@@ -7,7 +7,7 @@ TAGS    ?= $(if $(OPENBLAS),openblas,)
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS),)
 SHARED  ?= ../shared
 
-.PHONY: all build test test-pure bench proto lint demo docs clean
+.PHONY: all build test test-pure bench proto lint demo docs docs-check clean
 
 all: build
 
@@ -15,7 +15,7 @@ build:
 	$(GO) build $(GOFLAGS_TAGS) -o bin/graft ./cmd/graft
 
 # Every test, with the reference material in ../shared when present.
-test: lint
+test: lint docs-check
 	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 20m ./...
 	@# The conformance counts, for the record (the suites also ran above).
 	@$(GO) test $(GOFLAGS_TAGS) -count=1 -run 'TestNodeSuite|TestOnnxGoConformance' -v ./onnx | grep -E '^(graft node suite|onnx-go conformance):' || true
@@ -30,6 +30,15 @@ bench: build
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative onnx/onnxpb/onnx.proto
+
+# docs/ops.md (from the op registry) and docs/cli/ (from the commands).
+docs:
+	$(GO) run ./cmd/graft gendocs --dir docs
+
+# Fails when the committed docs are not what `make docs` writes.
+docs-check:
+	@tmp=$$(mktemp -d) && $(GO) run ./cmd/graft gendocs --dir $$tmp && diff -r docs $$tmp >/dev/null \
+	  || { echo "docs/ is stale: run make docs"; rm -rf $$tmp; exit 1; }; rm -rf $$tmp
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -44,6 +44,9 @@ func (t *Trainer) saveCheckpoint(path string, epochs, bad int, res *Result) erro
 			metaTrainable: mustJSON(t.Freeze.TrainableNames()),
 		},
 	}
+	for k, v := range t.Cfg.Metadata {
+		c.Metadata[k] = v
+	}
 	return checkpoint.Save(path, c)
 }
 

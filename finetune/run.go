@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graftml/graft/finetune/checkpoint"
 	"github.com/graftml/graft/finetune/data"
 	"github.com/graftml/graft/finetune/metrics"
 	"github.com/graftml/graft/finetune/plot"
@@ -118,7 +119,19 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 		fmt.Fprintf(log, "new head: %s with %d outputs (%s)\n", h.Node.Label(), want, strings.Join(classes, ", "))
 	}
-	tr, err := NewTrainer(g, h, o.Config)
+	cfg := o.Config
+	cfg.Metadata = map[string]string{
+		checkpoint.MetaClassNames:      mustJSON(classes),
+		checkpoint.MetaBaseModelSHA256: fileSHA256(o.Model),
+		"norm":                         normSpec(img.Norm),
+	}
+	if o.Cut != "" {
+		cfg.Metadata[checkpoint.MetaHeadConfig] = mustJSON(map[string]string{"cut": o.Cut})
+	}
+	for k, v := range o.Config.Metadata {
+		cfg.Metadata[k] = v
+	}
+	tr, err := NewTrainer(g, h, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	// model, head and configuration): training N epochs equals training
 	// K epochs and resuming for N-K.
 	Resume string
+	// Metadata is stored in every checkpoint (class names, head settings,
+	// normalization, base model hash) so a checkpoint can be exported alone.
+	Metadata map[string]string
 	// Log receives one line per epoch (and the freeze summary); nil is quiet.
 	Log io.Writer
 	// OnEpoch, if set, is called after each epoch.

@@ -9,6 +9,7 @@ func standardDefs() [][]OpDef {
 		normOps(),
 		shapeOps(),
 		rnnOps(),
+		quantOps(),
 	}
 }
 

@@ -147,3 +147,77 @@ func runNodeTest(dir string, reg *nn.Registry, scope map[string]bool) (r nodeRes
 	}
 	return r
 }
+
+// TestNodeSuiteRoundTrip exports every node-test model graft supports,
+// re-imports the encoded bytes and requires identical outputs on the
+// test inputs (import → export → import is lossless).
+func TestNodeSuiteRoundTrip(t *testing.T) {
+	root := filepath.Join(testenv.SharedDir(t), "onnx-node")
+	dirs, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, d := range dirs {
+		dir := filepath.Join(root, d.Name())
+		m, err := Load(filepath.Join(dir, "model.onnx"))
+		if err != nil {
+			continue
+		}
+		g, err := Import(m, ImportOptions{})
+		if err != nil {
+			continue
+		}
+		out, err := Export(m, g, ExportOptions{})
+		if err != nil {
+			t.Errorf("%s: export: %v", d.Name(), err)
+			continue
+		}
+		b, err := Encode(out)
+		if err != nil {
+			t.Errorf("%s: encode: %v", d.Name(), err)
+			continue
+		}
+		m2, err := Decode(b)
+		if err != nil {
+			t.Errorf("%s: decode of the export: %v", d.Name(), err)
+			continue
+		}
+		g2, err := Import(m2, ImportOptions{})
+		if err != nil {
+			t.Errorf("%s: re-import: %v", d.Name(), err)
+			continue
+		}
+		sets, err := TestDataSets(dir)
+		if err != nil {
+			continue
+		}
+		ds, err := ReadTestDataSet(sets[0])
+		if err != nil {
+			continue
+		}
+		feed, err := FeedFromTestData(g, ds.Inputs)
+		if err != nil {
+			continue
+		}
+		a, errA := g.Run(nil, feed)
+		b2, errB := g2.Run(nil, feed)
+		if errA != nil {
+			continue // a failing node test; TestNodeSuite reports it
+		}
+		if errB != nil {
+			t.Errorf("%s: the exported model fails: %v", d.Name(), errB)
+			continue
+		}
+		for _, o := range g.Outputs {
+			if d, err := nn.Compare(b2[o.Name], a[o.Name], 0, 0); err != nil || d.Bad > 0 {
+				t.Errorf("output %q differs after the round trip: %v %+v", o.Name, err, d)
+			}
+		}
+		checked++
+	}
+	t.Logf("round trip: %d node-test models exported, re-imported and identical", checked)
+	if checked < 400 {
+		t.Errorf("only %d node-test models round-tripped", checked)
+	}
+}

@@ -30,13 +30,20 @@ func newEvalCmd() *cobra.Command {
   graft eval tuned.onnx --data fashion-mnist:test --classes 5-9 --json`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model = args[0]
 			if o.Data == "" {
 				return usageError{errors.New("--data is required")}
 			}
 			var err error
 			if o.EvalOptions.Classes, err = finetune.ParseClasses(o.Classes); err != nil {
 				return usageError{err}
+			}
+			path, norm, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			o.Model = path
+			if o.Norm == "" {
+				o.Norm = norm
 			}
 			return runEval(cmd.Context(), o, cmd.OutOrStdout())
 		},

@@ -33,7 +33,6 @@ func newFinetuneCmd() *cobra.Command {
       --norm raw255 --optimizer adam --lr 1e-3 --epochs 30 -o tuned.onnx`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model = args[0]
 			if o.config != "" {
 				if err := applyConfig(cmd, o.config); err != nil {
 					return err
@@ -50,6 +49,14 @@ func newFinetuneCmd() *cobra.Command {
 				if o.Config.Augment, err = data.ParseAugment(o.Augment); err != nil {
 					return usageError{err}
 				}
+			}
+			path, norm, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			o.Model = path
+			if o.Norm == "" {
+				o.Norm = norm
 			}
 			o.Config.Optimizer.Name = o.Optimizer
 			if o.phase2Epochs > 0 {

@@ -58,6 +58,7 @@ func TestFinetuneWithConfigAndEval(t *testing.T) {
 }
 
 func TestFinetuneErrors(t *testing.T) {
+	empty := t.TempDir()
 	for _, c := range []struct {
 		args []string
 		code int
@@ -66,6 +67,7 @@ func TestFinetuneErrors(t *testing.T) {
 		{[]string{"finetune", resnetModel}, 2, "--data is required"},
 		{[]string{"finetune", resnetModel, "--data", "../../testdata/fmnist", "--freeze", "bogus"}, 1, `unknown freeze term "bogus"`},
 		{[]string{"finetune", resnetModel, "--data", "/nonexistent"}, 1, "/nonexistent"},
+		{[]string{"finetune", resnetModel, "--data", empty}, 1, "dataset empty"},
 		{[]string{"finetune", resnetModel, "--data", "../../testdata/fmnist", "--optimizer", "rmsprop"}, 1, `unknown optimizer "rmsprop"`},
 		{[]string{"finetune", resnetModel, "--data", "../../testdata/fmnist", "--schedule", "step:x"}, 1, "is not a number"},
 		{[]string{"finetune", resnetModel, "--data", "../../testdata/fmnist", "--classes", "a-b"}, 2, "is not a number"},

@@ -27,7 +27,11 @@ func newInspectCmd() *cobra.Command {
   graft inspect model.onnx --json`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			path, _, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			opts.Model = path
 			return runInspect(opts, cmd.OutOrStdout())
 		},
 	}

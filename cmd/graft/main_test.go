@@ -184,3 +184,28 @@ func captureStderr(t *testing.T, f func()) string {
 	buf.ReadFrom(r)
 	return buf.String()
 }
+
+// TestZooReference checks that zoo:NAME is accepted where a model path is:
+// the bundled entry needs no network.
+func TestZooReference(t *testing.T) {
+	t.Setenv("GRAFT_CACHE", t.TempDir())
+	t.Setenv("GRAFT_OFFLINE", "1")
+	var buf bytes.Buffer
+	cmd := newRootCmd(&buf, &buf)
+	cmd.SetArgs([]string{"inspect", "zoo:fmnist-cnn", "--json"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	var r onnx.Report
+	if err := json.Unmarshal(buf.Bytes(), &r); err != nil || len(r.Inputs) != 1 || r.Inputs[0].Shape != "[batch,1,28,28]" {
+		t.Errorf("inspect zoo:fmnist-cnn: %v %+v", err, r.Inputs)
+	}
+	stderr := captureStderr(t, func() {
+		if code := run([]string{"inspect", "zoo:resnet18-v1-7"}); code != 1 {
+			t.Errorf("offline pull of an uncached model: exit %d, want 1", code)
+		}
+	})
+	if !strings.Contains(stderr, "not in the cache") {
+		t.Errorf("stderr %q", stderr)
+	}
+}

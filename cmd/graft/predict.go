@@ -19,6 +19,7 @@ import (
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxpb"
+	"github.com/graftml/graft/zoo"
 	"github.com/spf13/cobra"
 )
 
@@ -32,6 +33,9 @@ type predictOptions struct {
 	Size      string
 	BatchSize int
 	JSON      bool
+	// ClassNames are default class names (a zoo entry's labels) used
+	// when neither --labels nor the model's metadata names the classes.
+	ClassNames []string
 	// Progress, when a terminal, shows a progress bar for runs of more
 	// than one batch.
 	Progress io.Writer
@@ -62,9 +66,22 @@ to its logits.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model, o.Files = args[0], args[1:]
+			o.Files = args[1:]
 			if err := o.check(); err != nil {
 				return usageError{err}
+			}
+			path, norm, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			o.Model = path
+			if o.Norm == "" {
+				o.Norm = norm
+			}
+			if strings.HasPrefix(args[0], "zoo:") {
+				if e, err := zoo.Lookup(strings.TrimPrefix(args[0], "zoo:")); err == nil {
+					o.ClassNames = e.Classes()
+				}
 			}
 			o.Progress = cmd.ErrOrStderr()
 			return runPredict(cmd.Context(), o, cmd.OutOrStdout())
@@ -241,6 +258,9 @@ func newPredictor(o *predictOptions) (*predictor, error) {
 		if json.Unmarshal([]byte(s), &names) == nil && (classes == 0 || len(names) == classes) {
 			p.names = names
 		}
+	}
+	if p.names == nil && len(o.ClassNames) > 0 && (classes == 0 || len(o.ClassNames) == classes) {
+		p.names = o.ClassNames
 	}
 	return p, nil
 }

@@ -33,7 +33,7 @@ exports them again.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
-	root.AddCommand(newInspectCmd(), newRunCmd(), newFinetuneCmd(), newEvalCmd(), newPredictCmd(), newVersionCmd())
+	root.AddCommand(newInspectCmd(), newRunCmd(), newFinetuneCmd(), newEvalCmd(), newPredictCmd(), newVersionCmd(), newDocsCmd(), newConvertCmd(), newZooCmd(), newExportCmd(), newVerifyCmd(), newImportWeightsCmd())
 	return root
 }
 

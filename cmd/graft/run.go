@@ -36,7 +36,11 @@ func newRunCmd() *cobra.Command {
   graft run model.onnx --test-data model/test_data_set_0`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Model = args[0]
+			path, _, err := resolveModel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			opts.Model = path
 			if (opts.TestData == "") == (len(opts.Inputs) == 0) {
 				return usageError{errors.New("give either --input NAME=FILE (with --output-dir) or --test-data DIR")}
 			}
