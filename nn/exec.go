@@ -15,6 +15,9 @@ type plan struct {
 	// into Graph.Nodes); they are released after the node runs.
 	lastUse [][]string
 	keep    map[string]bool
+	// inplace[i] is k+1 when node i may write its output over its input k
+	// during inference (pfInplaceNodes), else 0; nil when no node qualifies.
+	inplace []int8
 }
 
 func (g *Graph) buildPlan() *plan {
@@ -60,7 +63,7 @@ func (g *Graph) buildPlan() *plan {
 			}
 		}
 	}
-	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep, live: live}
+	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep, live: live, inplace: g.pfInplaceNodes(live, keep)}
 	for name, i := range last {
 		if !keep[name] {
 			p.lastUse[i] = append(p.lastUse[i], name)
@@ -114,7 +117,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := runOp(ctx, n, args)
+		outs, err := pfRunNode(ctx, n, g.plan.inplaceAt(i), args)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}

@@ -71,7 +71,7 @@ func (c *ewClip) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 		}
 		if x.DType.Storage() == StoreF32 {
 			out.F32 = make([]float32, n)
-			ewParallel(n, 1, func(a, b int) { ewClipKernel(out.F32[a:b], x.F32[a:b], float32(lo), float32(hi)) })
+			ewParallel(n, 1, func(a, b int) { pfClampF32(out.F32[a:b], x.F32[a:b], float32(lo), float32(hi)) })
 		} else {
 			out.F64 = make([]float64, n)
 			ewParallel(n, 1, func(a, b int) { ewClipKernel(out.F64[a:b], x.F64[a:b], lo, hi) })

@@ -126,10 +126,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		if b != nil {
 			for m := 0; m < Mg; m++ {
 				bv := b[gi*Mg+m]
-				row := yg[m*g.outSz : (m+1)*g.outSz]
-				for i := range row {
-					row[i] = bv
-				}
+				pfFill(yg[m*g.outSz:(m+1)*g.outSz], bv)
 			}
 			beta = 1
 		}
@@ -372,10 +369,7 @@ func convTransposeForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w
 		if b != nil {
 			for m := 0; m < Mg; m++ {
 				bv := b[gi*Mg+m]
-				row := yg[m*g.outSz : (m+1)*g.outSz]
-				for i := range row {
-					row[i] = bv
-				}
+				pfFill(yg[m*g.outSz:(m+1)*g.outSz], bv)
 			}
 		}
 		col, release := convBuf[T](R * g.inSize)

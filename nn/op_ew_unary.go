@@ -92,7 +92,9 @@ func (u *ewUnary) apply(x *Tensor) (*Tensor, error) {
 		out.F32 = make([]float32, n)
 		half := x.DType != Float32
 		ewParallel(n, cost, func(lo, hi int) {
-			ewUnaryFloat(u, out.F32[lo:hi], x.F32[lo:hi])
+			if !pfUnaryF32(u, out.F32[lo:hi], x.F32[lo:hi]) {
+				ewUnaryFloat(u, out.F32[lo:hi], x.F32[lo:hi])
+			}
 			if half {
 				ewRoundRange(x.DType, out.F32[lo:hi])
 			}

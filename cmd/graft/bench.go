@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/graftml/graft/nn"
+	"github.com/graftml/graft/onnx"
+	"github.com/spf13/cobra"
+)
+
+type benchOptions struct {
+	Model   string
+	Inputs  []string
+	Batch   int
+	Runs    int
+	Warmup  int
+	Threads int
+	JSON    bool
+}
+
+// benchResult is what graft bench reports; times are in milliseconds.
+type benchResult struct {
+	Model      string  `json:"model"`
+	Batch      int     `json:"batch"`
+	Threads    int     `json:"threads"`
+	BLAS       string  `json:"blas"`
+	Runs       int     `json:"runs"`
+	Warmup     int     `json:"warmup"`
+	LoadMS     float64 `json:"load_ms"`
+	MedianMS   float64 `json:"median_ms"`
+	MinMS      float64 `json:"min_ms"`
+	MaxMS      float64 `json:"max_ms"`
+	MeanMS     float64 `json:"mean_ms"`
+	P90MS      float64 `json:"p90_ms"`
+	Throughput float64 `json:"samples_per_s"`
+}
+
+func newBenchCmd() *cobra.Command {
+	opts := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench MODEL [--batch N] [--runs R] [--warmup W] [--threads T] [--json]",
+		Short: "Measure inference latency and throughput of a model",
+		Long: `bench loads the model once, runs inference --warmup times untimed, then
+--runs timed times, and reports the median (and min, mean, p90, max) latency
+per run and the throughput in samples per second (batch / median). Model
+loading is timed separately and excluded. Inputs are random (floats) or zero
+(integers, booleans) tensors of the declared shapes, with the batch dimension
+set to --batch; give --input NAME=FILE for inputs with other free dimensions.
+Only inference is measured (training steps are not).`,
+		Example: `  graft bench model.onnx --batch 8 --runs 50 --threads 4
+  graft bench model.onnx --input tokens=ids.npy --json`,
+		Args: exactArgs(1, "one model path"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			if opts.Batch < 1 || opts.Runs < 1 || opts.Warmup < 0 || opts.Threads < 0 {
+				return usageError{errors.New("--batch and --runs must be positive, --warmup and --threads not negative")}
+			}
+			return runBench(cmd.Context(), opts, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&opts.Batch, "batch", "b", 1, "batch size of the generated inputs")
+	f.IntVarP(&opts.Runs, "runs", "r", 20, "timed runs")
+	f.IntVarP(&opts.Warmup, "warmup", "w", 3, "untimed warm-up runs")
+	f.IntVarP(&opts.Threads, "threads", "t", 0, "threads (GOMAXPROCS); 0 keeps the default (all CPUs)")
+	f.StringArrayVarP(&opts.Inputs, "input", "i", nil, "use this tensor (NAME=FILE, .npy or .pb) instead of generated data")
+	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if opts.Threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.Threads))
+	}
+	start := time.Now()
+	g, err := onnx.LoadGraph(opts.Model)
+	if err != nil {
+		return err
+	}
+	load := time.Since(start)
+	feed, err := benchInputs(g, opts)
+	if err != nil {
+		return err
+	}
+	nctx := nn.NewContext(ctx)
+	for i := 0; i < opts.Warmup; i++ {
+		if _, err := g.Run(nctx, feed); err != nil {
+			return err
+		}
+	}
+	times := make([]time.Duration, opts.Runs)
+	for i := range times {
+		t0 := time.Now()
+		if _, err := g.Run(nctx, feed); err != nil {
+			return err
+		}
+		times[i] = time.Since(t0)
+	}
+	r := benchSummary(times)
+	r.Model, r.Batch, r.Runs, r.Warmup = opts.Model, opts.Batch, opts.Runs, opts.Warmup
+	r.Threads, r.BLAS = runtime.GOMAXPROCS(0), nn.BLASBackend()
+	r.LoadMS = ms(load)
+	r.Throughput = float64(opts.Batch) / (r.MedianMS / 1000)
+	if opts.JSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Model\t%s\n", r.Model)
+	fmt.Fprintf(tw, "Batch\t%d\n", r.Batch)
+	fmt.Fprintf(tw, "Threads\t%d (%s BLAS)\n", r.Threads, r.BLAS)
+	fmt.Fprintf(tw, "Load\t%.2f ms (not included below)\n", r.LoadMS)
+	fmt.Fprintf(tw, "Runs\t%d timed after %d warm-up\n", r.Runs, r.Warmup)
+	fmt.Fprintf(tw, "Latency\tmedian %.3f ms, min %.3f, mean %.3f, p90 %.3f, max %.3f\n", r.MedianMS, r.MinMS, r.MeanMS, r.P90MS, r.MaxMS)
+	fmt.Fprintf(tw, "Throughput\t%.2f samples/s\n", r.Throughput)
+	return tw.Flush()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchSummary computes the latency statistics of the timed runs; the
+// throughput still has to be scaled by the batch size.
+func benchSummary(times []time.Duration) benchResult {
+	s := append([]time.Duration(nil), times...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	p90 := s[(9*n+9)/10-1]
+	return benchResult{MedianMS: ms(med), MinMS: ms(s[0]), MaxMS: ms(s[n-1]), MeanMS: ms(sum) / float64(n), P90MS: ms(p90)}
+}
+
+// benchInputs builds the input tensors: the files given with --input, and
+// generated tensors of the declared shapes for the others.
+func benchInputs(g *nn.Graph, opts *benchOptions) (map[string]*nn.Tensor, error) {
+	feed := map[string]*nn.Tensor{}
+	for _, a := range opts.Inputs {
+		name, file, ok := strings.Cut(a, "=")
+		if !ok {
+			if len(g.Inputs) != 1 {
+				return nil, usageError{fmt.Errorf("--input %q: the model has %d inputs, so write NAME=FILE", a, len(g.Inputs))}
+			}
+			name, file = g.Inputs[0].Name, a
+		}
+		t, err := readTensor(file)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", name, err)
+		}
+		feed[name] = t
+	}
+	rng := rand.New(rand.NewSource(1))
+	for _, in := range g.Inputs {
+		if feed[in.Name] != nil {
+			continue
+		}
+		if !in.HasShape {
+			return nil, usageError{fmt.Errorf("input %q has no declared shape: give it with --input %s=FILE", in.Name, in.Name)}
+		}
+		shape := make([]int, len(in.Shape))
+		for i, d := range in.Shape {
+			switch {
+			case i == 0 && (d.Param != "" || d.Value < 0 || (g.FixedBatch > 0 && d.Value == g.FixedBatch)):
+				shape[i] = opts.Batch
+			case d.Param != "" || d.Value < 0:
+				return nil, usageError{fmt.Errorf("input %q %s: dimension %d is free; give the input with --input %s=FILE", in.Name, in.ShapeString(), i, in.Name)}
+			default:
+				shape[i] = d.Value
+			}
+		}
+		dt := in.DType
+		if dt == nn.Undefined {
+			dt = nn.Float32
+		}
+		t := nn.New(dt, shape...)
+		for i := range t.F32 {
+			t.F32[i] = float32(rng.NormFloat64())
+		}
+		t.RoundToDType()
+		for i := range t.F64 {
+			t.F64[i] = rng.NormFloat64()
+		}
+		feed[in.Name] = t
+	}
+	if err := g.CheckInputs(feed); err != nil {
+		return nil, err
+	}
+	return feed, nil
+}
