@@ -47,7 +47,7 @@ exports them again.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
-	root.AddCommand(newInspectCmd(), newRunCmd(), newFinetuneCmd(), newEvalCmd(), newPredictCmd(), newVersionCmd(), newDocsCmd(), newConvertCmd(), newZooCmd(), newExportCmd(), newVerifyCmd(), newImportWeightsCmd())
+	root.AddCommand(newInspectCmd(), newRunCmd(), newFinetuneCmd(), newEvalCmd(), newPredictCmd(), newVersionCmd(), newDocsCmd(), newConvertCmd(), newZooCmd(), newExportCmd(), newVerifyCmd(), newImportWeightsCmd(), newBenchCmd())
 	return root
 }
 
