@@ -65,14 +65,25 @@ func randF64(rng *rand.Rand, shape ...int) *Tensor {
 
 // gradCheck compares n's Backward with central finite differences on the
 // scalar loss L = Σ_k Σ out_k·R_k (R_k fixed random), evaluated in float64.
-// Inputs listed in wrt must be Float64 tensors. At most maxElems elements
-// per input are probed (chosen at random). An element passes when
+// Inputs listed in wrt must be Float64 tensors. At most 120 elements per
+// input are probed (chosen at random). An element passes when
 // |analytic - numeric| <= 1e-6 + tol·|numeric|.
 func gradCheck(t *testing.T, n *Node, in []*Tensor, wrt []int, tol float64) {
 	t.Helper()
+	gradCheckCtx(t, NewContext(nil), n, in, wrt, tol, nil)
+}
+
+// gradCheckCtx is gradCheck with a caller's context; reset (may be nil)
+// runs before every forward evaluation (e.g. to reseed the random source so
+// dropout draws the same mask each time).
+func gradCheckCtx(t *testing.T, ctx *Context, n *Node, in []*Tensor, wrt []int, tol float64, reset func()) {
+	t.Helper()
 	const eps = 1e-6
 	const maxElems = 120
-	ctx := NewContext(nil)
+	if reset == nil {
+		reset = func() {}
+	}
+	reset()
 	out, err := n.Op.Run(ctx, in)
 	if err != nil {
 		t.Fatalf("%s forward: %v", n.OpType, err)
@@ -85,6 +96,7 @@ func gradCheck(t *testing.T, n *Node, in []*Tensor, wrt []int, tol float64) {
 		}
 	}
 	loss := func(args []*Tensor) float64 {
+		reset()
 		o, err := n.Op.Run(ctx, args)
 		if err != nil {
 			t.Fatalf("%s forward: %v", n.OpType, err)
