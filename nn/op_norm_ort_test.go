@@ -312,28 +312,14 @@ func TestNormAgainstOnnxruntime(t *testing.T) {
 				inputs[fmt.Sprintf("x%d", i)] = normOrtInput(r, in)
 			}
 		}
-		s, err := ortref.OpenOptions(path, ortref.Options{Threads: 1})
-		if err != nil {
-			t.Logf("%s: onnxruntime cannot load the model (skipped): %v", label, err)
+		got, want, skip, err := ortAndGraft(path, m, inputs)
+		if skip != "" {
+			t.Logf("%s: %s (skipped)", label, skip)
 			skipped++
 			continue
 		}
-		want, err := s.Run(inputs)
-		s.Close()
 		if err != nil {
-			t.Logf("%s: onnxruntime cannot run the model (skipped): %v", label, err)
-			skipped++
-			continue
-		}
-		g, err := onnx.Import(m, onnx.ImportOptions{})
-		if err != nil {
-			t.Errorf("%s: import: %v", label, err)
-			failed++
-			continue
-		}
-		got, err := g.Run(nil, inputs)
-		if err != nil {
-			t.Errorf("%s: run: %v", label, err)
+			t.Errorf("%s: %v", label, err)
 			failed++
 			continue
 		}
