@@ -276,33 +276,11 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 		if err != nil {
 			return rec, err
 		}
-		var tape *nn.Tape
-		if mb.known != nil {
-			tape, err = t.G.ForwardFrom(nctx, mb.known, t.Head.Logits)
-		} else {
-			tape, _, err = t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
-		}
-		if err != nil {
-			return rec, err
-		}
-		logits := tape.Value(t.Head.Logits)
-		loss, dl, err := t.loss.Compute(logits, mb.Labels, mb.Targets)
-		if err != nil {
-			return rec, err
-		}
-		grads, err := tape.Backward(nctx, map[string]*nn.Tensor{t.Head.Logits: dl}, names)
-		if err != nil {
-			return rec, err
-		}
-		gs := make([]*nn.Tensor, len(names))
-		for i, n := range names {
-			gs[i] = grads[n]
-		}
-		if t.Cfg.ClipNorm > 0 {
-			clipGlobalNorm(gs, t.Cfg.ClipNorm)
-		}
 		lr := t.sched.LR(lrBase, epoch, s, steps, epochs)
-		t.opt.Step(params, gs, lr)
+		loss, logits, err := t.step(nctx, mb, names, params, lr)
+		if err != nil {
+			return rec, err
+		}
 		rec.LR = lr
 		lossSum += loss * float64(len(mb.Labels))
 		correct += countCorrect(logits, mb.Labels)
@@ -314,6 +292,58 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 	rec.TrainAcc = float64(correct) / float64(seen)
 	rec.Seconds = time.Since(start).Seconds()
 	return rec, nil
+}
+
+// step runs one optimization step on a mini-batch: forward (from the cached
+// features when mb.known is set), loss, backward to the trainable
+// parameters, optional clipping and the optimizer update. It returns the
+// batch loss and the logits.
+func (t *Trainer) step(nctx *nn.Context, mb trainBatch, names []string, params []*nn.Param, lr float64) (float64, *nn.Tensor, error) {
+	var tape *nn.Tape
+	var err error
+	if mb.known != nil {
+		tape, err = t.G.ForwardFrom(nctx, mb.known, t.Head.Logits)
+	} else {
+		tape, _, err = t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	logits := tape.Value(t.Head.Logits)
+	loss, dl, err := t.loss.Compute(logits, mb.Labels, mb.Targets)
+	if err != nil {
+		return 0, nil, err
+	}
+	grads, err := tape.Backward(nctx, map[string]*nn.Tensor{t.Head.Logits: dl}, names)
+	if err != nil {
+		return 0, nil, err
+	}
+	gs := make([]*nn.Tensor, len(names))
+	for i, n := range names {
+		gs[i] = grads[n]
+	}
+	if t.Cfg.ClipNorm > 0 {
+		clipGlobalNorm(gs, t.Cfg.ClipNorm)
+	}
+	t.opt.Step(params, gs, lr)
+	return loss, logits, nil
+}
+
+// TrainStep runs one training step on the batch x with the given labels at
+// learning rate lr (the schedule is not consulted and the feature cache is
+// not used): forward, loss, backward and optimizer update, as in Fit. It
+// returns the batch loss. graft bench --train measures it.
+func (t *Trainer) TrainStep(ctx context.Context, x *nn.Tensor, labels []int, lr float64) (float64, error) {
+	names := t.Freeze.TrainableNames()
+	params := make([]*nn.Param, len(names))
+	for i, n := range names {
+		params[i] = t.G.Params[n]
+	}
+	nctx := nn.NewContext(ctx)
+	nctx.Training = true
+	nctx.Rand = rand.New(rand.NewSource(t.Cfg.Seed))
+	loss, _, err := t.step(nctx, trainBatch{Minibatch: &data.Minibatch{X: x, Labels: labels}}, names, params, lr)
+	return loss, err
 }
 
 // snapshot copies every float parameter that training can change

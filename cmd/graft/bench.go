@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/graftml/graft/finetune"
 	"github.com/graftml/graft/nn"
 	"github.com/graftml/graft/onnx"
 	"github.com/spf13/cobra"
@@ -26,11 +27,18 @@ type benchOptions struct {
 	Warmup  int
 	Threads int
 	JSON    bool
+	// Train measures a training step (forward, loss, backward, SGD with
+	// momentum) instead of inference.
+	Train  bool
+	Freeze string
+	LR     float64
 }
 
 // benchResult is what graft bench reports; times are in milliseconds.
 type benchResult struct {
 	Model      string  `json:"model"`
+	Mode       string  `json:"mode"`
+	Freeze     string  `json:"freeze,omitempty"`
 	Batch      int     `json:"batch"`
 	Threads    int     `json:"threads"`
 	BLAS       string  `json:"blas"`
@@ -43,22 +51,32 @@ type benchResult struct {
 	MeanMS     float64 `json:"mean_ms"`
 	P90MS      float64 `json:"p90_ms"`
 	Throughput float64 `json:"samples_per_s"`
+	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
 	opts := &benchOptions{}
 	cmd := &cobra.Command{
-		Use:   "bench MODEL [--batch N] [--runs R] [--warmup W] [--threads T] [--json]",
-		Short: "Measure inference latency and throughput of a model",
+		Use:   "bench MODEL [--batch N] [--runs R] [--warmup W] [--threads T] [--train] [--json]",
+		Short: "Measure inference (or training-step) latency and throughput of a model",
 		Long: `bench loads the model once, runs inference --warmup times untimed, then
 --runs timed times, and reports the median (and min, mean, p90, max) latency
 per run and the throughput in samples per second (batch / median). Model
 loading is timed separately and excluded. Inputs are random (floats) or zero
 (integers, booleans) tensors of the declared shapes, with the batch dimension
 set to --batch; give --input NAME=FILE for inputs with other free dimensions.
-Only inference is measured (training steps are not).`,
+
+With --train, each run is one training step instead: forward in training
+mode, cross-entropy on random labels against the model's classifier head,
+backward to the trainable parameters and an SGD step with momentum 0.9 (the
+PyTorch fine-tuning step). --freeze chooses what trains, as in graft
+finetune: none (default, full fine-tuning), all-but-head, last=N, until=NODE,
+train=REGEX and so on; BatchNormalization in the trained part uses batch
+statistics.`,
 		Example: `  graft bench model.onnx --batch 8 --runs 50 --threads 4
-  graft bench model.onnx --input tokens=ids.npy --json`,
+  graft bench model.onnx --input tokens=ids.npy --json
+  graft bench resnet18.onnx --train --batch 16
+  graft bench resnet18.onnx --train --batch 16 --freeze all,train=layer4`,
 		Args: exactArgs(1, "one model path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model = args[0]
@@ -75,6 +93,9 @@ Only inference is measured (training steps are not).`,
 	f.IntVarP(&opts.Threads, "threads", "t", 0, "threads (GOMAXPROCS); 0 keeps the default (all CPUs)")
 	f.StringArrayVarP(&opts.Inputs, "input", "i", nil, "use this tensor (NAME=FILE, .npy or .pb) instead of generated data")
 	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	f.BoolVar(&opts.Train, "train", false, "measure a training step (forward, backward, SGD momentum) instead of inference")
+	f.StringVar(&opts.Freeze, "freeze", "none", "with --train: what stays frozen (see graft finetune --freeze)")
+	f.Float64Var(&opts.LR, "lr", 0.001, "with --train: SGD learning rate")
 	return cmd
 }
 
@@ -95,37 +116,91 @@ func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nctx := nn.NewContext(ctx)
+	run, err := benchRunner(ctx, g, feed, opts)
+	if err != nil {
+		return err
+	}
 	for i := 0; i < opts.Warmup; i++ {
-		if _, err := g.Run(nctx, feed); err != nil {
+		if err := run(); err != nil {
 			return err
 		}
 	}
 	times := make([]time.Duration, opts.Runs)
 	for i := range times {
 		t0 := time.Now()
-		if _, err := g.Run(nctx, feed); err != nil {
+		if err := run(); err != nil {
 			return err
 		}
 		times[i] = time.Since(t0)
 	}
 	r := benchSummary(times)
 	r.Model, r.Batch, r.Runs, r.Warmup = opts.Model, opts.Batch, opts.Runs, opts.Warmup
+	r.Mode = "inference"
+	if opts.Train {
+		r.Mode, r.Freeze = "train", opts.Freeze
+	}
 	r.Threads, r.BLAS = runtime.GOMAXPROCS(0), nn.BLASBackend()
 	r.LoadMS = ms(load)
 	r.Throughput = float64(opts.Batch) / (r.MedianMS / 1000)
+	r.PeakRSSMiB = peakRSSMiB()
 	if opts.JSON {
 		return json.NewEncoder(w).Encode(r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Model\t%s\n", r.Model)
+	fmt.Fprintf(tw, "Mode\t%s\n", r.Mode)
+	if opts.Train {
+		fmt.Fprintf(tw, "Freeze\t%s\n", r.Freeze)
+	}
 	fmt.Fprintf(tw, "Batch\t%d\n", r.Batch)
 	fmt.Fprintf(tw, "Threads\t%d (%s BLAS)\n", r.Threads, r.BLAS)
 	fmt.Fprintf(tw, "Load\t%.2f ms (not included below)\n", r.LoadMS)
 	fmt.Fprintf(tw, "Runs\t%d timed after %d warm-up\n", r.Runs, r.Warmup)
 	fmt.Fprintf(tw, "Latency\tmedian %.3f ms, min %.3f, mean %.3f, p90 %.3f, max %.3f\n", r.MedianMS, r.MinMS, r.MeanMS, r.P90MS, r.MaxMS)
 	fmt.Fprintf(tw, "Throughput\t%.2f samples/s\n", r.Throughput)
+	if r.PeakRSSMiB > 0 {
+		fmt.Fprintf(tw, "Peak RSS\t%.0f MiB (whole process, load included)\n", r.PeakRSSMiB)
+	}
 	return tw.Flush()
+}
+
+// benchRunner returns the function one timed run calls: inference, or
+// with --train one training step of a finetune.Trainer.
+func benchRunner(ctx context.Context, g *nn.Graph, feed map[string]*nn.Tensor, opts *benchOptions) (func() error, error) {
+	if !opts.Train {
+		nctx := nn.NewContext(ctx)
+		return func() error {
+			_, err := g.Run(nctx, feed)
+			return err
+		}, nil
+	}
+	if len(feed) != 1 {
+		return nil, fmt.Errorf("--train needs a model with one input, this one has %d", len(feed))
+	}
+	h, err := finetune.FindHead(g)
+	if err != nil {
+		return nil, fmt.Errorf("--train: %w", err)
+	}
+	tr, err := finetune.NewTrainer(g, h, finetune.Config{
+		Epochs: 1, BatchSize: opts.Batch, LR: opts.LR, Freeze: opts.Freeze, Seed: 1,
+		Optimizer: finetune.OptimizerConfig{Name: "sgd", Momentum: 0.9},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--train: %w", err)
+	}
+	var x *nn.Tensor
+	for _, t := range feed {
+		x = t
+	}
+	rng := rand.New(rand.NewSource(2))
+	labels := make([]int, x.Shape[0])
+	for i := range labels {
+		labels[i] = rng.Intn(h.Classes)
+	}
+	return func() error {
+		_, err := tr.TrainStep(ctx, x, labels, opts.LR)
+		return err
+	}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
