@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +34,8 @@ type benchOptions struct {
 	Train  bool
 	Freeze string
 	LR     float64
+	// CPUProfile, when set, receives a pprof CPU profile of the timed runs.
+	CPUProfile string
 }
 
 // benchResult is what graft bench reports; times are in milliseconds.
@@ -96,6 +100,7 @@ statistics.`,
 	f.BoolVar(&opts.Train, "train", false, "measure a training step (forward, backward, SGD momentum) instead of inference")
 	f.StringVar(&opts.Freeze, "freeze", "none", "with --train: what stays frozen (see graft finetune --freeze)")
 	f.Float64Var(&opts.LR, "lr", 0.001, "with --train: SGD learning rate")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the timed runs to this file (go tool pprof)")
 	return cmd
 }
 
@@ -124,6 +129,17 @@ func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
 		if err := run(); err != nil {
 			return err
 		}
+	}
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	times := make([]time.Duration, opts.Runs)
 	for i := range times {
