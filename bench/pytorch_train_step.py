@@ -14,7 +14,8 @@ batch, cross-entropy against random labels (1000 classes), backward, SGD
 with momentum 0.9 (lr 1e-3). Weights are random (weights=None; there is no
 network here and timing does not depend on them). After --warmup untimed
 steps it times --runs steps and prints one JSON line: median ms per step,
-samples/s and the process's peak RSS (ru_maxrss) in MiB.
+samples/s, the trainable and total parameter counts and the process's peak
+RSS (ru_maxrss) in MiB.
 """
 import argparse
 import json
@@ -81,6 +82,8 @@ def main():
         "model": a.model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
         "torch": torch.__version__, "median_ms": med * 1000,
         "samples_per_s": a.batch / med,
+        "trainable_params": sum(p.numel() for p in params),
+        "params": sum(p.numel() for p in model.parameters()),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 

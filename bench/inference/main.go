@@ -3,6 +3,10 @@
 // thread count, and prints median latencies and their ratio.
 //
 //	go run [-tags openblas] ./bench/inference -models testdata/bench
+//
+// With -only graft or -only onnxruntime it runs one engine alone (the other
+// is never loaded), so that the process's peak RSS is that engine's: make
+// bench (bench/suite) runs it that way, one process per model and batch.
 package main
 
 import (
@@ -42,15 +46,40 @@ func main() {
 	warm := flag.Int("warmup", 2, "untimed warm-up runs")
 	threads := flag.Int("threads", 2, "threads for both runtimes (GOMAXPROCS for graft)")
 	asJSON := flag.Bool("json", false, "print JSON")
+	only := flag.String("only", "", "run one engine alone: graft or onnxruntime (for its peak RSS)")
 	flag.Parse()
 	runtime.GOMAXPROCS(*threads)
 
 	var rows []row
-	ortErr := ortref.Init()
+	var ortErr error
+	ortVersion := ""
+	switch *only {
+	case "":
+		ortErr = ortref.Init()
+	case "graft":
+		ortErr = fmt.Errorf("not run (-only graft)")
+	case "onnxruntime", "ort":
+		*only = "onnxruntime"
+		ortErr = ortref.Init()
+		if ortErr != nil {
+			fmt.Fprintf(os.Stderr, "onnxruntime reference missing: %v\n", ortErr)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "-only %q: want graft or onnxruntime\n", *only)
+		os.Exit(2)
+	}
+	if ortErr == nil {
+		ortVersion, _ = ortref.Version()
+	}
 	for _, name := range strings.Split(*names, ",") {
 		path := filepath.Join(*dir, name+".onnx")
 		if _, err := os.Stat(path); err != nil {
 			rows = append(rows, row{Model: name, Note: "model missing: run testdata/gen/export_bench_models.py"})
+			continue
+		}
+		if *only == "onnxruntime" {
+			rows = append(rows, measureORT(name, path, *threads, parseInts(*batches), *runs, *warm)...)
 			continue
 		}
 		g, err := onnx.LoadGraph(path)
@@ -74,7 +103,13 @@ func main() {
 		debug.FreeOSMemory()
 	}
 	if *asJSON {
-		json.NewEncoder(os.Stdout).Encode(map[string]any{"blas": nn.BLASBackend(), "threads": *threads, "rows": rows})
+		out := map[string]any{"blas": nn.BLASBackend(), "threads": *threads, "runs": *runs, "warmup": *warm, "rows": rows}
+		if ortVersion != "" {
+			out["onnxruntime"] = ortVersion
+		} else if ortErr != nil {
+			out["onnxruntime_missing"] = ortErr.Error()
+		}
+		json.NewEncoder(os.Stdout).Encode(out)
 		return
 	}
 	fmt.Printf("graft %s BLAS, %d threads, median of %d runs after %d warm-up\n", nn.BLASBackend(), *threads, *runs, *warm)
@@ -153,6 +188,63 @@ func measure(name string, g *nn.Graph, sess *ortref.Session, ortErr error, batch
 		r.Note = "no onnxruntime"
 	}
 	return r
+}
+
+// measureORT times onnxruntime alone on random inputs of the shapes the
+// session declares, the dynamic first dimension set to each batch size.
+func measureORT(name, path string, threads int, batches []int, runs, warm int) []row {
+	sess, err := ortref.Open(path, threads)
+	if err != nil {
+		return []row{{Model: name, Note: "onnxruntime: " + err.Error()}}
+	}
+	defer sess.Close()
+	var rows []row
+	for _, b := range batches {
+		r := row{Model: name, Batch: b}
+		feed := map[string]*nn.Tensor{}
+		rng := rand.New(rand.NewSource(1))
+		for _, in := range sess.Inputs() {
+			if in.DType != nn.Float32 || in.Shape == nil {
+				r.Note = fmt.Sprintf("input %q: only float32 inputs of known rank are generated", in.Name)
+				break
+			}
+			shape := make([]int, len(in.Shape))
+			for i, d := range in.Shape {
+				shape[i] = int(d)
+				if d < 0 {
+					shape[i] = 1
+					if i == 0 {
+						shape[i] = b
+					}
+				}
+			}
+			t := nn.New(nn.Float32, shape...)
+			for i := range t.F32 {
+				t.F32[i] = float32(rng.NormFloat64())
+			}
+			feed[in.Name] = t
+		}
+		if r.Note != "" {
+			rows = append(rows, r)
+			continue
+		}
+		times := make([]float64, 0, runs)
+		for i := 0; i < warm+runs; i++ {
+			start := time.Now()
+			_, err := sess.Run(feed)
+			el := time.Since(start)
+			if err != nil {
+				r.Note = "onnxruntime: " + err.Error()
+				break
+			}
+			if i >= warm {
+				times = append(times, ms(el))
+			}
+		}
+		r.ORTMS = median(times)
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -14,8 +14,13 @@ convolutions). With --keep-bn the models keep inference-form
 BatchNormalization nodes (eval mode, TrainingMode.PRESERVE, no constant
 folding) and are written as NAME_bn.onnx.
 
-BatchNorm statistics are recomputed from random batches (see calibrate_bn)
-so that activations keep a realistic scale.
+BatchNorm affine parameters get distinct seeded values and the running
+statistics are recomputed from random batches (see calibrate_bn), so that
+activations keep a realistic scale and every BatchNorm parameter is its own
+initializer, as in a pretrained model (the ONNX exporter of an eval-mode
+model merges initializers with equal values: with torchvision's fresh
+weight=1, bias=0 every BatchNorm of a stage would share one pair, and
+fine-tuning would train fewer parameters than PyTorch does).
 
 Next to each NAME.onnx it writes NAME/test_data_set_0 (batch 1) and
 NAME/test_data_set_1 (batch 2) with PyTorch's outputs, in the ONNX test-data
@@ -48,7 +53,12 @@ def save_tensor(arr, name, path):
 
 
 def calibrate_bn(model, batches=4, size=8):
-    """Set BatchNorm running statistics from a few random batches.
+    """Randomize BatchNorm affine parameters, then set the running statistics
+    from a few random batches.
+
+    Fresh torchvision BatchNorms all have weight 1 and bias 0, which the
+    exporter deduplicates into shared initializers (Identity nodes); seeded
+    weight ~ U(0.75, 1.25) and bias ~ U(-0.1, 0.1) keep them distinct.
 
     With torchvision's fresh initialisation (running mean 0, variance 1)
     the eval-mode activations of mobilenet_v2 and efficientnet_b0 shrink to
@@ -56,6 +66,11 @@ def calibrate_bn(model, batches=4, size=8):
     Recomputing the statistics (cumulative average over random inputs) keeps
     activations at a realistic scale."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for m in bns:
+            if m.affine:
+                m.weight.uniform_(0.75, 1.25)
+                m.bias.uniform_(-0.1, 0.1)
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
