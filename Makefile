@@ -21,9 +21,12 @@ test: lint docs-check
 	@$(GO) test $(GOFLAGS_TAGS) -count=1 -run 'TestNodeSuite|TestOnnxGoConformance' -v ./onnx | grep -E '^(graft node suite|onnx-go conformance):' || true
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/graft
 
-# Speed against onnxruntime; never part of `make test`.
-bench: build
-	bash bench/run.sh
+# graft next to onnxruntime and PyTorch, one table per build (pure Go, and
+# OpenBLAS when installed); text on stdout, JSON in bench/results.json.
+# Never part of `make test`. bench/README.md describes the table;
+# BENCHFLAGS passes flags to bench/suite, e.g. BENCHFLAGS=-markdown.
+bench:
+	$(GO) run ./bench/suite $(BENCHFLAGS)
 
 # Regenerate the protobuf code from onnx/onnxpb/onnx.proto (needs protoc
 # from Debian's protobuf-compiler and protoc-gen-go).

@@ -47,8 +47,19 @@ func main() {
 	threads := flag.Int("threads", 2, "threads for both runtimes (GOMAXPROCS for graft)")
 	asJSON := flag.Bool("json", false, "print JSON")
 	only := flag.String("only", "", "run one engine alone: graft or onnxruntime (for its peak RSS)")
+	version := flag.Bool("version", false, "print graft's GEMM backend and the onnxruntime version (or why it is missing) as JSON, run nothing")
 	flag.Parse()
 	runtime.GOMAXPROCS(*threads)
+	if *version {
+		out := map[string]any{"blas": nn.BLASBackend()}
+		if v, err := ortref.Version(); err != nil {
+			out["onnxruntime_missing"] = err.Error()
+		} else {
+			out["onnxruntime"] = v
+		}
+		json.NewEncoder(os.Stdout).Encode(out)
+		return
+	}
 
 	var rows []row
 	var ortErr error

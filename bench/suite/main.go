@@ -173,9 +173,16 @@ func run(c *config) error {
 	fmnist := checkFMNIST(c)
 	res.References["fashion_mnist"] = fmnist.describe()
 
+	for _, b := range res.Builds {
+		if v, err := engines(c, b); err == nil {
+			b.BLAS = v.BLAS
+			if _, done := res.References["onnxruntime"]; !done {
+				res.References["onnxruntime"] = v.ort().describe()
+			}
+		}
+	}
 	if c.sections["inference"] {
-		ort := inferenceRows(c, res.Builds, models)
-		res.References["onnxruntime"] = ort.describe()
+		inferenceRows(c, res.Builds, models)
 	}
 	if c.sections["train"] {
 		trainRows(c, res.Builds, models, torch)

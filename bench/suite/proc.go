@@ -41,7 +41,10 @@ func runProc(c *config, args ...string) proc {
 		if msg == "" {
 			msg = lastLine(p.stdout)
 		}
-		p.err = fmt.Errorf("%s: %v: %s", filepath.Base(args[0]), err, msg)
+		p.err = fmt.Errorf("%s: %v", filepath.Base(args[0]), err)
+		if msg != "" {
+			p.err = fmt.Errorf("%w: %s", p.err, msg)
+		}
 	}
 	return p
 }
@@ -78,7 +81,7 @@ func (a avail) describe() string {
 func checkTorch(c *config) avail {
 	p := runProc(c, c.python, "-c", "import torch, torchvision; print(torch.__version__)")
 	if p.err != nil {
-		return avail{missing: fmt.Sprintf("PyTorch not importable by %s (apt-get install python3-torch python3-torchvision): %v", c.python, p.err)}
+		return avail{missing: fmt.Sprintf("torch and torchvision not importable by %s (apt-get install python3-torch python3-torchvision): %v", c.python, p.err)}
 	}
 	return avail{ok: true, what: "PyTorch " + strings.TrimSpace(p.stdout)}
 }

@@ -32,10 +32,18 @@ type inferenceJSON struct {
 
 var inferenceBatches = []int{1, 8}
 
+// Short notes for missing references; the footer says why and how to fix.
+const (
+	noteNoModel  = "model missing (see below)"
+	noteNoORT    = "no onnxruntime (see below)"
+	noteNoTorch  = "no PyTorch (see below)"
+	noteNoFMNIST = "no Fashion-MNIST (see below)"
+)
+
 // inferenceRows measures latency (graft and onnxruntime in one process per
 // build) and the peak RSS of each engine alone (one process per engine,
 // model and batch; onnxruntime's once, with the first build's binary).
-func inferenceRows(c *config, builds []*buildResult, models avail) avail {
+func inferenceRows(c *config, builds []*buildResult, models avail) {
 	ort := avail{missing: "not measured"}
 	var present []string
 	for _, m := range c.infModels {
@@ -57,12 +65,15 @@ func inferenceRows(c *config, builds []*buildResult, models avail) avail {
 				rows[r.Name] = r
 				b.Rows = append(b.Rows, r)
 				if _, err := os.Stat(filepath.Join(c.models, m+".onnx")); err != nil {
-					r.Note = "model missing: " + models.describe()
+					r.Note = noteNoModel
 				}
 			}
 		}
 		if len(present) == 0 {
 			continue
+		}
+		if v, err := engines(c, b); err == nil {
+			ort = v.ort()
 		}
 		args := []string{b.inference, "-models", c.models, "-names", strings.Join(present, ","), "-batches", batches,
 			"-threads", strconv.Itoa(c.threads), "-runs", strconv.Itoa(c.infRuns), "-warmup", strconv.Itoa(c.infWarmup), "-json"}
@@ -78,11 +89,6 @@ func inferenceRows(c *config, builds []*buildResult, models avail) avail {
 			continue
 		}
 		b.BLAS = out.BLAS
-		if out.ORT != "" {
-			ort = avail{ok: true, what: "onnxruntime " + out.ORT}
-		} else if !ort.ok {
-			ort = avail{missing: out.ORTMissing}
-		}
 		for _, ir := range out.InferenceMS {
 			r := rows[fmt.Sprintf("%s b%d", ir.Model, ir.Batch)]
 			if r == nil {
@@ -95,7 +101,7 @@ func inferenceRows(c *config, builds []*buildResult, models avail) avail {
 				r.RefName = "onnxruntime " + out.ORT
 				r.Details["max_abs_diff"] = ir.MaxAbsDiff
 			} else if out.ORTMissing != "" {
-				r.Note = "onnxruntime missing: " + out.ORTMissing
+				r.Note = noteNoORT
 			}
 			if ir.Note != "" && ir.Note != "no onnxruntime" {
 				r.Note = ir.Note
@@ -128,7 +134,31 @@ func inferenceRows(c *config, builds []*buildResult, models avail) avail {
 			}
 		}
 	}
-	return ort
+}
+
+// versionJSON is what bench/inference -version prints.
+type versionJSON struct {
+	BLAS       string `json:"blas"`
+	ORT        string `json:"onnxruntime"`
+	ORTMissing string `json:"onnxruntime_missing"`
+}
+
+func (v versionJSON) ort() avail {
+	if v.ORT != "" {
+		return avail{ok: true, what: "onnxruntime " + v.ORT + " (onnxruntime_go, npm onnxruntime-node library)"}
+	}
+	return avail{missing: v.ORTMissing}
+}
+
+// engines asks a build's bench/inference for its GEMM backend and the
+// onnxruntime version.
+func engines(c *config, b *buildResult) (versionJSON, error) {
+	var v versionJSON
+	if b.Error != "" {
+		return v, fmt.Errorf("%s", b.Error)
+	}
+	err := runProc(c, b.inference, "-version").lastJSON(&v)
+	return v, err
 }
 
 func firstUsable(builds []*buildResult) int {
@@ -181,7 +211,7 @@ func trainRows(c *config, builds []*buildResult, models avail, torch avail) {
 			base := row{Section: "train", Name: name, Model: m, Batch: trainBatch, Mode: mode, Unit: "samples/s", RefName: "PyTorch",
 				Details: map[string]any{"freeze": spec, "runs": c.trainRuns, "warmup": c.trainWarmup}}
 			if statErr != nil {
-				base.Note = "model missing: " + models.describe()
+				base.Note = noteNoModel
 			} else if spec == "" {
 				base.Note = "no last-block freeze spec for " + m
 			}
@@ -198,7 +228,7 @@ func trainRows(c *config, builds []*buildResult, models avail, torch avail) {
 			var ref trainJSON
 			refNote := ""
 			if !torch.ok {
-				refNote = "PyTorch " + torch.describe()
+				refNote = noteNoTorch
 			} else {
 				args := []string{c.python, filepath.Join("bench", "pytorch_train_step.py"), m, mode, "--batch", strconv.Itoa(trainBatch),
 					"--runs", strconv.Itoa(c.trainRuns), "--warmup", strconv.Itoa(c.trainWarmup), "--threads", strconv.Itoa(c.threads)}
@@ -247,7 +277,7 @@ func trainRows(c *config, builds []*buildResult, models avail, torch avail) {
 					if ref.TrainableParams == graftParams {
 						note += " (= PyTorch)"
 					} else {
-						note += fmt.Sprintf(" vs PyTorch %s: MISMATCH", millions(ref.TrainableParams))
+						note += fmt.Sprintf(" vs PyTorch %s: MISMATCH (models exported before BN parameters were made distinct? re-run testdata/gen/export_bench_models.py --keep-bn)", millions(ref.TrainableParams))
 					}
 				}
 				r.Note = appendNote(note, r.Note)
@@ -318,9 +348,9 @@ func transferRows(c *config, builds []*buildResult, torch avail, fmnist avail) {
 	}
 	switch {
 	case !fmnist.ok:
-		ref.err = fmnist.describe()
+		ref.err = noteNoFMNIST
 	case !torch.ok:
-		ref.err = "PyTorch " + torch.describe()
+		ref.err = noteNoTorch
 	}
 	for i := 0; i < c.transferRuns && fmnist.ok; i++ {
 		if torch.ok && ref.err == "" {
@@ -377,7 +407,7 @@ func transferRows(c *config, builds []*buildResult, torch avail, fmnist avail) {
 				return x.walls
 			}
 			if !fmnist.ok {
-				r.Note = fmnist.describe()
+				r.Note = noteNoFMNIST
 				continue
 			}
 			if len(s.walls) > 0 {

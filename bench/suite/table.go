@@ -54,13 +54,12 @@ func printTables(w io.Writer, res *results, markdown bool) {
 		writeTable(w, tableHeader, cells, markdown)
 	}
 	fmt.Fprintln(w)
-	refs := []string{}
+	fmt.Fprintln(w, "references (onnxruntime runs in each build's inference process; PyTorch runs once per row, shared by both tables):")
 	for _, k := range []string{"onnxruntime", "pytorch", "fashion_mnist", "bench_models"} {
 		if v, ok := res.References[k]; ok {
-			refs = append(refs, k+": "+v)
+			fmt.Fprintf(w, "  %-14s %s\n", k, v)
 		}
 	}
-	fmt.Fprintf(w, "references: %s\n", strings.Join(refs, "; "))
 	fmt.Fprintf(w, "machine: %d CPUs (%s), load average %.2f at start, %s; suite took %.0f s\n",
 		res.Host.CPUs, res.Host.CPU, res.Host.LoadAverage, res.Host.GoVersion, res.Seconds)
 	fmt.Fprintln(w, "GRAFT VS REF: how many times faster or slower graft is (time or throughput ratio); "+
