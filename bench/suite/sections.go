@@ -69,6 +69,12 @@ func inferenceRows(c *config, builds []*buildResult, models avail) {
 				}
 			}
 		}
+		if b.InferenceError != "" {
+			for _, r := range rows {
+				r.Note = appendNote(r.Note, "bench/inference did not build: "+b.InferenceError)
+			}
+			continue
+		}
 		if len(present) == 0 {
 			continue
 		}
@@ -154,8 +160,8 @@ func (v versionJSON) ort() avail {
 // onnxruntime version.
 func engines(c *config, b *buildResult) (versionJSON, error) {
 	var v versionJSON
-	if b.Error != "" {
-		return v, fmt.Errorf("%s", b.Error)
+	if b.Error != "" || b.InferenceError != "" {
+		return v, fmt.Errorf("bench/inference not built")
 	}
 	err := runProc(c, b.inference, "-version").lastJSON(&v)
 	return v, err
@@ -163,7 +169,7 @@ func engines(c *config, b *buildResult) (versionJSON, error) {
 
 func firstUsable(builds []*buildResult) int {
 	for i, b := range builds {
-		if b.Error == "" {
+		if b.Error == "" && b.InferenceError == "" {
 			return i
 		}
 	}

@@ -54,16 +54,38 @@ func printTables(w io.Writer, res *results, markdown bool) {
 		writeTable(w, tableHeader, cells, markdown)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "references (onnxruntime runs in each build's inference process; PyTorch runs once per row, shared by both tables):")
+	var foot []string
+	foot = append(foot, "references (onnxruntime runs in each build's inference process; PyTorch runs once per row, shared by both tables):")
 	for _, k := range []string{"onnxruntime", "pytorch", "fashion_mnist", "bench_models"} {
 		if v, ok := res.References[k]; ok {
-			fmt.Fprintf(w, "  %-14s %s\n", k, v)
+			if markdown {
+				foot = append(foot, fmt.Sprintf("- %s: %s", k, v))
+			} else {
+				foot = append(foot, fmt.Sprintf("  %-14s %s", k, v))
+			}
 		}
 	}
-	fmt.Fprintf(w, "machine: %d CPUs (%s), load average %.2f at start, %s; suite took %.0f s\n",
-		res.Host.CPUs, res.Host.CPU, res.Host.LoadAverage, res.Host.GoVersion, res.Seconds)
-	fmt.Fprintln(w, "GRAFT VS REF: how many times faster or slower graft is (time or throughput ratio); "+
-		"medians after warm-up; every process starts fresh, peak RSS is the whole process's (ru_maxrss).")
+	foot = append(foot, fmt.Sprintf("machine: %d CPUs (%s), load average %.2f at start and %.2f at the end, %s; suite took %.0f s.",
+		res.Host.CPUs, res.Host.CPU, res.Host.LoadAverage, res.Host.LoadAverageEnd, res.Host.GoVersion, res.Seconds))
+	if res.Host.LoadAverage > float64(res.Host.CPUs)/2 {
+		foot = append(foot, fmt.Sprintf("WARNING: the machine was busy before the suite started (load average %.2f on %d CPUs): "+
+			"the timings, PyTorch's most of all, are unreliable; rerun on an idle machine before quoting them.",
+			res.Host.LoadAverage, res.Host.CPUs))
+	}
+	foot = append(foot, "GRAFT VS REF: how many times faster or slower graft is (time or throughput ratio); "+
+		"medians after warm-up; every process starts fresh; peak RSS is the whole process's (ru_maxrss).")
+	sep := "\n"
+	if markdown {
+		sep = "\n\n"
+		for i := 1; i < len(foot); i++ {
+			if strings.HasPrefix(foot[i], "- ") && strings.HasPrefix(foot[i-1], "- ") {
+				foot[i-1] += "\n" + foot[i]
+				foot = append(foot[:i], foot[i+1:]...)
+				i--
+			}
+		}
+	}
+	fmt.Fprintln(w, strings.Join(foot, sep))
 }
 
 // rowCells formats one row as table cells.
