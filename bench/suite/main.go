@@ -194,10 +194,10 @@ func run(c *config) error {
 		res.References["onnxruntime"] = "not checked: no build of bench/inference ran (it needs cgo)"
 	}
 	if c.sections["inference"] {
-		inferenceRows(c, res.Builds, models)
+		inferenceRows(c, res.Builds)
 	}
 	if c.sections["train"] {
-		trainRows(c, res.Builds, models, torch)
+		trainRows(c, res.Builds, torch)
 	}
 	if c.sections["transfer"] {
 		transferRows(c, res.Builds, torch, fmnist)

@@ -43,7 +43,7 @@ const (
 // inferenceRows measures latency (graft and onnxruntime in one process per
 // build) and the peak RSS of each engine alone (one process per engine,
 // model and batch; onnxruntime's once, with the first build's binary).
-func inferenceRows(c *config, builds []*buildResult, models avail) {
+func inferenceRows(c *config, builds []*buildResult) {
 	ort := avail{missing: "not measured"}
 	var present []string
 	for _, m := range c.infModels {
@@ -204,7 +204,7 @@ const trainBatch = 16
 // trainRows measures fine-tuning throughput: per model and mode one
 // PyTorch process, then one graft process per build, each with its own
 // peak RSS.
-func trainRows(c *config, builds []*buildResult, models avail, torch avail) {
+func trainRows(c *config, builds []*buildResult, torch avail) {
 	for _, m := range c.trainModels {
 		path := filepath.Join(c.models, m+"_bn.onnx")
 		_, statErr := os.Stat(path)
