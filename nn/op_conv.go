@@ -114,8 +114,11 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		convDepthwise(g, N, C, M, G, x, w, b, y)
 		return
 	}
-	pointwise := g.kSize == 1 && g.inSize == g.outSz &&
-		g.s == [3]int{1, 1, 1} && g.pb == [3]int{} && g.pe == [3]int{}
+	if G == 1 && convBatchedPays(g, N) {
+		convForwardBatched(g, N, C, M, convBatchSize(C*g.kSize, g.outSz, N), x, w, b, y)
+		return
+	}
+	pointwise := convPointwise(g)
 	K := Cg * g.kSize
 	task := func(t int, parallelIm2col bool) {
 		n, gi := t/G, t%G
