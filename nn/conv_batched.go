@@ -28,10 +28,13 @@ func convBatchSize(K, outSz, N int) int {
 	return min(max(nb, 1), N)
 }
 
-// convBatchedPays reports whether the batched forward is worth its extra
-// gather and scatter: when per-sample products are narrow.
+// convBatchedPays reports whether the batched formulation is worth its
+// extra gather and scatter: only when per-sample products are narrow. On
+// resnet18's shapes at batch 16 (BenchmarkConvBatched, both BLAS
+// backends) per-sample products win from 14×14 up, and the batched ones
+// win for dW at 7×7.
 func convBatchedPays(g *convGeom, N int) bool {
-	return N > 1 && g.outSz <= 1024
+	return N > 1 && g.outSz <= 64
 }
 
 // convGatherChunk copies samples [n0, n0+nb) of a [N][R][S] tensor into
@@ -156,7 +159,7 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 // not needed, zeroed otherwise): sample-batched for ungrouped
 // convolutions of more than one sample, per sample otherwise.
 func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
-	if G == 1 && N > 1 {
+	if G == 1 && convBatchedPays(g, N) {
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
 		return
 	}
