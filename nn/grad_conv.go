@@ -238,10 +238,10 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 		if pointwise {
 			if acc != nil {
 				// dW_gᵀ [K, Mg] += X_g·dY_gᵀ
-				convGemm(false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
+				convGemmOn(par, false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 			}
 			if dx != nil {
-				convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
+				convGemmOn(par, true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
 			}
 			return
 		}
@@ -255,11 +255,11 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 			}
 			// dW_gᵀ [K, Mg] += col·dY_gᵀ (packing the small dY rather
 			// than the large col transposed).
-			convGemm(false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
+			convGemmOn(par, false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 		}
 		if dx != nil {
 			clear(col)
-			convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
+			convGemmOn(par, true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
 			dxg := dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize]
 			if par {
 				gemmParallel(Cg, func(lo, hi int) { cvgCol2im(g, col, dxg, lo, hi) })
