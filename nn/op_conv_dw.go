@@ -225,9 +225,7 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			if b != nil {
 				bv = b[m]
 			}
-			for i := range wide {
-				wide[i] = bv
-			}
+			pfFill(wide, bv)
 			done := gemmTaps(wide, wk[:taps], offs, buf)
 			for i := done; i < len(wide); i++ {
 				acc := wide[i]
