@@ -77,9 +77,7 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			for od := 0; od < oD; od++ {
 				for oh := 0; oh < oH; oh++ {
 					yr := yc[(od*oH+oh)*oW:][:oW]
-					for i := range yr {
-						yr[i] = bv
-					}
+					pfFill(yr, bv)
 					nt := 0
 					for kd := 0; kd < g.k[0]; kd++ {
 						id := od*g.s[0] - g.pb[0] + kd*g.d[0]
