@@ -80,3 +80,22 @@ func BenchmarkConvBatched(b *testing.B) {
 		run("dx-batched", func() { cvgConvBackBatched(g, N, sh.C, sh.M, nb, x, w, dy, dx, nil) })
 	}
 }
+
+// im2col alone on resnet18 layer shapes (one sample).
+func BenchmarkConvIm2col(b *testing.B) {
+	for _, sh := range []struct{ C, H, s int }{{64, 56, 1}, {128, 28, 1}, {256, 14, 1}, {512, 7, 1}, {64, 56, 2}} {
+		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{1, 1, 1, 1}}
+		g, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{3, 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := make([]float32, sh.C*g.inSize)
+		col := make([]float32, sh.C*g.kSize*g.outSz)
+		b.Run(fmt.Sprintf("C%dH%ds%d", sh.C, sh.H, sh.s), func(b *testing.B) {
+			b.SetBytes(int64(4 * len(col)))
+			for i := 0; i < b.N; i++ {
+				convIm2col(g, x, col, 0, sh.C)
+			}
+		})
+	}
+}
