@@ -7,7 +7,7 @@ TAGS    ?= $(if $(OPENBLAS),openblas,)
 GOFLAGS_TAGS := $(if $(TAGS),-tags $(TAGS),)
 SHARED  ?= ../shared
 
-.PHONY: all build test test-pure bench proto lint demo docs docs-check clean
+.PHONY: all build test test-pure bench bench-kernels proto lint demo docs docs-check clean
 
 all: build
 
@@ -27,6 +27,17 @@ test: lint docs-check
 # BENCHFLAGS passes flags to bench/suite, e.g. BENCHFLAGS=-markdown.
 bench:
 	$(GO) run ./bench/suite $(BENCHFLAGS)
+
+# CPU profiles of the hottest kernels (go test -bench on the convolution,
+# GEMM, pooling and normalization benchmarks of package nn, with the same
+# build tag as make test); prints the top of each profile. Outputs in
+# bench/profiles/ (git-ignored).
+KERNEL_BENCH ?= ConvBatched|ConvDepthwise|ConvPointwise|ConvBackward|Gemm1024|PoolBackward|NmgBatchNormTrain|MaxPool3x3s2
+bench-kernels:
+	@mkdir -p bench/profiles
+	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench '$(KERNEL_BENCH)' -benchtime 5x -benchmem -cpu 2 \
+	  -cpuprofile bench/profiles/nn.cpu.prof -o bench/profiles/nn.test ./nn | tee bench/profiles/nn.bench.txt
+	$(GO) tool pprof -top -nodecount 25 bench/profiles/nn.test bench/profiles/nn.cpu.prof | tee bench/profiles/nn.top.txt
 
 # Regenerate the protobuf code from onnx/onnxpb/onnx.proto (needs protoc
 # from Debian's protobuf-compiler and protoc-gen-go).

@@ -147,3 +147,46 @@ func TestResumeIsExact(t *testing.T) {
 		t.Errorf("epoch 4 loss %g vs %g", fullRes.History[3].TrainLoss, res.History[3].TrainLoss)
 	}
 }
+
+// TrainStep (what graft bench --train times) is a real optimization step:
+// repeated on one batch it drives the loss down, and with the head frozen
+// nothing changes.
+func TestTrainStep(t *testing.T) {
+	data := newBlobs(16, 5, 4, 3)
+	x := nn.New(nn.Float32, 16, 5)
+	for i, s := range data.x {
+		copy(x.F32[i*5:], s.F32)
+	}
+	g := linearModel(t, 5, 4)
+	h, err := FindHead(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(g, h, Config{Epochs: 1, BatchSize: 16, LR: 0.1, Freeze: "none",
+		Optimizer: OptimizerConfig{Name: "sgd", Momentum: 0.9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tr.TrainStep(context.Background(), x, data.labels, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := first
+	for i := 0; i < 20; i++ {
+		if last, err = tr.TrainStep(context.Background(), x, data.labels, 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Initial weights are zero: the first loss is ln 4.
+	if d := first - 1.3862944; d > 1e-5 || d < -1e-5 {
+		t.Errorf("first loss %v, want ln 4 = 1.3862944 (zero weights)", first)
+	}
+	if !(last < first/4) {
+		t.Errorf("loss %v after 21 steps on one batch, started at %v: not learning", last, first)
+	}
+	// With everything frozen there is nothing to train: refused up front.
+	if _, err := NewTrainer(g, h, Config{Epochs: 1, BatchSize: 16, LR: 0.1, Freeze: "all",
+		Optimizer: OptimizerConfig{Name: "sgd", Momentum: 0.9}}); err == nil {
+		t.Errorf("freeze all: no error, want a refusal (nothing would train)")
+	}
+}

@@ -139,9 +139,9 @@ func cvgConv(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor
 	}
 	if dx != nil || dw != nil {
 		if x.F32 != nil {
-			cvgConvBack(geo, N, C, M, G, x.F32, w.F32, dy.F32, convData[float32](dx), convData[float32](dw))
+			convBackAuto(geo, N, C, M, G, x.F32, w.F32, dy.F32, convData[float32](dx), convData[float32](dw))
 		} else {
-			cvgConvBack(geo, N, C, M, G, x.F64, w.F64, dy.F64, convData[float64](dx), convData[float64](dw))
+			convBackAuto(geo, N, C, M, G, x.F64, w.F64, dy.F64, convData[float64](dx), convData[float64](dw))
 		}
 	}
 	cvgRound(dx, dw)
@@ -238,10 +238,10 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 		if pointwise {
 			if acc != nil {
 				// dW_gᵀ [K, Mg] += X_g·dY_gᵀ
-				convGemm(false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
+				convGemmOn(par, false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 			}
 			if dx != nil {
-				convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
+				convGemmOn(par, true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
 			}
 			return
 		}
@@ -255,11 +255,11 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 			}
 			// dW_gᵀ [K, Mg] += col·dY_gᵀ (packing the small dY rather
 			// than the large col transposed).
-			convGemm(false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
+			convGemmOn(par, false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 		}
 		if dx != nil {
 			clear(col)
-			convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
+			convGemmOn(par, true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
 			dxg := dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize]
 			if par {
 				gemmParallel(Cg, func(lo, hi int) { cvgCol2im(g, col, dxg, lo, hi) })
@@ -539,6 +539,12 @@ func cvgConvTransposeBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w
 // ([C, inSize]) for channels [c0,c1): the adjoint of convIm2col. Unit
 // column strides add contiguous runs.
 func cvgCol2im[T float32 | float64](g *convGeom, col []T, dx []T, c0, c1 int) {
+	cvgCol2imLd(g, col, g.outSz, dx, c0, c1)
+}
+
+// cvgCol2imLd is cvgCol2im reading row r of the column matrix at
+// col[r*ld:].
+func cvgCol2imLd[T float32 | float64](g *convGeom, col []T, ld int, dx []T, c0, c1 int) {
 	oD, oH, oW := g.out[0], g.out[1], g.out[2]
 	iD, iH, iW := g.in[0], g.in[1], g.in[2]
 	sw := g.s[2]
@@ -548,7 +554,7 @@ func cvgCol2im[T float32 | float64](g *convGeom, col []T, dx []T, c0, c1 int) {
 		for kd := 0; kd < g.k[0]; kd++ {
 			for kh := 0; kh < g.k[1]; kh++ {
 				for kw := 0; kw < g.k[2]; kw++ {
-					row := col[r*g.outSz : (r+1)*g.outSz]
+					row := col[r*ld : r*ld+g.outSz]
 					r++
 					wOff := kw*g.d[2] - g.pb[2]
 					owLo, owHi := convValidRange(wOff, sw, iW, oW)

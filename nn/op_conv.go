@@ -14,6 +14,17 @@ func convGemm[T float32 | float64](transA, transB bool, m, n, k int, a []T, lda 
 	}
 }
 
+// convGemmOn is convGemm that, when par is false (the caller already runs
+// in parallel with others), keeps the float32 product on the calling
+// goroutine.
+func convGemmOn[T float32 | float64](par, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if av, ok := any(a).([]float32); ok && !par {
+		gemmF32Serial(transA, transB, m, n, k, 1, av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
+	convGemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}
+
 // convBuf returns scratch space of n elements and its release function;
 // float32 buffers come from a sync.Pool.
 func convBuf[T float32 | float64](n int) ([]T, func()) {
@@ -114,8 +125,11 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		convDepthwise(g, N, C, M, G, x, w, b, y)
 		return
 	}
-	pointwise := g.kSize == 1 && g.inSize == g.outSz &&
-		g.s == [3]int{1, 1, 1} && g.pb == [3]int{} && g.pe == [3]int{}
+	if G == 1 && convBatchedPays(g, N) {
+		convForwardBatched(g, N, C, M, convBatchSize(C*g.kSize, g.outSz, N), x, w, b, y)
+		return
+	}
+	pointwise := convPointwise(g)
 	K := Cg * g.kSize
 	task := func(t int, parallelIm2col bool) {
 		n, gi := t/G, t%G
@@ -131,7 +145,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 			beta = 1
 		}
 		if pointwise {
-			convGemm(false, false, Mg, g.outSz, K, wg, K, xg, g.outSz, beta, yg, g.outSz)
+			convGemmOn(parallelIm2col, false, false, Mg, g.outSz, K, wg, K, xg, g.outSz, beta, yg, g.outSz)
 			return
 		}
 		col, release := convBuf[T](K * g.outSz)
@@ -140,7 +154,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		} else {
 			convIm2col(g, xg, col, 0, Cg)
 		}
-		convGemm(false, false, Mg, g.outSz, K, wg, K, col, g.outSz, beta, yg, g.outSz)
+		convGemmOn(parallelIm2col, false, false, Mg, g.outSz, K, wg, K, col, g.outSz, beta, yg, g.outSz)
 		release()
 	}
 	tasks := N * G

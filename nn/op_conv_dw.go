@@ -77,9 +77,7 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			for od := 0; od < oD; od++ {
 				for oh := 0; oh < oH; oh++ {
 					yr := yc[(od*oH+oh)*oW:][:oW]
-					for i := range yr {
-						yr[i] = bv
-					}
+					pfFill(yr, bv)
 					nt := 0
 					for kd := 0; kd < g.k[0]; kd++ {
 						id := od*g.s[0] - g.pb[0] + kd*g.d[0]
@@ -225,9 +223,7 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			if b != nil {
 				bv = b[m]
 			}
-			for i := range wide {
-				wide[i] = bv
-			}
+			pfFill(wide, bv)
 			done := gemmTaps(wide, wk[:taps], offs, buf)
 			for i := done; i < len(wide); i++ {
 				acc := wide[i]

@@ -159,6 +159,13 @@ func (g *convGeom) outShape() []int {
 // convIm2col fills col ([C*kSize, outSz]) from x ([C, inSize]) for channels
 // [c0,c1). Positions in the padding read as zero.
 func convIm2col[T float32 | float64](g *convGeom, x []T, col []T, c0, c1 int) {
+	convIm2colLd(g, x, col, g.outSz, c0, c1)
+}
+
+// convIm2colLd is convIm2col writing row r of the column matrix at
+// col[r*ld:], so that several samples' columns can sit side by side in one
+// matrix of row length ld.
+func convIm2colLd[T float32 | float64](g *convGeom, x []T, col []T, ld, c0, c1 int) {
 	oD, oH, oW := g.out[0], g.out[1], g.out[2]
 	iD, iH, iW := g.in[0], g.in[1], g.in[2]
 	for c := c0; c < c1; c++ {
@@ -167,7 +174,7 @@ func convIm2col[T float32 | float64](g *convGeom, x []T, col []T, c0, c1 int) {
 		for kd := 0; kd < g.k[0]; kd++ {
 			for kh := 0; kh < g.k[1]; kh++ {
 				for kw := 0; kw < g.k[2]; kw++ {
-					row := col[r*g.outSz : (r+1)*g.outSz]
+					row := col[r*ld : r*ld+g.outSz]
 					r++
 					// Valid ow range: 0 <= ow*sw - pl + kw*dw < iW.
 					wOff := kw*g.d[2] - g.pb[2]

@@ -56,6 +56,9 @@ type benchResult struct {
 	P90MS      float64 `json:"p90_ms"`
 	Throughput float64 `json:"samples_per_s"`
 	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+	// CPUMS is the process CPU time (user+system, all threads) per timed
+	// run: steadier than latency on a busy machine.
+	CPUMS float64 `json:"cpu_ms_per_run,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -141,6 +144,7 @@ func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := cpuSeconds()
 	times := make([]time.Duration, opts.Runs)
 	for i := range times {
 		t0 := time.Now()
@@ -149,7 +153,9 @@ func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
 		}
 		times[i] = time.Since(t0)
 	}
+	cpu := cpuSeconds() - cpu0
 	r := benchSummary(times)
+	r.CPUMS = cpu * 1000 / float64(opts.Runs)
 	r.Model, r.Batch, r.Runs, r.Warmup = opts.Model, opts.Batch, opts.Runs, opts.Warmup
 	r.Mode = "inference"
 	if opts.Train {
@@ -174,6 +180,9 @@ func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
 	fmt.Fprintf(tw, "Runs\t%d timed after %d warm-up\n", r.Runs, r.Warmup)
 	fmt.Fprintf(tw, "Latency\tmedian %.3f ms, min %.3f, mean %.3f, p90 %.3f, max %.3f\n", r.MedianMS, r.MinMS, r.MeanMS, r.P90MS, r.MaxMS)
 	fmt.Fprintf(tw, "Throughput\t%.2f samples/s\n", r.Throughput)
+	if r.CPUMS > 0 {
+		fmt.Fprintf(tw, "CPU time\t%.1f ms per run (all threads)\n", r.CPUMS)
+	}
 	if r.PeakRSSMiB > 0 {
 		fmt.Fprintf(tw, "Peak RSS\t%.0f MiB (whole process, load included)\n", r.PeakRSSMiB)
 	}

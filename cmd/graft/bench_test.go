@@ -56,3 +56,24 @@ func TestBenchUsage(t *testing.T) {
 		t.Errorf("--runs 0: got %v, want a usage error", err)
 	}
 }
+
+func TestBenchTrain(t *testing.T) {
+	var buf bytes.Buffer
+	opts := &benchOptions{Model: resnetModel, Batch: 4, Runs: 2, Warmup: 1, Threads: 1, JSON: true,
+		Train: true, Freeze: "none", LR: 0.01}
+	if err := runBench(context.Background(), opts, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var r benchResult
+	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
+		t.Fatalf("bench --train --json is not JSON: %v\n%s", err, buf.String())
+	}
+	if r.Mode != "train" || r.Freeze != "none" || r.Batch != 4 || r.MedianMS <= 0 {
+		t.Errorf("implausible result %+v", r)
+	}
+	// A freeze spec naming nothing that exists is refused with its reason.
+	opts.Freeze = "until=no_such_node"
+	if err := runBench(context.Background(), opts, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "no_such_node") {
+		t.Errorf("--freeze until=no_such_node: got %v, want an error naming the node", err)
+	}
+}

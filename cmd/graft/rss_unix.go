@@ -19,3 +19,12 @@ func peakRSSMiB() float64 {
 	}
 	return float64(ru.Maxrss) / 1024 // KiB
 }
+
+// cpuSeconds returns the user+system CPU time the process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}

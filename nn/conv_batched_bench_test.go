@@ -1,0 +1,101 @@
+//go:build unix
+
+package nn
+
+import (
+	"fmt"
+	"math/rand"
+	"syscall"
+	"testing"
+)
+
+// convCPUTime returns the process's user+system CPU time in seconds.
+func convCPUTime() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// Convolution backward and forward on resnet18's layer shapes at batch
+// 16: per-sample against sample-batched GEMMs.
+func BenchmarkConvBatched(b *testing.B) {
+	shapes := []struct {
+		name       string
+		C, M, H, k int
+		s, p       int
+	}{
+		{"conv1", 3, 64, 224, 7, 2, 3},
+		{"layer1", 64, 64, 56, 3, 1, 1},
+		{"layer2", 128, 128, 28, 3, 1, 1},
+		{"layer3", 256, 256, 14, 3, 1, 1},
+		{"layer4", 512, 512, 7, 3, 1, 1},
+		{"down4", 256, 512, 14, 1, 2, 0},
+	}
+	const N = 16
+	rng := rand.New(rand.NewSource(1))
+	for _, sh := range shapes {
+		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{sh.p, sh.p, sh.p, sh.p}}
+		g, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{sh.k, sh.k})
+		if err != nil {
+			b.Fatal(err)
+		}
+		K := sh.C * g.kSize
+		f := func(n int) []float32 {
+			s := make([]float32, n)
+			for i := range s {
+				s[i] = float32(rng.NormFloat64())
+			}
+			return s
+		}
+		x, w, dy := f(N*sh.C*g.inSize), f(sh.M*K), f(N*sh.M*g.outSz)
+		y := make([]float32, len(dy))
+		dx, dw := make([]float32, len(x)), make([]float32, len(w))
+		flops := float64(2 * N * sh.M * K * g.outSz)
+		nb := convBatchSize(max(K, sh.M), g.outSz, N)
+		run := func(name string, fn func()) {
+			b.Run(fmt.Sprintf("%s/%s", sh.name, name), func(b *testing.B) {
+				c0 := convCPUTime()
+				for i := 0; i < b.N; i++ {
+					fn()
+				}
+				cpu := convCPUTime() - c0
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// CPU time is steadier than wall time on a shared machine.
+				b.ReportMetric(flops*float64(b.N)/cpu/1e9, "GFLOP/cpu-s")
+			})
+		}
+		run("fwd-sample", func() {
+			gemmParallel(N, func(lo, hi int) {
+				for n := lo; n < hi; n++ {
+					convForward(g, 1, sh.C, sh.M, 1, x[n*sh.C*g.inSize:][:sh.C*g.inSize], w, nil, y[n*sh.M*g.outSz:][:sh.M*g.outSz])
+				}
+			})
+		})
+		run("fwd-batched", func() { convForwardBatched(g, N, sh.C, sh.M, convBatchSize(K, g.outSz, N), x, w, nil, y) })
+		run("dw-sample", func() { clear(dw); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, nil, dw) })
+		run("dw-batched", func() { cvgConvBackBatched(g, N, sh.C, sh.M, nb, x, w, dy, nil, dw) })
+		run("dx-sample", func() { clear(dx); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, dx, nil) })
+		run("dx-batched", func() { cvgConvBackBatched(g, N, sh.C, sh.M, nb, x, w, dy, dx, nil) })
+	}
+}
+
+// im2col alone on resnet18 layer shapes (one sample).
+func BenchmarkConvIm2col(b *testing.B) {
+	for _, sh := range []struct{ C, H, s int }{{64, 56, 1}, {128, 28, 1}, {256, 14, 1}, {512, 7, 1}, {64, 56, 2}} {
+		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{1, 1, 1, 1}}
+		g, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{3, 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := make([]float32, sh.C*g.inSize)
+		col := make([]float32, sh.C*g.kSize*g.outSz)
+		b.Run(fmt.Sprintf("C%dH%ds%d", sh.C, sh.H, sh.s), func(b *testing.B) {
+			b.SetBytes(int64(4 * len(col)))
+			for i := 0; i < b.N; i++ {
+				convIm2col(g, x, col, 0, sh.C)
+			}
+		})
+	}
+}
