@@ -14,7 +14,8 @@ batch, cross-entropy against random labels (1000 classes), backward, SGD
 with momentum 0.9 (lr 1e-3). Weights are random (weights=None; there is no
 network here and timing does not depend on them). After --warmup untimed
 steps it times --runs steps and prints one JSON line: median ms per step,
-samples/s, the trainable and total parameter counts and the process's peak
+samples/s, CPU time per step (all threads), the trainable and total
+parameter counts and the process's peak
 RSS (ru_maxrss) in MiB.
 """
 import argparse
@@ -73,15 +74,18 @@ def main():
     for _ in range(a.warmup):
         step()
     times = []
+    cpu0 = time.process_time()
     for _ in range(a.runs):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     med = statistics.median(times)
     print(json.dumps({
         "model": a.model, "mode": a.mode, "batch": a.batch, "threads": a.threads,
         "torch": torch.__version__, "median_ms": med * 1000,
         "samples_per_s": a.batch / med,
+        "cpu_ms_per_step": cpu * 1000 / a.runs,
         "trainable_params": sum(p.numel() for p in params),
         "params": sum(p.numel() for p in model.parameters()),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -195,6 +195,8 @@ type trainJSON struct {
 	MedianMS        float64 `json:"median_ms"`
 	SamplesPerS     float64 `json:"samples_per_s"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
+	CPUMS           float64 `json:"cpu_ms_per_run"`
+	CPUMSPerStep    float64 `json:"cpu_ms_per_step"`
 	TrainableParams int64   `json:"trainable_params"`
 	Params          int64   `json:"params"`
 }
@@ -248,6 +250,7 @@ func trainRows(c *config, builds []*buildResult, torch avail) {
 					base.RefRSSMiB = p.peakRSSMiB
 					base.RefName = "PyTorch " + ref.Torch
 					base.Details["reference_median_ms"] = ref.MedianMS
+					base.Details["reference_cpu_ms_per_step"] = ref.CPUMSPerStep
 					base.Details["reference_trainable_params"] = ref.TrainableParams
 				}
 			}
@@ -278,6 +281,9 @@ func trainRows(c *config, builds []*buildResult, torch avail) {
 				r.Graft = g.SamplesPerS
 				r.GraftRSSMiB = p.peakRSSMiB
 				r.Details["graft_median_ms"] = g.MedianMS
+				if g.CPUMS > 0 {
+					r.Details["graft_cpu_ms_per_step"] = g.CPUMS
+				}
 				note := fmt.Sprintf("trainable params %s", millions(graftParams))
 				if ref.TrainableParams > 0 {
 					if ref.TrainableParams == graftParams {
