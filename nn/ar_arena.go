@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"os"
 	"sync"
 	"unsafe"
 )
@@ -20,6 +21,11 @@ import (
 // those the run did not use at all, which are dropped so that the pool
 // never holds more than one run needs. Concurrent runs of one Graph each
 // take their own pool.
+//
+// An op may use arNew only when it writes every element of the tensor.
+// Setting the environment variable GRAFT_ARENA_POISON (tests, debugging)
+// fills handed-out buffers with NaN, so an op that leaves elements
+// unwritten shows up as NaN in the outputs.
 
 // arPool is the set of buffers one run allocates from. Graph.Run owns it
 // for the duration of the run; the mutex only guards against ops that
@@ -189,7 +195,7 @@ func (g *Graph) arAcquire() *arPool {
 		g.arIdle = g.arIdle[:n-1]
 		return p
 	}
-	return &arPool{poison: g.arPoison}
+	return &arPool{poison: g.arPoison || os.Getenv("GRAFT_ARENA_POISON") != ""}
 }
 
 // arRelease gives a pool back to g after a run.
