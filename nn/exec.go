@@ -74,6 +74,10 @@ func (g *Graph) buildPlan() *plan {
 
 // Run executes the graph on the named inputs and returns the graph outputs.
 // Intermediate values are dropped as soon as their last reader has run.
+// For plain inference (ctx not in training mode, no Observe hook) their
+// storage is reused by later nodes and kept by g for later runs (see
+// ReleaseBuffers); the returned outputs are always the caller's own. Run may
+// be called from several goroutines at once.
 func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	if ctx == nil {
 		ctx = NewContext(nil)
