@@ -76,8 +76,8 @@ func (g *Graph) buildPlan() *plan {
 // Intermediate values are dropped as soon as their last reader has run.
 // For plain inference (ctx not in training mode, no Observe hook) their
 // storage is reused by later nodes and kept by g for later runs (see
-// ReleaseBuffers); the returned outputs are always the caller's own. Run may
-// be called from several goroutines at once.
+// ReleaseBuffers); the returned outputs are always the caller's own.
+// Concurrent inference runs of one graph each use buffers of their own.
 func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	if ctx == nil {
 		ctx = NewContext(nil)
