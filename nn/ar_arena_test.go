@@ -15,14 +15,24 @@ import (
 // Flatten, Identity, Slice), in-place activations, and graph outputs that
 // are views of intermediate values. With outputs given, only those are
 // graph outputs.
-func arTestGraph(t *testing.T, hw int, outputs ...string) (*Graph, map[string]*Tensor) {
+func arTestGraph(t testing.TB, hw int, outputs ...string) (*Graph, map[string]*Tensor) {
 	t.Helper()
 	rng := rand.New(rand.NewSource(7))
 	reg := Standard()
 	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
+		n := &Node{Name: op + "_" + outs[0], OpType: op, Opset: opset, Attrs: map[string]*Attr{}, Inputs: ins, Outputs: outs}
+		for k, v := range attrs {
+			switch v := v.(type) {
+			case int:
+				n.Attrs[k] = &Attr{Name: k, Type: AttrInt, I: int64(v)}
+			case []int:
+				a := &Attr{Name: k, Type: AttrInts}
+				for _, x := range v {
+					a.Ints = append(a.Ints, int64(x))
+				}
+				n.Attrs[k] = a
+			}
+		}
 		if err := reg.Build(n); err != nil {
 			t.Fatal(err)
 		}
@@ -309,5 +319,31 @@ func TestArPoolBookkeeping(t *testing.T) {
 	// Without a pool arNew is New (zeroed).
 	if z := (*Context)(nil).arNew(Float32, 3); len(z.F32) != 3 || z.F32[0] != 0 {
 		t.Fatal("arNew without a pool")
+	}
+}
+
+// BenchmarkArRun measures a steady-state inference run of the test graph
+// with and without the buffer pool (-benchmem shows the bytes per run).
+func BenchmarkArRun(b *testing.B) {
+	g, in := arTestGraph(b, 64, "logits")
+	for _, pooled := range []bool{true, false} {
+		name := "pool"
+		ctx := NewContext(nil)
+		if !pooled {
+			name = "nopool"
+			ctx.Observe = func(*Node, []*Tensor, []*Tensor) {}
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			if _, err := g.Run(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := g.Run(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
