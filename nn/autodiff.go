@@ -40,6 +40,9 @@ func (g *Graph) Forward(ctx *Context, inputs map[string]*Tensor) (*Tape, map[str
 	if g.plan == nil {
 		g.plan = g.buildPlan()
 	}
+	// A graph being trained does not keep Run's inference buffers alive
+	// (the next Run allocates them again).
+	g.ReleaseBuffers()
 	if err := g.CheckInputs(inputs); err != nil {
 		return nil, nil, err
 	}

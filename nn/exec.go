@@ -74,13 +74,42 @@ func (g *Graph) buildPlan() *plan {
 
 // Run executes the graph on the named inputs and returns the graph outputs.
 // Intermediate values are dropped as soon as their last reader has run.
+// For plain inference (ctx not in training mode, no Observe hook) their
+// storage is reused by later nodes and kept by g for later runs (see
+// ReleaseBuffers); the returned outputs are always the caller's own.
+// Concurrent inference runs of one graph each use buffers of their own.
 func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	if ctx == nil {
 		ctx = NewContext(nil)
 	}
-	if g.plan == nil {
-		g.plan = g.buildPlan()
+	pl := g.arPlan()
+	var pool *arPool
+	if !ctx.Training && ctx.Observe == nil {
+		// Plain inference: ops take output storage from a buffer pool of
+		// g (see arPool). The run works on a copy of ctx so that
+		// concurrent runs sharing one Context each keep their own pool.
+		pool = g.arAcquire()
+		rc := *ctx
+		rc.ar = pool
+		orig := ctx
+		ctx = &rc
+		defer func() {
+			if orig.Rand == nil && rc.Rand != nil {
+				orig.Rand = rc.Rand
+			}
+		}()
 	}
+	res, err := g.run(ctx, pl, pool, inputs)
+	if pool != nil {
+		pool.finish(res, err != nil)
+		g.arRelease(pool)
+	}
+	return res, err
+}
+
+// run is Run's executor; pool (nil when not pooling) tracks which buffers
+// handed out by ctx.arNew the live values still use.
+func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	vals := make(map[string]*Tensor, len(g.Nodes)+len(inputs))
 	for name, p := range g.Params {
 		vals[name] = p.Value
@@ -96,7 +125,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 	}
 	args := make([]*Tensor, 0, 8)
 	for i, n := range g.Nodes {
-		if !g.plan.live[i] {
+		if !pl.live[i] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -117,7 +146,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := pfRunNode(ctx, n, g.plan.inplaceAt(i), args)
+		outs, err := pfRunNode(ctx, n, pl.inplaceAt(i), args)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}
@@ -131,10 +160,22 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 			if j >= len(outs) || outs[j] == nil {
 				return nil, fmt.Errorf("node %s: output %d (%q) was not produced", n.Label(), j, o)
 			}
+			if pool != nil {
+				pool.ref(outs[j], 1)
+				if prev, ok := vals[o]; ok {
+					pool.ref(prev, -1)
+				}
+			}
 			vals[o] = outs[j]
 		}
-		for _, name := range g.plan.lastUse[i] {
+		for _, name := range pl.lastUse[i] {
+			if pool != nil {
+				pool.ref(vals[name], -1)
+			}
 			delete(vals, name)
+		}
+		if pool != nil {
+			pool.sweep()
 		}
 	}
 	res := make(map[string]*Tensor, len(g.Outputs))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Dim is one dimension of a declared shape: a fixed size, a symbolic name
@@ -234,6 +235,13 @@ type Graph struct {
 	FixedBatch int
 
 	plan *plan
+
+	// arMu guards plan creation in Run and arIdle, the buffer pools kept
+	// between inference runs (see arPool); arPoison makes new pools fill
+	// handed-out buffers with NaN (tests).
+	arMu     sync.Mutex
+	arIdle   []*arPool
+	arPoison bool
 }
 
 // Param returns the parameter called name, or nil.

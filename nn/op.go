@@ -30,6 +30,10 @@ type Context struct {
 	// Observe, when set, is called after every node runs with its inputs
 	// and outputs (inspection, shape recording, debugging).
 	Observe func(n *Node, in, out []*Tensor)
+
+	// ar is the buffer pool of the current Graph.Run (nil elsewhere); see
+	// arNew.
+	ar *arPool
 }
 
 // NewContext returns an inference context.

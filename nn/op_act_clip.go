@@ -43,7 +43,7 @@ func ewClipBound(in []*Tensor, i int, x *Tensor) (*Tensor, error) {
 }
 
 // Run implements Op.
-func (c *ewClip) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
+func (c *ewClip) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if err := ewCheckIn(in, 1); err != nil {
 		return nil, fmt.Errorf("Clip: %w", err)
 	}
@@ -70,7 +70,7 @@ func (c *ewClip) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 			hi = hiT.Float64At(0)
 		}
 		if x.DType.Storage() == StoreF32 {
-			out.F32 = make([]float32, n)
+			out = ctx.arNew(x.DType, x.Shape...) // every element is written
 			ewParallel(n, 1, func(a, b int) { pfClampF32(out.F32[a:b], x.F32[a:b], float32(lo), float32(hi)) })
 		} else {
 			out.F64 = make([]float64, n)

@@ -251,7 +251,10 @@ func ewArithRun2[T ewNum](bc *ewBcast, op ewOp, dst, a, b []T) {
 }
 
 // ewArithRun computes a op b with broadcasting.
-func ewArithRun(op ewOp, a, b *Tensor) (*Tensor, error) {
+func ewArithRun(op ewOp, a, b *Tensor) (*Tensor, error) { return arArithRun(nil, op, a, b) }
+
+// arArithRun is ewArithRun with the output from ctx's run buffers.
+func arArithRun(ctx *Context, op ewOp, a, b *Tensor) (*Tensor, error) {
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("input element types differ: %v and %v", a, b)
 	}
@@ -262,10 +265,10 @@ func ewArithRun(op ewOp, a, b *Tensor) (*Tensor, error) {
 	if a.DType.Storage() == StoreBool || a.DType.Storage() == StoreNone {
 		return nil, fmt.Errorf("%s does not support element type %v", ewOpNames[op], a.DType)
 	}
-	out := New(a.DType, bc.out...)
 	if bc.n == 0 {
-		return out, nil
+		return New(a.DType, bc.out...), nil
 	}
+	out := ctx.arNew(a.DType, bc.out...) // ewArithInto writes every element
 	if err := ewArithInto(op, bc, out, a, b); err != nil {
 		return nil, err
 	}

@@ -72,24 +72,27 @@ func (u *ewUnary) cost() int {
 }
 
 // Run implements Op.
-func (u *ewUnary) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
+func (u *ewUnary) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if err := ewCheckIn(in, 1); err != nil {
 		return nil, fmt.Errorf("%s: %w", u.name, err)
 	}
-	out, err := u.apply(in[0])
+	out, err := u.arApply(ctx, in[0])
 	if err != nil {
 		return nil, err
 	}
 	return []*Tensor{out}, nil
 }
 
-func (u *ewUnary) apply(x *Tensor) (*Tensor, error) {
+func (u *ewUnary) apply(x *Tensor) (*Tensor, error) { return u.arApply(nil, x) }
+
+// arApply is apply with float32 output storage from ctx's run buffers.
+func (u *ewUnary) arApply(ctx *Context, x *Tensor) (*Tensor, error) {
 	out := &Tensor{DType: x.DType, Shape: append([]int{}, x.Shape...)}
 	n := x.Len()
 	cost := u.cost()
 	switch x.DType.Storage() {
 	case StoreF32:
-		out.F32 = make([]float32, n)
+		out = ctx.arNew(x.DType, x.Shape...) // every element is written below
 		half := x.DType != Float32
 		ewParallel(n, cost, func(lo, hi int) {
 			if !pfUnaryF32(u, out.F32[lo:hi], x.F32[lo:hi]) {

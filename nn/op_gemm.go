@@ -33,7 +33,7 @@ func gemmNew(n *Node) (Op, error) {
 	}, nil
 }
 
-func (g *gemmOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
+func (g *gemmOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("Gemm: needs inputs A and B")
 	}
@@ -60,7 +60,8 @@ func (g *gemmOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 		return nil, fmt.Errorf("Gemm: inner dimensions of A %v (transA=%v) and B %v (transB=%v) differ",
 			ShapeString(a.Shape), g.transA, ShapeString(b.Shape), g.transB)
 	}
-	y := New(a.DType, m, n)
+	// Y is either filled from C or overwritten by the beta=0 GEMM.
+	y := ctx.arNew(a.DType, m, n)
 	beta := g.beta
 	if c != nil && beta != 0 {
 		if c.Rank() > 2 {

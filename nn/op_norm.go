@@ -130,7 +130,7 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		a[f] = p[0][f] / math.Sqrt(vr[f]+op.eps)
 		b[f] = p[1][f] - mean[f]*a[f]
 	}
-	y := New(x.DType, x.Shape...)
+	y := ctx.arNew(x.DType, x.Shape...) // normAffine writes every element
 	if x.F64 != nil {
 		normAffine(x.F64, y.F64, N, F, featLen, a, b)
 	} else {

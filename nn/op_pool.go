@@ -39,7 +39,7 @@ func poolNew(max bool) func(n *Node) (Op, error) {
 	}
 }
 
-func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
+func (p *poolOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if len(in) < 1 || in[0] == nil {
 		return nil, fmt.Errorf("%s: needs input X", p.name)
 	}
@@ -57,7 +57,7 @@ func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	}
 	planes := x.Shape[0] * x.Shape[1]
 	shape := append([]int{x.Shape[0], x.Shape[1]}, geo.outShape()...)
-	y := New(x.DType, shape...)
+	y := ctx.arNew(x.DType, shape...) // both kernels write every element
 	if !p.max {
 		if y.F32 != nil {
 			poolAverage(geo, planes, p.includePad, x.F32, y.F32)
@@ -204,6 +204,8 @@ func poolAverage[T float32 | float64](g *convGeom, planes int, includePad bool, 
 						}
 						if cnt > 0 {
 							yc[o] = sum / T(cnt)
+						} else {
+							yc[o] = 0
 						}
 						o++
 					}
@@ -219,7 +221,7 @@ func poolGlobal(max bool) OpFunc {
 	if max {
 		name = "GlobalMaxPool"
 	}
-	return func(_ *Context, in []*Tensor) ([]*Tensor, error) {
+	return func(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		if len(in) < 1 || in[0] == nil {
 			return nil, fmt.Errorf("%s: needs input X", name)
 		}
@@ -233,7 +235,12 @@ func poolGlobal(max bool) OpFunc {
 		}
 		planes := x.Shape[0] * x.Shape[1]
 		size := NumElements(x.Shape[2:])
-		y := New(x.DType, shape...)
+		var y *Tensor
+		if size > 0 {
+			y = ctx.arNew(x.DType, shape...) // one value per plane
+		} else {
+			y = New(x.DType, shape...)
+		}
 		switch x.DType.Storage() {
 		case StoreF32:
 			poolGlobalRun(max, planes, size, x.F32, y.F32)

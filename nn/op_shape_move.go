@@ -153,7 +153,7 @@ func shpNewConcat(n *Node) (Op, error) {
 }
 
 func shpConcatOp(axis int) Op {
-	return OpFunc(func(_ *Context, in []*Tensor) ([]*Tensor, error) {
+	return OpFunc(func(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		var xs []*Tensor
 		for i, t := range in {
 			if t == nil {
@@ -189,9 +189,14 @@ func shpConcatOp(axis int) Op {
 			}
 			oshape[a] += t.Shape[a]
 		}
-		out, err := shpNew(first.DType, oshape)
-		if err != nil {
-			return nil, err
+		var out *Tensor
+		if first.DType.Storage() == StoreF32 && shpSizeOK(oshape) == nil {
+			out = ctx.arNew(first.DType, oshape...) // the blocks below tile it
+		} else {
+			var err error
+			if out, err = shpNew(first.DType, oshape); err != nil {
+				return nil, err
+			}
 		}
 		outer := NumElements(oshape[:a])
 		inner := NumElements(oshape[a+1:])

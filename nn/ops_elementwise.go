@@ -145,9 +145,14 @@ func ewBinaryPrep(n *Node) func(a, b *Tensor) (*Tensor, error) {
 }
 
 func ewNewBinary(run func(a, b *Tensor) (*Tensor, error)) func(n *Node) (Op, error) {
+	return arNewBinary(func(_ *Context, a, b *Tensor) (*Tensor, error) { return run(a, b) })
+}
+
+// arNewBinary is ewNewBinary for a run function that takes the Context.
+func arNewBinary(run func(ctx *Context, a, b *Tensor) (*Tensor, error)) func(n *Node) (Op, error) {
 	return func(n *Node) (Op, error) {
 		prep := ewBinaryPrep(n)
-		return OpFunc(func(_ *Context, in []*Tensor) ([]*Tensor, error) {
+		return OpFunc(func(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 			if err := ewCheckIn(in, 2); err != nil {
 				return nil, err
 			}
@@ -158,7 +163,7 @@ func ewNewBinary(run func(a, b *Tensor) (*Tensor, error)) func(n *Node) (Op, err
 					return nil, err
 				}
 			}
-			out, err := run(a, b)
+			out, err := run(ctx, a, b)
 			if err != nil {
 				return nil, err
 			}
@@ -168,7 +173,7 @@ func ewNewBinary(run func(a, b *Tensor) (*Tensor, error)) func(n *Node) (Op, err
 }
 
 func ewNewArith(op ewOp) func(n *Node) (Op, error) {
-	return ewNewBinary(func(a, b *Tensor) (*Tensor, error) { return ewArithRun(op, a, b) })
+	return arNewBinary(func(ctx *Context, a, b *Tensor) (*Tensor, error) { return arArithRun(ctx, op, a, b) })
 }
 
 func ewNewCompare(op ewCmpOp) func(n *Node) (Op, error) {
