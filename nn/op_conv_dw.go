@@ -46,7 +46,12 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 		wts := make([]float32, taps)
 		var scratch []float32
 		if s > 1 && !direct2 {
-			scratch = make([]float32, iD*iH*rowLen)
+			// Pooled: cleared once, since the same positions (the ends of
+			// short phases) stay unwritten for every channel.
+			p := gemmGetBuf(iD * iH * rowLen)
+			defer gemmPutBuf(p)
+			scratch = *p
+			clear(scratch)
 		}
 		var tmp [8]float32
 		for p := lo; p < hi; p++ {
@@ -175,8 +180,14 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 	nWide := (oH*Wq + 7) &^ 7
 	bufLen := max(sH*sW*plane, maxOff+nWide)
 	gemmParallel(N*M, func(lo, hi int) {
-		buf := make([]float32, bufLen)
-		wide := make([]float32, nWide)
+		// Pooled scratch (contents undefined): the phase planes are fully
+		// written per channel below; the slack after them, which only the
+		// discarded wrap-around columns read, is zeroed once.
+		bufP, wideP := gemmGetBuf(bufLen), gemmGetBuf(nWide)
+		defer gemmPutBuf(bufP)
+		defer gemmPutBuf(wideP)
+		buf, wide := *bufP, *wideP
+		clear(buf[sH*sW*plane:])
 		for p := lo; p < hi; p++ {
 			n, m := p/M, p%M
 			xc := x[(n*C+m/Mg)*g.inSize:][:g.inSize]
