@@ -31,7 +31,7 @@ func cvgPoolSetup(n *Node, in, dOut []*Tensor, wantMax bool) (*poolOp, *convGeom
 // cvgMaxPool routes each output gradient to the first maximum of its
 // window (the element the forward pass picked). The Indices output has no
 // gradient.
-func cvgMaxPool(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+func cvgMaxPool(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 	if len(dOut) == 0 || dOut[0] == nil {
 		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
 	}
@@ -44,7 +44,7 @@ func cvgMaxPool(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*T
 		return nil, err
 	}
 	x, dy := in[0], dOut[0]
-	dx := New(x.DType, x.Shape...)
+	dx := tmNew(ctx, x.DType, x.Shape...)
 	planes := x.Shape[0] * x.Shape[1]
 	// The recorded output, when it is there, saves recomputing the maxima.
 	var y *Tensor
@@ -272,7 +272,7 @@ func cvgGlobalPool(isMax bool) GradFunc {
 	if isMax {
 		name = "GlobalMaxPool"
 	}
-	return func(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	return func(ctx *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 		if len(dOut) == 0 || dOut[0] == nil {
 			return make([]*Tensor, len(in)), nil // the loss does not depend on Y
 		}
@@ -296,7 +296,7 @@ func cvgGlobalPool(isMax bool) GradFunc {
 		}
 		planes := x.Shape[0] * x.Shape[1]
 		size := NumElements(x.Shape[2:])
-		dx := New(x.DType, x.Shape...)
+		dx := tmNew(ctx, x.DType, x.Shape...)
 		if x.F32 != nil {
 			cvgGlobalBack(isMax, planes, size, x.F32, dOut[0].F32, dx.F32)
 			dx.RoundToDType()

@@ -175,7 +175,11 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 	training := onnxTraining || (ctx != nil && ctx.TrainingNode(n))
 	var mean, vr []float64
 	if training {
-		mean, vr = normBatchStats(x, N, F, featLen)
+		if st := tmSavedStats(ctx, n, x); st != nil && len(st.mean) == F {
+			mean, vr = st.mean, st.vr // computed by the forward pass from this x
+		} else {
+			mean, vr = normBatchStats(x, N, F, featLen)
+		}
 	} else {
 		if mean, err = normFloatVec(in[3], "input mean"); err != nil {
 			return nil, err
@@ -252,7 +256,12 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 			}
 			b[f], c[f] = c2, c3
 		}
-		dx := New(x.DType, x.Shape...)
+		var dx *Tensor
+		if dy != nil && tmOwnedOut(ctx, 0) {
+			dx = dy // nobody else reads dy; the update is elementwise
+		} else {
+			dx = tmNewDirty(ctx, x.DType, x.Shape...)
+		}
 		if x.F64 != nil {
 			nmgAxpbyc(nmgData[float64](dy), x.F64, dx.F64, N, F, featLen, a, b, mean, c)
 		} else {

@@ -30,6 +30,11 @@ type Context struct {
 	// Observe, when set, is called after every node runs with its inputs
 	// and outputs (inspection, shape recording, debugging).
 	Observe func(n *Node, in, out []*Tensor)
+	// Buffers, when set, recycles the float32 buffers of training steps
+	// (see BufferPool and Graph.ForwardTrain).
+	Buffers *BufferPool
+	// tm is the state of the ForwardTrain tape being run or differentiated.
+	tm *tmStep
 }
 
 // NewContext returns an inference context.

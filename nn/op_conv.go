@@ -55,7 +55,7 @@ func convNew(n *Node) (Op, error) {
 	return &convOp{attrs: a, group: g}, nil
 }
 
-func (c *convOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
+func (c *convOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("Conv: needs inputs X and W")
 	}
@@ -87,7 +87,7 @@ func (c *convOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Conv: X %v, W %v: %w", ShapeString(x.Shape), ShapeString(w.Shape), err)
 	}
-	y := New(x.DType, append([]int{N, M}, geo.outShape()...)...)
+	y := tmNew(ctx, x.DType, append([]int{N, M}, geo.outShape()...)...)
 	if y.F32 != nil {
 		convForward(geo, N, C, M, G, x.F32, w.F32, convData[float32](b), y.F32)
 		y.RoundToDType()

@@ -119,6 +119,10 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if training {
 		bMean, bVar = normBatchStats(x, N, F, featLen)
 		mean, vr = bMean, bVar
+		if ctx.tm != nil && ctx.tm.saved != nil {
+			// The backward pass of this training tape reuses them.
+			ctx.tm.saved[op.node] = &tmBNStats{x: tmKey(x), n: x.Len(), mean: bMean, vr: bVar}
+		}
 	}
 	if ctxTraining {
 		normUpdateRunning(in[3], bMean, op.momentum)
@@ -130,7 +134,7 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		a[f] = p[0][f] / math.Sqrt(vr[f]+op.eps)
 		b[f] = p[1][f] - mean[f]*a[f]
 	}
-	y := New(x.DType, x.Shape...)
+	y := tmNewDirty(ctx, x.DType, x.Shape...) // normAffine writes every element
 	if x.F64 != nil {
 		normAffine(x.F64, y.F64, N, F, featLen, a, b)
 	} else {
