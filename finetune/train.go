@@ -95,6 +95,7 @@ type Trainer struct {
 	input    string
 	// bufs recycles activation and gradient buffers from step to step.
 	bufs *nn.BufferPool
+	gc   *gcPacer
 }
 
 // NewTrainer prepares g for training: it finds the head, applies the
@@ -108,7 +109,7 @@ func NewTrainer(g *nn.Graph, h *Head, cfg Config) (*Trainer, error) {
 	if cfg.Epochs < 1 || cfg.BatchSize < 1 || cfg.LR <= 0 {
 		return nil, fmt.Errorf("epochs, batch size and learning rate must be positive")
 	}
-	t := &Trainer{G: g, Head: h, Cfg: cfg, input: g.Inputs[0].Name, bufs: nn.NewBufferPool()}
+	t := &Trainer{G: g, Head: h, Cfg: cfg, input: g.Inputs[0].Name, bufs: nn.NewBufferPool(), gc: newGCPacer()}
 	var err error
 	if t.loss, err = NewLoss(cfg.Loss, cfg.LabelSmoothing); err != nil {
 		return nil, err
@@ -333,6 +334,7 @@ func (t *Trainer) step(nctx *nn.Context, mb trainBatch, names []string, params [
 	}
 	t.opt.Step(params, gs, lr)
 	t.bufs.Put(gs...) // nobody reads the gradients after the update
+	t.gc.afterStep()
 	return loss, logits, nil
 }
 

@@ -39,7 +39,7 @@ func poolNew(max bool) func(n *Node) (Op, error) {
 	}
 }
 
-func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
+func (p *poolOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if len(in) < 1 || in[0] == nil {
 		return nil, fmt.Errorf("%s: needs input X", p.name)
 	}
@@ -57,7 +57,7 @@ func (p *poolOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	}
 	planes := x.Shape[0] * x.Shape[1]
 	shape := append([]int{x.Shape[0], x.Shape[1]}, geo.outShape()...)
-	y := New(x.DType, shape...)
+	y := tmNew(ctx, x.DType, shape...)
 	if !p.max {
 		if y.F32 != nil {
 			poolAverage(geo, planes, p.includePad, x.F32, y.F32)
