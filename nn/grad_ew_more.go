@@ -1282,7 +1282,12 @@ func ewgBasicKernel[T ewgFloat](op ewgBasicOp, p, q T, dx, x, y, dy []T) {
 			dx[i] = -g
 		}
 	case ewgRelu:
-		for i, g := range dy {
+		i0 := 0
+		if xf, ok := any(x).([]float32); ok {
+			i0 = tmSelectVec(xf, any(dy).([]float32), any(dx).([]float32), 0, 0, true)
+		}
+		for i := i0; i < n; i++ {
+			g := dy[i]
 			sel := [2]T{0, g}
 			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
@@ -1302,7 +1307,12 @@ func ewgBasicKernel[T ewgFloat](op ewgBasicOp, p, q T, dx, x, y, dy []T) {
 			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
 	case ewgClip:
-		for i, g := range dy {
+		i0 := 0
+		if xf, ok := any(x).([]float32); ok {
+			i0 = tmSelectVec(xf, any(dy).([]float32), any(dx).([]float32), float32(p), float32(q), false)
+		}
+		for i := i0; i < n; i++ {
+			g := dy[i]
 			v := x[i]
 			sel := [2]T{0, g}
 			dx[i] = sel[ewgIdx(v > p)&ewgIdx(v < q)]

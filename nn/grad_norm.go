@@ -329,6 +329,9 @@ func nmgSumDot[T float32 | float64](x, dy []T, mu float64) (float64, float64) {
 	dy = dy[:len(x)]
 	var s0, s1, q0, q1 float64
 	i := 0
+	if xf, ok := any(x).([]float32); ok {
+		i, s0, q0 = tmSumDotVec(xf, any(dy).([]float32), mu)
+	}
 	for ; i+2 <= len(x); i += 2 {
 		d0, d1 := float64(dy[i]), float64(dy[i+1])
 		s0 += d0
@@ -378,8 +381,12 @@ func nmgAxpbycRun[T float32 | float64](dy, x, dx []T, a, b, m, c float64) {
 		}
 		return
 	}
-	for i, v := range x {
-		dx[i] = av*dy[i] + bv*(v-mv) + cv
+	i := 0
+	if xf, ok := any(x).([]float32); ok {
+		i = tmAxpbycVec(any(dy).([]float32), xf, any(dx).([]float32), float32(a), float32(b), float32(m), float32(c))
+	}
+	for ; i < len(x); i++ {
+		dx[i] = av*dy[i] + bv*(x[i]-mv) + cv
 	}
 }
 

@@ -273,8 +273,12 @@ func normAffine[T float32 | float64](x, y []T, N, F, featLen int, a, b []float64
 func normScaleShift[T float32 | float64](x, y []T, a, b float64) {
 	y = y[:len(x)]
 	av, bv := T(a), T(b)
-	for i, v := range x {
-		y[i] = v*av + bv
+	i := 0
+	if xf, ok := any(x).([]float32); ok {
+		i = tmScaleShiftVec(xf, any(y).([]float32), float32(a), float32(b))
+	}
+	for ; i < len(x); i++ {
+		y[i] = x[i]*av + bv
 	}
 }
 
