@@ -201,6 +201,7 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 		c := *ctx
 		c.Buffers = tt.pool
 		c.tm = &tt.step
+		defer func(orig *Context) { orig.Rand = c.Rand }(ctx)
 		ctx = &c
 	}
 	g := tp.g

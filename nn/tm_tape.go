@@ -396,6 +396,8 @@ func (g *Graph) ForwardTrain(ctx *Context, known map[string]*Tensor, targets, wr
 	}
 	fctx := *ctx
 	fctx.tm = &tt.step
+	// A random source the ops create lazily must outlive this copy.
+	defer func() { ctx.Rand = fctx.Rand }()
 	for i, n := range g.Nodes {
 		if !run[i] {
 			continue
