@@ -187,7 +187,10 @@ func (tp *Tape) Value(name string) *Tensor { return tp.vals[name] }
 // Backward propagates seed gradients (keyed by value name, usually graph
 // outputs) back through the recorded pass and returns the gradient of every
 // value named in wrt (parameters or inputs). A value of wrt the seeds do
-// not depend on gets no entry.
+// not depend on gets no entry. On a tape recorded by ForwardTrain, seeds
+// must be among its targets and wrt among its wrt, Backward runs once, and
+// it releases the recorded values other than the targets and known values
+// (Value returns nil for them afterwards).
 func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (map[string]*Tensor, error) {
 	if ctx == nil {
 		ctx = tp.ctx

@@ -485,7 +485,7 @@ func (g *Graph) ForwardTrain(ctx *Context, known map[string]*Tensor, targets, wr
 	return tp, nil
 }
 
-// tmBackwardCheck validates a Backward call on a ForwardTrain tape.
+// check validates a Backward call on a ForwardTrain tape.
 func (tt *tmTape) check(seeds map[string]*Tensor, wrt []string) error {
 	if tt.done {
 		return fmt.Errorf("a ForwardTrain tape supports one Backward call")
