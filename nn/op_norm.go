@@ -134,7 +134,12 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		a[f] = p[0][f] / math.Sqrt(vr[f]+op.eps)
 		b[f] = p[1][f] - mean[f]*a[f]
 	}
-	y := tmNewDirty(ctx, x.DType, x.Shape...) // normAffine writes every element
+	var y *Tensor
+	if ctx.tm != nil && ctx.tm.inplace && x.Len() == len(x.F32)+len(x.F64) {
+		y = x // a training tape owns x and nobody reads it after this node
+	} else {
+		y = tmNewDirty(ctx, x.DType, x.Shape...) // normAffine writes every element
+	}
 	if x.F64 != nil {
 		normAffine(x.F64, y.F64, N, F, featLen, a, b)
 	} else {

@@ -24,6 +24,8 @@ type tmStep struct {
 	// saved holds BatchNormalization batch statistics from the forward
 	// pass, so the backward pass need not recompute them.
 	saved map[*Node]*tmBNStats
+	// inplace: the forward op may write its output over input 0.
+	inplace bool
 }
 
 // tmBNStats are the batch statistics a BatchNormalization node computed
@@ -440,8 +442,13 @@ func (g *Graph) ForwardTrain(ctx *Context, known map[string]*Tensor, targets, wr
 			}
 		}
 		if outs == nil {
+			// BatchNormalization can normalize in place (in a frozen
+			// prefix, where no backward reads its input).
+			tt.step.inplace = ctx.Observe == nil && n.Domain == "" && n.OpType == "BatchNormalization" && len(args) > 0 && free(0)
 			var err error
-			if outs, err = runOp(&fctx, n, args); err != nil {
+			outs, err = runOp(&fctx, n, args)
+			tt.step.inplace = false
+			if err != nil {
 				return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 			}
 		}
