@@ -93,6 +93,9 @@ type Trainer struct {
 	loss     Loss
 	sched    Schedule
 	input    string
+	// bufs recycles activation and gradient buffers from step to step.
+	bufs *nn.BufferPool
+	gc   *gcPacer
 }
 
 // NewTrainer prepares g for training: it finds the head, applies the
@@ -106,7 +109,7 @@ func NewTrainer(g *nn.Graph, h *Head, cfg Config) (*Trainer, error) {
 	if cfg.Epochs < 1 || cfg.BatchSize < 1 || cfg.LR <= 0 {
 		return nil, fmt.Errorf("epochs, batch size and learning rate must be positive")
 	}
-	t := &Trainer{G: g, Head: h, Cfg: cfg, input: g.Inputs[0].Name}
+	t := &Trainer{G: g, Head: h, Cfg: cfg, input: g.Inputs[0].Name, bufs: nn.NewBufferPool(), gc: newGCPacer()}
 	var err error
 	if t.loss, err = NewLoss(cfg.Loss, cfg.LabelSmoothing); err != nil {
 		return nil, err
@@ -299,13 +302,17 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 // parameters, optional clipping and the optimizer update. It returns the
 // batch loss and the logits.
 func (t *Trainer) step(nctx *nn.Context, mb trainBatch, names []string, params []*nn.Param, lr float64) (float64, *nn.Tensor, error) {
-	var tape *nn.Tape
-	var err error
-	if mb.known != nil {
-		tape, err = t.G.ForwardFrom(nctx, mb.known, t.Head.Logits)
-	} else {
-		tape, _, err = t.G.Forward(nctx, map[string]*nn.Tensor{t.input: mb.X})
+	known := mb.known
+	if known == nil {
+		known = map[string]*nn.Tensor{t.input: mb.X}
+		if err := t.G.CheckInputs(known); err != nil {
+			return 0, nil, err
+		}
 	}
+	// The training tape keeps only what the backward pass to the trainable
+	// parameters reads, and recycles buffers through t.bufs.
+	nctx.Buffers = t.bufs
+	tape, err := t.G.ForwardTrain(nctx, known, []string{t.Head.Logits}, names)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -326,6 +333,8 @@ func (t *Trainer) step(nctx *nn.Context, mb trainBatch, names []string, params [
 		clipGlobalNorm(gs, t.Cfg.ClipNorm)
 	}
 	t.opt.Step(params, gs, lr)
+	t.bufs.Put(gs...) // nobody reads the gradients after the update
+	t.gc.afterStep()
 	return loss, logits, nil
 }
 

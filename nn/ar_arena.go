@@ -54,11 +54,15 @@ const arMaxWaste = 2
 
 // arNew returns a tensor of the given type and shape whose storage, for
 // float32-backed types, comes from the run's buffer pool and is NOT
-// zeroed: the caller must overwrite every element. Without a pool (no
-// Graph.Run, training, an Observe hook) it is New.
+// zeroed: the caller must overwrite every element. Without a run pool (no
+// Graph.Run, training, an Observe hook) it takes a recycled buffer from
+// the training step's BufferPool when there is one (tmNewDirty), else it
+// is New.
 func (c *Context) arNew(dt DType, shape ...int) *Tensor {
 	if c == nil || c.ar == nil || dt.Storage() != StoreF32 {
-		return New(dt, shape...)
+		// Training steps recycle through their own pool (tmNewDirty), or
+		// allocate.
+		return tmNewDirty(c, dt, shape...)
 	}
 	n := NumElements(shape)
 	if n == 0 {

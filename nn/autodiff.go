@@ -29,6 +29,8 @@ type Tape struct {
 	g    *Graph
 	vals map[string]*Tensor
 	ran  []int
+	// tm is set on tapes recorded by ForwardTrain.
+	tm *tmTape
 }
 
 // Forward runs the graph like Run but keeps every intermediate value so
@@ -188,10 +190,25 @@ func (tp *Tape) Value(name string) *Tensor { return tp.vals[name] }
 // Backward propagates seed gradients (keyed by value name, usually graph
 // outputs) back through the recorded pass and returns the gradient of every
 // value named in wrt (parameters or inputs). A value of wrt the seeds do
-// not depend on gets no entry.
+// not depend on gets no entry. On a tape recorded by ForwardTrain, seeds
+// must be among its targets and wrt among its wrt, Backward runs once, and
+// it releases the recorded values other than the targets and known values
+// (Value returns nil for them afterwards).
 func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (map[string]*Tensor, error) {
 	if ctx == nil {
 		ctx = tp.ctx
+	}
+	tt := tp.tm
+	if tt != nil {
+		if err := tt.check(seeds, wrt); err != nil {
+			return nil, err
+		}
+		tt.done = true
+		c := *ctx
+		c.Buffers = tt.pool
+		c.tm = &tt.step
+		defer func(orig *Context) { orig.Rand = c.Rand }(ctx)
+		ctx = &c
 	}
 	g := tp.g
 	want := map[string]bool{}
@@ -219,9 +236,19 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 	grads := make(map[string]*Tensor, len(seeds))
 	for name, s := range seeds {
 		grads[name] = s
+		if tt != nil {
+			tt.ref(s, false)
+			tt.pin(s)
+		}
 	}
 	for k := len(tp.ran) - 1; k >= 0; k-- {
 		n := g.Nodes[tp.ran[k]]
+		if tt != nil && k < len(tp.ran)-1 {
+			// Values the backward passes after node k+1 no longer read.
+			for _, v := range tt.release[tp.ran[k+1]] {
+				tp.tmDrop(v)
+			}
+		}
 		dOut := make([]*Tensor, len(n.Outputs))
 		anyOut := false
 		for j, o := range n.Outputs {
@@ -254,6 +281,9 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 		for j, name := range n.Inputs {
 			if name != "" {
 				in[j] = tp.vals[name]
+				if in[j] == nil && tt != nil {
+					return nil, fmt.Errorf("node %s backward: input %q was not kept by ForwardTrain", n.Label(), name)
+				}
 			}
 		}
 		out := make([]*Tensor, len(n.Outputs))
@@ -262,9 +292,32 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 				out[j] = tp.vals[name]
 			}
 		}
+		if tt != nil {
+			tt.step.owned = make([]bool, len(dOut))
+			for j, o := range n.Outputs {
+				tt.step.owned[j] = dOut[j] != nil && !want[o] && tt.exclusive(dOut[j])
+			}
+		}
 		dIn, err := backwardOp(ctx, n, in, out, dOut, need)
 		if err != nil {
 			return nil, fmt.Errorf("node %s backward: %w", n.Label(), err)
+		}
+		if tt != nil {
+			tt.step.owned = nil
+			fresh := n.Domain == "" && tmFreshGrad(n.OpType)
+			for j := range dIn {
+				if j < len(need) && need[j] && dIn[j] != nil {
+					tt.ref(dIn[j], fresh && !tt.known(dIn[j]))
+				}
+			}
+			if !fresh {
+				for _, t := range dOut {
+					tt.pin(t)
+				}
+				for _, t := range dIn {
+					tt.pin(t)
+				}
+			}
 		}
 		for j, name := range n.Inputs {
 			if !need[j] || j >= len(dIn) || dIn[j] == nil {
@@ -274,7 +327,11 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 				return nil, fmt.Errorf("node %s backward: gradient of input %d has shape %s, input has %s", n.Label(), j, ShapeString(dIn[j].Shape), ShapeString(in[j].Shape))
 			}
 			if prev := grads[name]; prev != nil {
-				grads[name] = addGrad(prev, dIn[j])
+				if tt != nil {
+					grads[name] = tt.accumulate(ctx, prev, dIn[j])
+				} else {
+					grads[name] = addGrad(prev, dIn[j])
+				}
 			} else {
 				grads[name] = dIn[j]
 			}
@@ -282,6 +339,9 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 		// Output gradients are no longer needed (unless requested).
 		for _, o := range n.Outputs {
 			if !want[o] {
+				if tt != nil && grads[o] != nil {
+					tt.unref(grads[o])
+				}
 				delete(grads, o)
 			}
 		}
@@ -303,7 +363,32 @@ func (tp *Tape) Backward(ctx *Context, seeds map[string]*Tensor, wrt []string) (
 			res[w] = gr
 		}
 	}
+	if tt != nil {
+		// The results are the caller's; everything else goes back.
+		for _, r := range res {
+			tt.pin(r)
+		}
+		for name, gr := range grads {
+			if !want[name] {
+				tt.unref(gr)
+			}
+		}
+		for v := range tp.vals {
+			tp.tmDrop(v)
+		}
+	}
 	return res, nil
+}
+
+// tmDrop removes value v of a ForwardTrain tape (unless kept) and releases
+// its buffer.
+func (tp *Tape) tmDrop(v string) {
+	t := tp.vals[v]
+	if t == nil || tp.tm.keep[v] {
+		return
+	}
+	delete(tp.vals, v)
+	tp.tm.unref(t)
 }
 
 // sharesData reports whether t's data slice is the one of a tensor in m.

@@ -87,7 +87,7 @@ func cvgBiasGrad[T float32 | float64](N, M, S int, dy, db []T) {
 }
 
 // cvgConv: Y = conv(X, W) + B.
-func cvgConv(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+func cvgConv(ctx *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 	if len(dOut) == 0 || dOut[0] == nil {
 		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
 	}
@@ -122,10 +122,10 @@ func cvgConv(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor
 	res := make([]*Tensor, len(in))
 	var dx, dw *Tensor
 	if need[0] {
-		dx = New(x.DType, x.Shape...)
+		dx = tmNew(ctx, x.DType, x.Shape...)
 	}
 	if len(need) > 1 && need[1] {
-		dw = New(w.DType, w.Shape...)
+		dw = tmNew(ctx, w.DType, w.Shape...)
 	}
 	if b != nil && len(need) > 2 && need[2] {
 		db := New(b.DType, b.Shape...)

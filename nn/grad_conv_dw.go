@@ -146,6 +146,57 @@ func cvgPhaseSplit(buf, x []float32, sH, sW, pt, pl, Hq, Wq, iH, iW int, back bo
 	if !back {
 		clear(buf[:sH*sW*plane])
 	}
+	if sH == 1 && sW == 1 {
+		for ih := 0; ih < iH; ih++ {
+			row := buf[(ih+pt)*Wq+pl:][:iW]
+			xr := x[ih*iW:][:iW]
+			if back {
+				copy(xr, row)
+			} else {
+				copy(row, xr)
+			}
+		}
+		return
+	}
+	// Column phases do not depend on the row: input column r+i·sW goes to
+	// column phase (r+pl)%sW at offset (r+pl)/sW+i.
+	var colPh, colOff, colCnt [8]int
+	nr := min(sW, iW)
+	if nr > len(colPh) {
+		cvgPhaseSplitSlow(buf, x, sH, sW, pt, pl, Hq, Wq, iH, iW, back)
+		return
+	}
+	for r := 0; r < nr; r++ {
+		b := r + pl
+		colPh[r], colOff[r], colCnt[r] = b%sW, b/sW, (iW-r+sW-1)/sW
+	}
+	rh, j := pt%sH, pt/sH
+	for ih := 0; ih < iH; ih++ {
+		xr := x[ih*iW : (ih+1)*iW]
+		for r := 0; r < nr; r++ {
+			ph := rh*sW + colPh[r]
+			dst := buf[ph*plane+j*Wq+colOff[r]:][:colCnt[r]]
+			src := xr[r:]
+			if back {
+				for i, v := range dst {
+					src[i*sW] = v
+				}
+			} else {
+				for i := range dst {
+					dst[i] = src[i*sW]
+				}
+			}
+		}
+		if rh++; rh == sH {
+			rh, j = 0, j+1
+		}
+	}
+}
+
+// cvgPhaseSplitSlow is cvgPhaseSplit for any stride (the phase split
+// above handles strides up to 8 along the row).
+func cvgPhaseSplitSlow(buf, x []float32, sH, sW, pt, pl, Hq, Wq, iH, iW int, back bool) {
+	plane := Hq * Wq
 	for ih := 0; ih < iH; ih++ {
 		a := ih + pt
 		rh, j := a%sH, a/sH
@@ -156,14 +207,6 @@ func cvgPhaseSplit(buf, x []float32, sH, sW, pt, pl, Hq, Wq, iH, iW int, back bo
 			row := buf[ph*plane+j*Wq : ph*plane+(j+1)*Wq]
 			cnt := (iW - r + sW - 1) / sW
 			dst := row[b/sW:][:cnt]
-			if sW == 1 {
-				if back {
-					copy(xr, dst)
-				} else {
-					copy(dst, xr)
-				}
-				continue
-			}
 			src := xr[r:]
 			if back {
 				for i, v := range dst {

@@ -31,7 +31,7 @@ func cvgPoolSetup(n *Node, in, dOut []*Tensor, wantMax bool) (*poolOp, *convGeom
 // cvgMaxPool routes each output gradient to the first maximum of its
 // window (the element the forward pass picked). The Indices output has no
 // gradient.
-func cvgMaxPool(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+func cvgMaxPool(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 	if len(dOut) == 0 || dOut[0] == nil {
 		return make([]*Tensor, len(in)), nil // the loss does not depend on Y
 	}
@@ -44,7 +44,7 @@ func cvgMaxPool(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*T
 		return nil, err
 	}
 	x, dy := in[0], dOut[0]
-	dx := New(x.DType, x.Shape...)
+	dx := tmNew(ctx, x.DType, x.Shape...)
 	planes := x.Shape[0] * x.Shape[1]
 	// The recorded output, when it is there, saves recomputing the maxima.
 	var y *Tensor
@@ -93,6 +93,10 @@ func cvgMaxPoolBack[T float32 | float64](g *convGeom, planes int, x, y, dy, dx [
 	dLo, dHi := cvgTapRanges(oD, g.s[0], g.pb[0], g.d[0], g.k[0], iD)
 	hLo, hHi := cvgTapRanges(oH, g.s[1], g.pb[1], g.d[1], g.k[1], iH)
 	wLo, wHi := cvgTapRanges(oW, sw, g.pb[2], g.d[2], g.k[2], iW)
+	if y != nil && iD == 1 && oD == 1 && g.k[0] == 1 {
+		cvgMaxPoolBack2D(g, planes, hLo, hHi, wLo, wHi, dLo[0], dHi[0], x, y, dy, dx)
+		return
+	}
 	gemmParallel(planes, func(lo, hi int) {
 		idx := make([]int, oW)
 		for p := lo; p < hi; p++ {
@@ -137,6 +141,49 @@ func cvgMaxPoolBack[T float32 | float64](g *convGeom, planes int, x, y, dy, dx [
 						}
 						dxc[bi] += dyr[ow]
 					}
+				}
+			}
+		}
+	})
+}
+
+// cvgMaxPoolBack2D is cvgMaxPoolBack for 2-D pooling with the recorded
+// output: each window is scanned in forward order up to the first element
+// equal to its maximum (the one the forward pass picked); NaN windows fall
+// back to the forward comparison scan.
+func cvgMaxPoolBack2D[T float32 | float64](g *convGeom, planes int, hLo, hHi, wLo, wHi []int, d0, d1 int, x, y, dy, dx []T) {
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	sh, sw, dh, dw := g.s[1], g.s[2], g.d[1], g.d[2]
+	gemmParallel(planes, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			xc := x[p*g.inSize:][:g.inSize]
+			dxc := dx[p*g.inSize:][:g.inSize]
+			yc := y[p*g.outSz:][:g.outSz]
+			dyc := dy[p*g.outSz:][:g.outSz]
+			for oh := 0; oh < oH; oh++ {
+				h0 := oh*sh - g.pb[1]
+				yr := yc[oh*oW:][:oW]
+				dyr := dyc[oh*oW:][:oW]
+				for ow, m := range yr {
+					w0 := ow*sw - g.pb[2]
+					bi := -1
+				search:
+					for kh := hLo[oh]; kh < hHi[oh]; kh++ {
+						r := (h0+kh*dh)*iW + w0
+						for kw := wLo[ow]; kw < wHi[ow]; kw++ {
+							if xc[r+kw*dw] == m {
+								bi = r + kw*dw
+								break search
+							}
+						}
+					}
+					if bi < 0 {
+						if bi = cvgArgmax(g, xc, 0, oh, ow, d0, d1, hLo[oh], hHi[oh], wLo[ow], wHi[ow], iH, iW); bi < 0 {
+							continue
+						}
+					}
+					dxc[bi] += dyr[ow]
 				}
 			}
 		}
@@ -272,7 +319,7 @@ func cvgGlobalPool(isMax bool) GradFunc {
 	if isMax {
 		name = "GlobalMaxPool"
 	}
-	return func(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	return func(ctx *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 		if len(dOut) == 0 || dOut[0] == nil {
 			return make([]*Tensor, len(in)), nil // the loss does not depend on Y
 		}
@@ -296,7 +343,7 @@ func cvgGlobalPool(isMax bool) GradFunc {
 		}
 		planes := x.Shape[0] * x.Shape[1]
 		size := NumElements(x.Shape[2:])
-		dx := New(x.DType, x.Shape...)
+		dx := tmNew(ctx, x.DType, x.Shape...)
 		if x.F32 != nil {
 			cvgGlobalBack(isMax, planes, size, x.F32, dOut[0].F32, dx.F32)
 			dx.RoundToDType()

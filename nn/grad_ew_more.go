@@ -1023,16 +1023,26 @@ func ewgCast(_ *Context, _ *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor
 
 // ewgBinaryPlan validates (a, b, dy) of a broadcasting binary op, applies
 // the legacy (opset < 7) broadcast attribute to b, and plans the broadcast.
-// It returns b as the kernels see it.
-func ewgBinaryPlan(n *Node, a, b, dy *Tensor) (*ewBcast, *Tensor, error) {
+// It returns b as the kernels see it. Without data, only the shapes and
+// types of a and b are used (a training tape may pass shape-only stubs).
+func ewgBinaryPlan(n *Node, a, b, dy *Tensor, data bool) (*ewBcast, *Tensor, error) {
 	if a == nil || b == nil {
 		return nil, nil, fmt.Errorf("missing input")
 	}
 	if err := ewCheckFloat(a); err != nil {
 		return nil, nil, err
 	}
-	if err := ewgSameType(a.DType, b, dy); err != nil {
-		return nil, nil, err
+	if data {
+		if err := ewgSameType(a.DType, b, dy); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		if b.DType != a.DType {
+			return nil, nil, fmt.Errorf("element types differ: %v and %v", b.DType, a.DType)
+		}
+		if err := ewgSameType(a.DType, dy); err != nil {
+			return nil, nil, err
+		}
 	}
 	if prep := ewBinaryPrep(n); prep != nil {
 		var err error
@@ -1058,7 +1068,7 @@ func ewgAddSub(sign float64) GradFunc {
 			return res, nil
 		}
 		dy := dOut[0]
-		_, b, err := ewgBinaryPlan(n, in[0], in[1], dy)
+		_, b, err := ewgBinaryPlan(n, in[0], in[1], dy, n.Opset < 7)
 		if err != nil {
 			return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
 		}
@@ -1087,7 +1097,7 @@ func ewgMulDiv(div bool) GradFunc {
 			return res, nil
 		}
 		a, dy := in[0], dOut[0]
-		bc, b, err := ewgBinaryPlan(n, a, in[1], dy)
+		bc, b, err := ewgBinaryPlan(n, a, in[1], dy, true)
 		if err != nil {
 			return nil, fmt.Errorf("%s backward: %w", n.OpType, err)
 		}
@@ -1213,7 +1223,7 @@ const (
 // ewgBasic returns the gradient of a simple activation; p and q are its
 // parameters, read from the node by param when given.
 func ewgBasic(op ewgBasicOp, param func(n *Node, in []*Tensor) (p, q float64)) GradFunc {
-	return func(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
+	return func(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 		res := make([]*Tensor, len(in))
 		if len(need) == 0 || !need[0] || len(dOut) < 1 || dOut[0] == nil {
 			return res, nil
@@ -1236,14 +1246,26 @@ func ewgBasic(op ewgBasicOp, param func(n *Node, in []*Tensor) (p, q float64)) G
 		if param != nil {
 			p, q = param(n, in)
 		}
-		dx := New(x.DType, x.Shape...)
+		// Relu and Clip select on the output: y > 0 exactly where x > 0
+		// and p < y < q exactly where p < x < q (float32 and float64
+		// compute them exactly), so a training tape need not keep x.
+		src := x
+		if op == ewgRelu || op == ewgClip {
+			src = y
+		}
+		var dx *Tensor
+		if tmOwnedOut(ctx, 0) {
+			dx = dy // nobody else reads dy: overwrite it (the kernels are elementwise)
+		} else {
+			dx = tmNewDirty(ctx, x.DType, x.Shape...)
+		}
 		if x.DType == Float32 {
 			ewParallel(len(dx.F32), 2, func(lo, hi int) {
-				ewgBasicKernel(op, float32(p), float32(q), dx.F32[lo:hi], x.F32[lo:hi], y.F32[lo:hi], dy.F32[lo:hi])
+				ewgBasicKernel(op, float32(p), float32(q), dx.F32[lo:hi], src.F32[lo:hi], y.F32[lo:hi], dy.F32[lo:hi])
 			})
 		} else {
 			ewParallel(len(dx.F64), 2, func(lo, hi int) {
-				ewgBasicKernel(op, p, q, dx.F64[lo:hi], x.F64[lo:hi], y.F64[lo:hi], dy.F64[lo:hi])
+				ewgBasicKernel(op, p, q, dx.F64[lo:hi], src.F64[lo:hi], y.F64[lo:hi], dy.F64[lo:hi])
 			})
 		}
 		res[0] = dx
@@ -1260,7 +1282,12 @@ func ewgBasicKernel[T ewgFloat](op ewgBasicOp, p, q T, dx, x, y, dy []T) {
 			dx[i] = -g
 		}
 	case ewgRelu:
-		for i, g := range dy {
+		i0 := 0
+		if xf, ok := any(x).([]float32); ok {
+			i0 = tmSelectVec(xf, any(dy).([]float32), any(dx).([]float32), 0, 0, true)
+		}
+		for i := i0; i < n; i++ {
+			g := dy[i]
 			sel := [2]T{0, g}
 			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
@@ -1280,7 +1307,12 @@ func ewgBasicKernel[T ewgFloat](op ewgBasicOp, p, q T, dx, x, y, dy []T) {
 			dx[i] = sel[ewgIdx(x[i] > 0)]
 		}
 	case ewgClip:
-		for i, g := range dy {
+		i0 := 0
+		if xf, ok := any(x).([]float32); ok {
+			i0 = tmSelectVec(xf, any(dy).([]float32), any(dx).([]float32), float32(p), float32(q), false)
+		}
+		for i := i0; i < n; i++ {
+			g := dy[i]
 			v := x[i]
 			sel := [2]T{0, g}
 			dx[i] = sel[ewgIdx(v > p)&ewgIdx(v < q)]

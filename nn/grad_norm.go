@@ -175,7 +175,11 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 	training := onnxTraining || (ctx != nil && ctx.TrainingNode(n))
 	var mean, vr []float64
 	if training {
-		mean, vr = normBatchStats(x, N, F, featLen)
+		if st := tmSavedStats(ctx, n, x); st != nil && len(st.mean) == F {
+			mean, vr = st.mean, st.vr // computed by the forward pass from this x
+		} else {
+			mean, vr = normBatchStats(x, N, F, featLen)
+		}
 	} else {
 		if mean, err = normFloatVec(in[3], "input mean"); err != nil {
 			return nil, err
@@ -252,7 +256,12 @@ func nmgBatchNormGrad(ctx *Context, n *Node, in, out, dOut []*Tensor, need []boo
 			}
 			b[f], c[f] = c2, c3
 		}
-		dx := New(x.DType, x.Shape...)
+		var dx *Tensor
+		if dy != nil && tmOwnedOut(ctx, 0) {
+			dx = dy // nobody else reads dy; the update is elementwise
+		} else {
+			dx = tmNewDirty(ctx, x.DType, x.Shape...)
+		}
 		if x.F64 != nil {
 			nmgAxpbyc(nmgData[float64](dy), x.F64, dx.F64, N, F, featLen, a, b, mean, c)
 		} else {
@@ -320,6 +329,9 @@ func nmgSumDot[T float32 | float64](x, dy []T, mu float64) (float64, float64) {
 	dy = dy[:len(x)]
 	var s0, s1, q0, q1 float64
 	i := 0
+	if xf, ok := any(x).([]float32); ok {
+		i, s0, q0 = tmSumDotVec(xf, any(dy).([]float32), mu)
+	}
 	for ; i+2 <= len(x); i += 2 {
 		d0, d1 := float64(dy[i]), float64(dy[i+1])
 		s0 += d0
@@ -369,8 +381,12 @@ func nmgAxpbycRun[T float32 | float64](dy, x, dx []T, a, b, m, c float64) {
 		}
 		return
 	}
-	for i, v := range x {
-		dx[i] = av*dy[i] + bv*(v-mv) + cv
+	i := 0
+	if xf, ok := any(x).([]float32); ok {
+		i = tmAxpbycVec(any(dy).([]float32), xf, any(dx).([]float32), float32(a), float32(b), float32(m), float32(c))
+	}
+	for ; i < len(x); i++ {
+		dx[i] = av*dy[i] + bv*(x[i]-mv) + cv
 	}
 }
 

@@ -34,6 +34,11 @@ type Context struct {
 	// ar is the buffer pool of the current Graph.Run (nil elsewhere); see
 	// arNew.
 	ar *arPool
+	// Buffers, when set, recycles the float32 buffers of training steps
+	// (see BufferPool and Graph.ForwardTrain).
+	Buffers *BufferPool
+	// tm is the state of the ForwardTrain tape being run or differentiated.
+	tm *tmStep
 }
 
 // NewContext returns an inference context.

@@ -119,6 +119,10 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if training {
 		bMean, bVar = normBatchStats(x, N, F, featLen)
 		mean, vr = bMean, bVar
+		if ctx.tm != nil && ctx.tm.saved != nil {
+			// The backward pass of this training tape reuses them.
+			ctx.tm.saved[op.node] = &tmBNStats{x: tmKey(x), n: x.Len(), mean: bMean, vr: bVar}
+		}
 	}
 	if ctxTraining {
 		normUpdateRunning(in[3], bMean, op.momentum)
@@ -130,7 +134,12 @@ func (op *normBatchOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 		a[f] = p[0][f] / math.Sqrt(vr[f]+op.eps)
 		b[f] = p[1][f] - mean[f]*a[f]
 	}
-	y := ctx.arNew(x.DType, x.Shape...) // normAffine writes every element
+	var y *Tensor
+	if ctx.tm != nil && ctx.tm.inplace && x.Len() == len(x.F32)+len(x.F64) {
+		y = x // a training tape owns x and nobody reads it after this node
+	} else {
+		y = ctx.arNew(x.DType, x.Shape...) // normAffine writes every element
+	}
 	if x.F64 != nil {
 		normAffine(x.F64, y.F64, N, F, featLen, a, b)
 	} else {
@@ -269,8 +278,12 @@ func normAffine[T float32 | float64](x, y []T, N, F, featLen int, a, b []float64
 func normScaleShift[T float32 | float64](x, y []T, a, b float64) {
 	y = y[:len(x)]
 	av, bv := T(a), T(b)
-	for i, v := range x {
-		y[i] = v*av + bv
+	i := 0
+	if xf, ok := any(x).([]float32); ok {
+		i = tmScaleShiftVec(xf, any(y).([]float32), float32(a), float32(b))
+	}
+	for ; i < len(x); i++ {
+		y[i] = x[i]*av + bv
 	}
 }
 
