@@ -191,15 +191,20 @@ func cvgBatched[T float32 | float64](tasks int, dw []T, task func(acc []T, t int
 	}
 	var accs [][]T
 	if dw != nil {
+		// Private accumulators (pooled scratch, zeroed) for workers 1..;
+		// released after the reduction below.
 		accs = make([][]T, procs)
 		accs[0] = dw
+		for wk := 1; wk < procs; wk++ {
+			buf, release := convBuf[T](len(dw))
+			defer release()
+			clear(buf)
+			accs[wk] = buf
+		}
 	}
 	nw := cvgWorkers(tasks, func(wk, lo, hi int) {
 		var acc []T
 		if accs != nil {
-			if wk > 0 {
-				accs[wk] = make([]T, len(dw))
-			}
 			acc = accs[wk]
 		}
 		for t := lo; t < hi; t++ {
@@ -270,7 +275,10 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 	}
 	var dwT []T
 	if dw != nil {
-		dwT = make([]T, len(dw))
+		buf, release := convBuf[T](len(dw))
+		defer release()
+		clear(buf)
+		dwT = buf
 	}
 	cvgBatched(N*G, dwT, task)
 	if dw != nil {
