@@ -31,27 +31,6 @@ func gemmF32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 	gemmBLAS32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// gemmF32Serial is gemmF32 on the calling goroutine only: for products
-// that already run in parallel with others (one per sample), where
-// splitting each product again would only shrink it.
-func gemmF32Serial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		gemmScaleF32(m, n, beta, c, ldc)
-		return
-	}
-	if gemmOwnKernel && gemmKernelOK && m*n*k >= 4096 {
-		if beta != 1 {
-			gemmScaleF32(m, n, beta, c, ldc)
-		}
-		gemmPackedBlock(transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, c, ldc)
-		return
-	}
-	gemmBLAS32(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
 func gemmBLAS32(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if transA {

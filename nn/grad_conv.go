@@ -243,10 +243,10 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 		if pointwise {
 			if acc != nil {
 				// dW_gᵀ [K, Mg] += X_g·dY_gᵀ
-				convGemmOn(par, false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
+				convGemm(false, true, K, Mg, g.outSz, xg, g.inSize, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 			}
 			if dx != nil {
-				convGemmOn(par, true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
+				convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 0, dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize], g.inSize)
 			}
 			return
 		}
@@ -260,11 +260,11 @@ func cvgConvBack[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx,
 			}
 			// dW_gᵀ [K, Mg] += col·dY_gᵀ (packing the small dY rather
 			// than the large col transposed).
-			convGemmOn(par, false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
+			convGemm(false, true, K, Mg, g.outSz, col, g.outSz, dyg, g.outSz, 1, acc[gi*Mg*K:][:Mg*K], Mg)
 		}
 		if dx != nil {
 			clear(col)
-			convGemmOn(par, true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
+			convGemm(true, false, K, g.outSz, Mg, w[gi*Mg*K:][:Mg*K], K, dyg, g.outSz, 1, col, g.outSz)
 			dxg := dx[(n*C+gi*Cg)*g.inSize:][:Cg*g.inSize]
 			if par {
 				gemmParallel(Cg, func(lo, hi int) { cvgCol2im(g, col, dxg, lo, hi) })

@@ -14,17 +14,6 @@ func convGemm[T float32 | float64](transA, transB bool, m, n, k int, a []T, lda 
 	}
 }
 
-// convGemmOn is convGemm that, when par is false (the caller already runs
-// in parallel with others), keeps the float32 product on the calling
-// goroutine.
-func convGemmOn[T float32 | float64](par, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	if av, ok := any(a).([]float32); ok && !par {
-		gemmF32Serial(transA, transB, m, n, k, 1, av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
-		return
-	}
-	convGemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
-}
-
 // convBuf returns scratch space of n elements and its release function;
 // float32 buffers come from a sync.Pool.
 func convBuf[T float32 | float64](n int) ([]T, func()) {
@@ -146,7 +135,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 			beta = 1
 		}
 		if pointwise {
-			convGemmOn(parallelIm2col, false, false, Mg, g.outSz, K, wg, K, xg, g.outSz, beta, yg, g.outSz)
+			convGemm(false, false, Mg, g.outSz, K, wg, K, xg, g.outSz, beta, yg, g.outSz)
 			return
 		}
 		col, release := convBuf[T](K * g.outSz)
@@ -155,7 +144,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		} else {
 			convIm2col(g, xg, col, 0, Cg)
 		}
-		convGemmOn(parallelIm2col, false, false, Mg, g.outSz, K, wg, K, col, g.outSz, beta, yg, g.outSz)
+		convGemm(false, false, Mg, g.outSz, K, wg, K, col, g.outSz, beta, yg, g.outSz)
 		release()
 	}
 	tasks := N * G
