@@ -77,21 +77,28 @@ func OpenFashionMNIST(dir string, train bool, opts IDXOptions) (*IDX, error) {
 }
 
 // OpenIDX reads an IDX image file and label file (gzip-compressed or raw,
-// detected from the content) fully into memory.
+// detected from the content) into memory. With a per-class quota, images
+// are read only up to the last one selected.
 func OpenIDX(imagesPath, labelsPath string, opts IDXOptions) (*IDX, error) {
-	dims, pix, err := dataReadIDX(imagesPath)
-	if err != nil {
-		return nil, err
-	}
-	if len(dims) != 3 {
-		return nil, fmt.Errorf("data: IDX images %s have shape %v, want [N,rows,cols]", imagesPath, dims)
-	}
-	ldims, lab, err := dataReadIDX(labelsPath)
+	// Labels first: with a class selection and a per-class quota, only the
+	// images up to the last selected one need to be decompressed.
+	ldims, lab, err := dataReadIDX(labelsPath, -1)
 	if err != nil {
 		return nil, err
 	}
 	if len(ldims) != 1 {
 		return nil, fmt.Errorf("data: IDX labels %s have shape %v, want [N]", labelsPath, ldims)
+	}
+	need := -1 // all
+	if opts.PerClass > 0 {
+		need = dataIDXPrefix(lab, opts.Classes, opts.PerClass)
+	}
+	dims, pix, err := dataReadIDX(imagesPath, need)
+	if err != nil {
+		return nil, err
+	}
+	if len(dims) != 3 {
+		return nil, fmt.Errorf("data: IDX images %s have shape %v, want [N,rows,cols]", imagesPath, dims)
 	}
 	if ldims[0] != dims[0] {
 		return nil, fmt.Errorf("data: IDX files %s and %s hold %d images and %d labels", imagesPath, labelsPath, dims[0], ldims[0])
@@ -159,8 +166,43 @@ func OpenIDX(imagesPath, labelsPath string, opts IDXOptions) (*IDX, error) {
 	return d, nil
 }
 
-// dataReadIDX reads an IDX file of unsigned bytes: dimensions and data.
-func dataReadIDX(path string) ([]int, []uint8, error) {
+// dataIDXPrefix returns how many leading items hold the first perClass
+// samples of every selected class (all classes when classes is nil), or -1
+// when some class falls short and every item has to be read.
+func dataIDXPrefix(lab []uint8, classes []int, perClass int) int {
+	want := map[uint8]int{}
+	if classes == nil {
+		for _, l := range lab {
+			want[l] = perClass
+		}
+	} else {
+		for _, c := range classes {
+			if c >= 0 && c < 256 {
+				want[uint8(c)] = perClass
+			}
+		}
+	}
+	left := len(want)
+	for i, l := range lab {
+		n, ok := want[l]
+		if !ok || n == 0 {
+			continue
+		}
+		want[l] = n - 1
+		if n == 1 {
+			left--
+			if left == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
+}
+
+// dataReadIDX reads an IDX file of unsigned bytes: its dimensions and the
+// data of its first items (all when items < 0; dimensions are those of
+// the whole file).
+func dataReadIDX(path string, items int) ([]int, []uint8, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: IDX: %w", err)
@@ -202,6 +244,9 @@ func dataReadIDX(path string) ([]int, []uint8, error) {
 			return nil, nil, fmt.Errorf("data: IDX %s: dimensions too large", path)
 		}
 		total *= dims[k]
+	}
+	if items >= 0 && items < dims[0] {
+		total = total / dims[0] * items
 	}
 	// Read through a limit so a lying header cannot force a huge allocation.
 	data, err := io.ReadAll(io.LimitReader(r, int64(total)))

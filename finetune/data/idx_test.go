@@ -243,3 +243,41 @@ func FuzzDecodeImage(f *testing.F) {
 		}
 	})
 }
+
+// With a per-class quota only the images up to the last selected one are
+// read: a file cut after them still opens (and gives the right pixels),
+// while reading everything reports the truncation.
+func TestIDXReadsOnlyTheNeededPrefix(t *testing.T) {
+	_, lp := tinyIDX(t, true)
+	var pix []uint8
+	for k := range 6 { // images 0..5 of the 12 the header announces
+		for range 6 {
+			pix = append(pix, uint8(10*k))
+		}
+	}
+	ip := filepath.Join(t.TempDir(), "cut.gz")
+	writeIDX(t, ip, []int{12, 2, 3}, pix)
+	// Classes 2 and 0, two each: files 0, 2, 3, 5 (labels cycle 0,1,2).
+	d, err := OpenIDX(ip, lp, IDXOptions{Classes: []int{2, 0}, PerClass: 2, ImageOptions: ImageOptions{Norm: NormRaw255()}})
+	if err != nil {
+		t.Fatalf("quota within the first 6 images: %v", err)
+	}
+	x, l, err := d.Get(3)
+	if err != nil || l != 0 || d.FileIndex(3) != 5 {
+		t.Fatalf("sample 3: label %d file %d err %v, want label 0 from file 5", l, d.FileIndex(3), err)
+	}
+	closeTo(t, "pixels of file 5", x.F32, []float64{50, 50, 50, 50, 50, 50}, 0)
+	if _, err := OpenIDX(ip, lp, IDXOptions{}); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("reading all of a cut file: %v, want a truncation error", err)
+	}
+	// A class that cannot fill its quota needs every item.
+	if got := dataIDXPrefix([]uint8{0, 1, 2, 0, 1, 2}, []int{0, 1}, 3); got != -1 {
+		t.Errorf("prefix for a short class = %d, want -1", got)
+	}
+	if got := dataIDXPrefix([]uint8{0, 1, 2, 0, 1, 2}, nil, 2); got != 6 {
+		t.Errorf("prefix for all classes, 2 each = %d, want 6", got)
+	}
+	if got := dataIDXPrefix([]uint8{0, 1, 2, 0, 1, 2}, []int{1}, 1); got != 2 {
+		t.Errorf("prefix for class 1, 1 each = %d, want 2", got)
+	}
+}
