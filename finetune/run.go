@@ -192,30 +192,15 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 
 // EvaluateReport runs g over ds and returns the full classification report.
 func EvaluateReport(ctx context.Context, g *nn.Graph, h *Head, ds Dataset, batch int, classes []string) (*metrics.Report, error) {
-	if batch < 1 {
-		batch = 32
-	}
 	acc, err := metrics.NewAccumulator(h.Classes, metrics.Options{})
 	if err != nil {
 		return nil, err
 	}
-	nctx := nn.NewContext(ctx)
-	for s := 0; s < ds.Len(); s += batch {
-		idx := make([]int, 0, batch)
-		for i := s; i < min(s+batch, ds.Len()); i++ {
-			idx = append(idx, i)
-		}
-		x, labels, err := data.Batch(ds, idx)
-		if err != nil {
-			return nil, err
-		}
-		tape, _, err := g.Forward(nctx, map[string]*nn.Tensor{g.Inputs[0].Name: x})
-		if err != nil {
-			return nil, err
-		}
-		if err := acc.AddBatch(tape.Value(h.Logits), labels); err != nil {
-			return nil, err
-		}
+	err = evalBatches(ctx, g, h, ds, batch, func(logits *nn.Tensor, labels []int) error {
+		return acc.AddBatch(logits, labels)
+	})
+	if err != nil {
+		return nil, err
 	}
 	names := classes
 	if len(names) != h.Classes {

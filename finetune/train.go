@@ -355,6 +355,49 @@ func (t *Trainer) TrainStep(ctx context.Context, x *nn.Tensor, labels []int, lr 
 	return loss, err
 }
 
+// evalBatchBytes bounds the input of one evaluation batch: evaluation may
+// use batches larger than training's (fewer, larger products) as long as
+// the input stays this small.
+const evalBatchBytes = 8 << 20
+
+// evalBatches runs g in inference mode over ds in batches and calls fn
+// with the logits (h.Logits) and labels of each. The batch is at least
+// batch (32 when not positive) and, for small inputs, up to 256 samples.
+// Only the logits are kept: intermediate buffers are recycled from batch
+// to batch.
+func evalBatches(ctx context.Context, g *nn.Graph, h *Head, ds Dataset, batch int, fn func(logits *nn.Tensor, labels []int) error) error {
+	if batch < 1 {
+		batch = 32
+	}
+	if per := 4 * nn.NumElements(ds.InputShape()); per > 0 {
+		batch = max(batch, min(256, evalBatchBytes/per))
+	}
+	nctx := nn.NewContext(ctx)
+	nctx.Buffers = nn.NewBufferPool()
+	idx := make([]int, 0, batch)
+	for s := 0; s < ds.Len(); s += batch {
+		if err := nctx.Err(); err != nil {
+			return err
+		}
+		idx = idx[:0]
+		for i := s; i < min(s+batch, ds.Len()); i++ {
+			idx = append(idx, i)
+		}
+		x, labels, err := data.Batch(ds, idx)
+		if err != nil {
+			return err
+		}
+		tape, err := g.ForwardTrain(nctx, map[string]*nn.Tensor{g.Inputs[0].Name: x}, []string{h.Logits}, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tape.Value(h.Logits), labels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // snapshot copies every float parameter that training can change
 // (trainable weights and running statistics).
 func (t *Trainer) snapshot() map[string][]float32 {
@@ -430,45 +473,19 @@ type Evaluation struct {
 // cross-entropy (on the head's logits) and accuracy.
 func Evaluate(ctx context.Context, g *nn.Graph, h *Head, ds Dataset, batch int) (Evaluation, error) {
 	var ev Evaluation
-	if batch < 1 {
-		batch = 32
-	}
 	ce := CrossEntropy{}
-	nctx := nn.NewContext(ctx)
-	var want []string
-	if h.Logits != h.Output {
-		want = []string{h.Logits}
-	}
-	for s := 0; s < ds.Len(); s += batch {
-		idx := make([]int, 0, batch)
-		for i := s; i < min(s+batch, ds.Len()); i++ {
-			idx = append(idx, i)
-		}
-		x, labels, err := data.Batch(ds, idx)
-		if err != nil {
-			return ev, err
-		}
-		var logits *nn.Tensor
-		if want == nil {
-			out, err := g.Run(nctx, map[string]*nn.Tensor{g.Inputs[0].Name: x})
-			if err != nil {
-				return ev, err
-			}
-			logits = out[h.Logits]
-		} else {
-			tape, _, err := g.Forward(nctx, map[string]*nn.Tensor{g.Inputs[0].Name: x})
-			if err != nil {
-				return ev, err
-			}
-			logits = tape.Value(h.Logits)
-		}
+	err := evalBatches(ctx, g, h, ds, batch, func(logits *nn.Tensor, labels []int) error {
 		l, _, err := ce.Compute(logits, labels, nil)
 		if err != nil {
-			return ev, err
+			return err
 		}
-		ev.Loss += l * float64(len(idx))
+		ev.Loss += l * float64(len(labels))
 		ev.Accuracy += float64(countCorrect(logits, labels))
-		ev.N += len(idx)
+		ev.N += len(labels)
+		return nil
+	})
+	if err != nil {
+		return ev, err
 	}
 	if ev.N > 0 {
 		ev.Loss /= float64(ev.N)
