@@ -157,10 +157,15 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 
 // convBackAuto computes the convolution gradients dx and dw (each nil when
 // not needed, zeroed otherwise): sample-batched for ungrouped
-// convolutions of more than one sample, per sample otherwise.
+// convolutions with narrow outputs, tap by tap for other ungrouped
+// stride-1 ones (conv_taps.go), per sample with im2col otherwise.
 func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
 	if G == 1 && convBatchedPays(g, N) {
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
+		return
+	}
+	if convTapsOK(g, N, G) {
+		cvgConvBackTaps(g, N, C, M, x, w, dy, dx, dw)
 		return
 	}
 	cvgConvBack(g, N, C, M, G, x, w, dy, dx, dw)

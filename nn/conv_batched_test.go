@@ -89,3 +89,61 @@ func convBatchedClose(t *testing.T, what string, got, want []float64) {
 		}
 	}
 }
+
+// The per-tap formulation must agree with the im2col one for every
+// stride-1 geometry it accepts.
+func TestConvTapsMatchesIm2col(t *testing.T) {
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil         []int
+		N, C, M     int
+	}{
+		{"3x3 pad1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 4, 5},
+		{"3x3 no pad", []int{22, 21}, []int{3, 3}, nil, nil, 2, 3, 2},
+		{"5x5 pad2 asym", []int{30, 40}, []int{5, 5}, []int{2, 1, 2, 3}, nil, 2, 2, 3},
+		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, 2, 3, 2},
+		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, 2, 3, 4},
+		{"1x3", []int{9, 30}, []int{1, 3}, []int{0, 1, 0, 1}, nil, 2, 2, 2},
+	}
+	rng := rand.New(rand.NewSource(11))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
+			g, err := convMakeGeom(&a, tc.in, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !convTapsOK(g, tc.N, 1) {
+				t.Fatalf("geometry %+v not accepted by convTapsOK", g)
+			}
+			K := tc.C * g.kSize
+			x := convRandSlice(rng, tc.N*tc.C*g.inSize)
+			w := convRandSlice(rng, tc.M*K)
+			b := convRandSlice(rng, tc.M)
+			dy := convRandSlice(rng, tc.N*tc.M*g.outSz)
+			wantY := make([]float64, tc.N*tc.M*g.outSz)
+			for n := 0; n < tc.N; n++ {
+				convForward(g, 1, tc.C, tc.M, 1, x[n*tc.C*g.inSize:][:tc.C*g.inSize], w, b, wantY[n*tc.M*g.outSz:][:tc.M*g.outSz])
+			}
+			wantDX, wantDW := make([]float64, len(x)), make([]float64, len(w))
+			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, wantDX, wantDW)
+			y := make([]float64, len(wantY))
+			for i := range y {
+				y[i] = math.NaN()
+			}
+			convForwardTaps(g, tc.N, tc.C, tc.M, x, w, b, y)
+			convBatchedClose(t, "y", y, wantY)
+			dx, dw := make([]float64, len(x)), make([]float64, len(w))
+			for i := range dx {
+				dx[i] = math.NaN()
+			}
+			cvgConvBackTaps(g, tc.N, tc.C, tc.M, x, w, dy, dx, dw)
+			convBatchedClose(t, "dx", dx, wantDX)
+			convBatchedClose(t, "dw", dw, wantDW)
+			dw2 := make([]float64, len(w))
+			cvgConvBackTaps(g, tc.N, tc.C, tc.M, x, w, dy, nil, dw2)
+			convBatchedClose(t, "dw only", dw2, wantDW)
+		})
+	}
+}
