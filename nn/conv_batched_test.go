@@ -91,30 +91,36 @@ func convBatchedClose(t *testing.T, what string, got, want []float64) {
 }
 
 // The per-tap formulation must agree with the im2col one for every
-// stride-1 geometry it accepts.
+// geometry it accepts (strides 1 and 2, dilations, odd sizes, 1-D).
 func TestConvTapsMatchesIm2col(t *testing.T) {
 	cases := []struct {
 		name        string
 		in, k, pads []int
 		dil         []int
 		N, C, M     int
+		strides     []int
 	}{
-		{"3x3 pad1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 4, 5},
-		{"3x3 no pad", []int{22, 21}, []int{3, 3}, nil, nil, 2, 3, 2},
-		{"5x5 pad2 asym", []int{30, 40}, []int{5, 5}, []int{2, 1, 2, 3}, nil, 2, 2, 3},
-		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, 2, 3, 2},
-		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, 2, 3, 4},
-		{"1x3", []int{9, 30}, []int{1, 3}, []int{0, 1, 0, 1}, nil, 2, 2, 2},
+		{"3x3 pad1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 4, 5, nil},
+		{"3x3 no pad", []int{22, 21}, []int{3, 3}, nil, nil, 2, 3, 2, nil},
+		{"5x5 pad2 asym", []int{30, 40}, []int{5, 5}, []int{2, 1, 2, 3}, nil, 2, 2, 3, nil},
+		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, 2, 3, 2, nil},
+		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, 2, 3, 4, nil},
+		{"1x3", []int{9, 30}, []int{1, 3}, []int{0, 1, 0, 1}, nil, 2, 2, 2, nil},
+		{"3x3 s2 pad1", []int{40, 40}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 3, 4, []int{2, 2}},
+		{"3x3 s2 odd", []int{41, 39}, []int{3, 3}, []int{1, 0, 0, 1}, nil, 2, 2, 3, []int{2, 2}},
+		{"7x7 s2 pad3", []int{60, 60}, []int{7, 7}, []int{3, 3, 3, 3}, nil, 2, 16, 2, []int{2, 2}},
+		{"3x3 s(1,2)", []int{30, 41}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 2, 2, []int{1, 2}},
+		{"3x3 s2 dilated", []int{50, 50}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, 2, 2, 2, []int{2, 2}},
 	}
 	rng := rand.New(rand.NewSource(11))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.strides}
 			g, err := convMakeGeom(&a, tc.in, tc.k)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !convTapsOK(g, tc.N, 1) {
+			if !convTapsOK(g, tc.N, convTapsMinC, 1) {
 				t.Fatalf("geometry %+v not accepted by convTapsOK", g)
 			}
 			K := tc.C * g.kSize

@@ -20,34 +20,57 @@ package nn
 // outputs at least about 7 times wider than the padding take this path.
 
 // convTapsOK reports whether the per-tap formulation applies and pays: an
-// ungrouped, stride-1, 2-D (or 1-D) convolution with a kernel larger than
-// 1×1, whose widened rows waste at most 15% and whose outputs are not so
-// small that the sample-batched path is better.
-func convTapsOK(g *convGeom, N, G int) bool {
-	if G != 1 || g.in[0] != 1 || g.k[0] != 1 || g.s != [3]int{1, 1, 1} || g.kSize == 1 {
+// ungrouped 2-D (or 1-D) convolution with strides of at most 2, a kernel
+// larger than 1×1 and at least convTapsMinC input channels, whose widened
+// rows waste at most 15% and whose outputs are not so small that the
+// sample-batched path is better.
+func convTapsOK(g *convGeom, N, C, G int) bool {
+	// Each tap is a product with inner dimension C: with few channels
+	// (an RGB stem) one im2col product is better than many thin ones.
+	if C < convTapsMinC {
+		return false
+	}
+	if G != 1 || g.in[0] != 1 || g.k[0] != 1 || g.s[0] != 1 || g.kSize == 1 {
+		return false
+	}
+	if g.s[1] > 2 || g.s[2] > 2 {
 		return false
 	}
 	if convBatchedPays(g, N) {
 		return false
 	}
-	Wp := g.in[2] + g.pb[2] + g.pe[2]
-	return (Wp-g.out[2])*100 <= 15*g.out[2]
+	tg := convTapsLayout(g)
+	return (tg.Wq-g.out[2])*100 <= 15*g.out[2]
 }
 
-// convTapsGeom holds the padded layout of a per-tap convolution.
+// convTapsMinC is the fewest input channels the per-tap formulation takes.
+const convTapsMinC = 16
+
+// convTapsGeom holds the padded layout of a per-tap convolution. With
+// strides sh, sw the padded input is split into sh·sw phase planes of
+// Hq×Wq (phase (rh, rw) holds rows rh, rh+sh, ... and columns rw, rw+sw,
+// ...), so that every tap again reads a unit-stride shifted view: tap
+// (kh, kw) reads phase ((kh·dh) mod sh, (kw·dw) mod sw) at row (kh·dh)/sh
+// and column (kw·dw)/sw. A channel's phases are stored one after another
+// (rows of the column matrix are chStride apart).
 type convTapsGeom struct {
-	Hp, Wp, plane, L, slack int
-	offs                    []int // element offset of each tap in a padded plane
+	Hp, Wp, Hq, Wq, planeQ, chStride, L, slack int
+	offs                                     []int // element offset of each tap within a channel's phases
 }
 
 func convTapsLayout(g *convGeom) convTapsGeom {
+	sh, sw := g.s[1], g.s[2]
 	t := convTapsGeom{Hp: g.in[1] + g.pb[1] + g.pe[1], Wp: g.in[2] + g.pb[2] + g.pe[2]}
-	t.plane = t.Hp * t.Wp
-	t.L = g.out[1] * t.Wp
-	t.slack = (g.k[2] - 1) * g.d[2]
+	t.Hq, t.Wq = (t.Hp+sh-1)/sh, (t.Wp+sw-1)/sw
+	t.planeQ = t.Hq * t.Wq
+	t.chStride = sh * sw * t.planeQ
+	t.L = g.out[1] * t.Wq
 	for kh := 0; kh < g.k[1]; kh++ {
 		for kw := 0; kw < g.k[2]; kw++ {
-			t.offs = append(t.offs, kh*g.d[1]*t.Wp+kw*g.d[2])
+			ah, aw := kh*g.d[1], kw*g.d[2]
+			off := ((ah%sh)*sw+aw%sw)*t.planeQ + (ah/sh)*t.Wq + aw/sw
+			t.offs = append(t.offs, off)
+			t.slack = max(t.slack, off+t.L-t.chStride)
 		}
 	}
 	return t
@@ -69,15 +92,49 @@ func convTapsWeights[T float32 | float64](w []T, M, C, taps int) ([]T, func()) {
 	return wt, release
 }
 
-// convTapsPad writes the zero-padded planes of xs [C, iH·iW] into xp
-// (C·plane + slack elements).
+// convTapsPad writes the zero-padded phase planes of xs [C, iH·iW] into
+// xp (C·chStride + slack elements).
 func convTapsPad[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xs, xp []T) {
 	clear(xp)
 	iH, iW := g.in[1], g.in[2]
 	pt, pl := g.pb[1], g.pb[2]
+	sh, sw := g.s[1], g.s[2]
 	for c := 0; c < C; c++ {
 		for ih := 0; ih < iH; ih++ {
-			copy(xp[c*tg.plane+(ih+pt)*tg.Wp+pl:][:iW], xs[(c*iH+ih)*iW:][:iW])
+			src := xs[(c*iH+ih)*iW:][:iW]
+			ph := ih + pt
+			rowBase := c*tg.chStride + (ph%sh)*sw*tg.planeQ + (ph/sh)*tg.Wq
+			if sw == 1 {
+				copy(xp[rowBase+pl:][:iW], src)
+				continue
+			}
+			for iw, v := range src {
+				pw := iw + pl
+				xp[rowBase+(pw%sw)*tg.planeQ+pw/sw] = v
+			}
+		}
+	}
+}
+
+// convTapsUnpad adds nothing and drops the padding: it copies the phase
+// planes xp back into dxs [C, iH·iW] (the inverse of convTapsPad).
+func convTapsUnpad[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xp, dxs []T) {
+	iH, iW := g.in[1], g.in[2]
+	pt, pl := g.pb[1], g.pb[2]
+	sh, sw := g.s[1], g.s[2]
+	for c := 0; c < C; c++ {
+		for ih := 0; ih < iH; ih++ {
+			dst := dxs[(c*iH+ih)*iW:][:iW]
+			ph := ih + pt
+			rowBase := c*tg.chStride + (ph%sh)*sw*tg.planeQ + (ph/sh)*tg.Wq
+			if sw == 1 {
+				copy(dst, xp[rowBase+pl:][:iW])
+				continue
+			}
+			for iw := range dst {
+				pw := iw + pl
+				dst[iw] = xp[rowBase+(pw%sw)*tg.planeQ+pw/sw]
+			}
 		}
 	}
 }
@@ -91,7 +148,7 @@ func convForwardTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, b, y [
 	defer releaseW()
 	oH, oW := g.out[1], g.out[2]
 	gemmParallel(N, func(lo, hi int) {
-		xp, releaseX := convBuf[T](C*tg.plane + tg.slack)
+		xp, releaseX := convBuf[T](C*tg.chStride + tg.slack)
 		defer releaseX()
 		out, releaseO := convBuf[T](M * tg.L)
 		defer releaseO()
@@ -102,7 +159,7 @@ func convForwardTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, b, y [
 				if t > 0 {
 					beta = 1
 				}
-				convGemm(false, false, M, tg.L, C, wt[t*M*C:][:M*C], C, xp[off:], tg.plane, beta, out, tg.L)
+				convGemm(false, false, M, tg.L, C, wt[t*M*C:][:M*C], C, xp[off:], tg.chStride, beta, out, tg.L)
 			}
 			ys := y[n*M*g.outSz:][:M*g.outSz]
 			for m := 0; m < M; m++ {
@@ -111,7 +168,7 @@ func convForwardTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, b, y [
 					bv = b[m]
 				}
 				for oh := 0; oh < oH; oh++ {
-					src := out[m*tg.L+oh*tg.Wp:][:oW]
+					src := out[m*tg.L+oh*tg.Wq:][:oW]
 					dst := ys[m*g.outSz+oh*oW:][:oW]
 					for i, v := range src {
 						dst[i] = v + bv
@@ -128,8 +185,6 @@ func cvgConvBackTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, dy, dx
 	tg := convTapsLayout(g)
 	taps := len(tg.offs)
 	oH, oW := g.out[1], g.out[2]
-	iH, iW := g.in[1], g.in[2]
-	pt, pl := g.pb[1], g.pb[2]
 	var wt []T
 	if dx != nil {
 		var releaseW func()
@@ -149,32 +204,27 @@ func cvgConvBackTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, dy, dx
 		defer releaseD()
 		for m := 0; m < M; m++ {
 			for oh := 0; oh < oH; oh++ {
-				row := dyw[m*tg.L+oh*tg.Wp:][:tg.Wp]
+				row := dyw[m*tg.L+oh*tg.Wq:][:tg.Wq]
 				copy(row, dy[(n*M+m)*g.outSz+oh*oW:][:oW])
 				clear(row[oW:])
 			}
 		}
-		xp, releaseX := convBuf[T](C*tg.plane + tg.slack)
+		xp, releaseX := convBuf[T](C*tg.chStride + tg.slack)
 		defer releaseX()
 		if acc != nil {
 			convTapsPad(g, &tg, C, x[n*C*g.inSize:][:C*g.inSize], xp)
 			for t, off := range tg.offs {
 				// dW_t[M,C] += dY_w[M,L]·X_tᵀ
-				convGemm(false, true, M, C, tg.L, dyw, tg.L, xp[off:], tg.plane, 1, acc[t*M*C:][:M*C], C)
+				convGemm(false, true, M, C, tg.L, dyw, tg.L, xp[off:], tg.chStride, 1, acc[t*M*C:][:M*C], C)
 			}
 		}
 		if dx != nil {
 			clear(xp)
 			for t, off := range tg.offs {
 				// dXpad[c, off+j] += Σ_m W_t[m,c]·dY_w[m,j]
-				convGemm(true, false, C, tg.L, M, wt[t*M*C:][:M*C], C, dyw, tg.L, 1, xp[off:], tg.plane)
+				convGemm(true, false, C, tg.L, M, wt[t*M*C:][:M*C], C, dyw, tg.L, 1, xp[off:], tg.chStride)
 			}
-			dxs := dx[n*C*g.inSize:][:C*g.inSize]
-			for c := 0; c < C; c++ {
-				for ih := 0; ih < iH; ih++ {
-					copy(dxs[(c*iH+ih)*iW:][:iW], xp[c*tg.plane+(ih+pt)*tg.Wp+pl:][:iW])
-				}
-			}
+			convTapsUnpad(g, &tg, C, xp, dx[n*C*g.inSize:][:C*g.inSize])
 		}
 	})
 	if dw != nil {

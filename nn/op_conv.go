@@ -119,7 +119,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		convForwardBatched(g, N, C, M, convBatchSize(C*g.kSize, g.outSz, N), x, w, b, y)
 		return
 	}
-	if convTapsOK(g, N, G) {
+	if convTapsOK(g, N, C, G) {
 		convForwardTaps(g, N, C, M, x, w, b, y)
 		return
 	}
