@@ -55,7 +55,7 @@ const convTapsMinC = 16
 // (rows of the column matrix are chStride apart).
 type convTapsGeom struct {
 	Hp, Wp, Hq, Wq, planeQ, chStride, L, slack int
-	offs                                     []int // element offset of each tap within a channel's phases
+	offs                                       []int // element offset of each tap within a channel's phases
 }
 
 func convTapsLayout(g *convGeom) convTapsGeom {
