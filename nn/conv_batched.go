@@ -108,6 +108,7 @@ func convForwardBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 		convChunkCols(g, C, n0, cnb, x, col)
 		convGemm(false, false, M, ld, K, w, K, col, ld, 0, out, ld)
 		convScatterChunk(out, M, g.outSz, n0, cnb, b, y)
+		convEpilogue(g, y[n0*M*g.outSz:(n0+cnb)*M*g.outSz])
 	}
 }
 

@@ -175,6 +175,7 @@ func convForwardTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, b, y [
 					}
 				}
 			}
+			convEpilogue(g, ys)
 		}
 	})
 }

@@ -18,6 +18,9 @@ type plan struct {
 	// inplace[i] is k+1 when node i may write its output over its input k
 	// during inference (pfInplaceNodes), else 0; nil when no node qualifies.
 	inplace []int8
+	// fuse[i] is j+1 when Conv node i may apply activation node j itself
+	// during inference (pfFuseNodes), else 0; nil when no node qualifies.
+	fuse []int32
 }
 
 func (g *Graph) buildPlan() *plan {
@@ -64,6 +67,7 @@ func (g *Graph) buildPlan() *plan {
 		}
 	}
 	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep, live: live, inplace: g.pfInplaceNodes(live, keep)}
+	p.fuse = g.pfFuseNodes(live, p.inplace)
 	for name, i := range last {
 		if !keep[name] {
 			p.lastUse[i] = append(p.lastUse[i], name)
@@ -124,6 +128,7 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 		vals[name] = t
 	}
 	args := make([]*Tensor, 0, 8)
+	var fused []bool // activation nodes a Conv already applied
 	for i, n := range g.Nodes {
 		if !pl.live[i] {
 			continue
@@ -146,7 +151,26 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 		if n.Op == nil {
 			return nil, fmt.Errorf("node %s: not built", n.Label())
 		}
-		outs, err := pfRunNode(ctx, n, pl.inplaceAt(i), args)
+		var outs []*Tensor
+		var err error
+		switch {
+		case fused != nil && fused[i]:
+			// The producing Conv applied this activation already.
+			outs = []*Tensor{args[0]}
+		case pl.fuse != nil && pl.fuse[i] > 0 && !ctx.Training && ctx.Observe == nil && args[0].DType == Float32:
+			j := int(pl.fuse[i] - 1)
+			if act := pfFusedAct(g.Nodes[j], vals); act != nil {
+				outs, err = n.Op.(*convOp).run(ctx, args, act)
+				if fused == nil {
+					fused = make([]bool, len(g.Nodes))
+				}
+				fused[j] = true
+				break
+			}
+			outs, err = pfRunNode(ctx, n, pl.inplaceAt(i), args)
+		default:
+			outs, err = pfRunNode(ctx, n, pl.inplaceAt(i), args)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 		}

@@ -56,6 +56,15 @@ func convNew(n *Node) (Op, error) {
 }
 
 func (c *convOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	return c.run(ctx, in, nil)
+}
+
+// convAct is an activation fused into a convolution: outputs are clamped
+// to [lo, hi] (Relu: [0, +Inf)).
+type convAct struct{ lo, hi float64 }
+
+// run is Run with an optional fused activation.
+func (c *convOp) run(ctx *Context, in []*Tensor, act *convAct) ([]*Tensor, error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("Conv: needs inputs X and W")
 	}
@@ -86,6 +95,9 @@ func (c *convOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	geo, err := convMakeGeom(&c.attrs, x.Shape[2:], kernel)
 	if err != nil {
 		return nil, fmt.Errorf("Conv: X %v, W %v: %w", ShapeString(x.Shape), ShapeString(w.Shape), err)
+	}
+	if act != nil {
+		geo.act, geo.actLo, geo.actHi = true, act.lo, act.hi
 	}
 	// convForward writes every element of y.
 	y := ctx.arNew(x.DType, append([]int{N, M}, geo.outShape()...)...)
@@ -140,6 +152,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		}
 		if pointwise {
 			convGemm(false, false, Mg, g.outSz, K, wg, K, xg, g.outSz, beta, yg, g.outSz)
+			convEpilogue(g, yg)
 			return
 		}
 		col, release := convBuf[T](K * g.outSz)
@@ -150,6 +163,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		}
 		convGemm(false, false, Mg, g.outSz, K, wg, K, col, g.outSz, beta, yg, g.outSz)
 		release()
+		convEpilogue(g, yg)
 	}
 	tasks := N * G
 	if tasks == 1 {
@@ -223,6 +237,7 @@ func convDepthwise[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y 
 					}
 				}
 			}
+			convEpilogue(g, yc)
 		}
 	})
 }

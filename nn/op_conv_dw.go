@@ -144,6 +144,7 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 					}
 				}
 			}
+			convEpilogue(g, yc)
 		}
 	})
 }
@@ -246,6 +247,7 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			for oh := 0; oh < oH; oh++ {
 				copy(yc[oh*oW:(oh+1)*oW], wide[oh*Wq:oh*Wq+oW])
 			}
+			convEpilogue(g, yc)
 		}
 	})
 }

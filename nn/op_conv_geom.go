@@ -61,6 +61,25 @@ type convGeom struct {
 	in, k, s, d, pb, pe  [3]int
 	out                  [3]int
 	inSize, kSize, outSz int
+	// act, when set, clamps every output to [actLo, actHi] as soon as it
+	// is computed (a Relu or Clip fused into the convolution at inference).
+	act          bool
+	actLo, actHi float64
+}
+
+// convEpilogue applies g's fused activation, if any, to outputs s.
+func convEpilogue[T float32 | float64](g *convGeom, s []T) {
+	if !g.act {
+		return
+	}
+	if f, ok := any(s).([]float32); ok {
+		pfClampF32(f, f, float32(g.actLo), float32(g.actHi))
+		return
+	}
+	lo, hi := T(g.actLo), T(g.actHi)
+	for i, v := range s {
+		s[i] = min(max(v, lo), hi)
+	}
 }
 
 // convMakeGeom computes output sizes and effective pads for a forward
