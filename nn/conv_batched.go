@@ -165,7 +165,7 @@ func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
 		return
 	}
-	if convTapsOK(g, N, C, G) {
+	if convTapsBackOK(g, N, C, G) {
 		cvgConvBackTaps(g, N, C, M, x, w, dy, dx, dw)
 		return
 	}

@@ -31,6 +31,7 @@ func BenchmarkConvBatched(b *testing.B) {
 		{"layer2", 128, 128, 28, 3, 1, 1},
 		{"layer3", 256, 256, 14, 3, 1, 1},
 		{"layer4", 512, 512, 7, 3, 1, 1},
+		{"layer2s2", 64, 128, 56, 3, 2, 1},
 		{"down4", 256, 512, 14, 1, 2, 0},
 	}
 	const N = 16
@@ -74,6 +75,11 @@ func BenchmarkConvBatched(b *testing.B) {
 			})
 		})
 		run("fwd-batched", func() { convForwardBatched(g, N, sh.C, sh.M, convBatchSize(K, g.outSz, N), x, w, nil, y) })
+		if convTapsOK(g, N, sh.C, 1) {
+			run("fwd-taps", func() { convForwardTaps(g, N, sh.C, sh.M, x, w, nil, y) })
+			run("bwd-taps", func() { cvgConvBackTaps(g, N, sh.C, sh.M, x, w, dy, dx, dw) })
+			run("bwd-sample", func() { clear(dx); clear(dw); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, dx, dw) })
+		}
 		run("dw-sample", func() { clear(dw); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, nil, dw) })
 		run("dw-batched", func() { cvgConvBackBatched(g, N, sh.C, sh.M, nb, x, w, dy, nil, dw) })
 		run("dx-sample", func() { clear(dx); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, dx, nil) })

@@ -43,6 +43,14 @@ func convTapsOK(g *convGeom, N, C, G int) bool {
 	return (tg.Wq-g.out[2])*100 <= 15*g.out[2]
 }
 
+// convTapsBackOK reports whether the backward pass should go tap by tap:
+// only for stride 1 and outputs of at least 20×20. On resnet18's shapes at
+// batch 16 (BenchmarkConvBatched, OpenBLAS) the per-sample im2col backward
+// was faster at 14×14 and for stride 2, the per-tap one at 28×28 and 56×56.
+func convTapsBackOK(g *convGeom, N, C, G int) bool {
+	return convTapsOK(g, N, C, G) && g.s == [3]int{1, 1, 1} && g.outSz >= 400
+}
+
 // convTapsMinC is the fewest input channels the per-tap formulation takes.
 const convTapsMinC = 16
 
