@@ -1,6 +1,7 @@
 package nn
 
-// Per-tap convolution: stride-1 2-D convolutions without im2col.
+// Per-tap convolution: 2-D convolutions without im2col (stride 1 here;
+// strides of 2 through phase planes, see convTapsGeom).
 //
 // With the input zero-padded to Hp×Wp planes, output row oh and column ow
 // of tap (kh, kw) reads xpad[c, oh+kh·dh, ow+kw·dw]. Computing the output
