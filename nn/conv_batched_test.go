@@ -153,3 +153,36 @@ func TestConvTapsMatchesIm2col(t *testing.T) {
 		})
 	}
 }
+
+// The 3×3 stride-2 max-pooling fast path agrees with the general kernel
+// (which the node suite checks against ONNX's references) on every
+// padding and odd/even size, including a NaN input.
+func TestPoolMax3x3s2MatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for _, in := range [][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {112, 112}} {
+		for _, pads := range [][]int{nil, {1, 1, 1, 1}, {0, 1, 1, 0}, {1, 0, 0, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}} {
+			a := convAttrs{autoPad: "NOTSET", strides: []int{2, 2}, pads: pads}
+			g, err := convMakeGeom(&a, in[:], []int{3, 3})
+			if err != nil {
+				continue
+			}
+			planes := 3
+			x := make([]float32, planes*g.inSize)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			x[len(x)/2] = float32(math.NaN())
+			want := make([]float32, planes*g.outSz)
+			poolMaxRows(g, planes, x, want)
+			got := make([]float32, len(want))
+			if !poolMax3x3s2F32(g, planes, x, got) {
+				t.Fatalf("%v pads %v: fast path not taken", in, pads)
+			}
+			for i := range want {
+				if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+					t.Fatalf("%v pads %v: y[%d] = %v, general kernel %v", in, pads, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

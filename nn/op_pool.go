@@ -76,7 +76,9 @@ func (p *poolOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	switch st {
 	case StoreF32:
 		if idx == nil {
-			poolMaxRows(geo, planes, x.F32, y.F32)
+			if !poolMax3x3s2F32(geo, planes, x.F32, y.F32) {
+				poolMaxRows(geo, planes, x.F32, y.F32)
+			}
 			y.RoundToDType()
 			break
 		}

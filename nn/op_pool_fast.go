@@ -1,0 +1,83 @@
+package nn
+
+import "math"
+
+// poolMax3x3s2F32 is max pooling with a 3×3 window and stride 2 (the
+// ResNet stem's), float32, 2-D, no dilation: each output takes the maximum
+// of its (up to) nine inputs in registers, instead of updating the output
+// row once per tap. It reports false, doing nothing, for other geometries.
+// Like the general kernel it uses the builtin max (NaN propagates).
+func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
+	if g.in[0] != 1 || g.k != [3]int{1, 3, 3} || g.s != [3]int{1, 2, 2} || g.d != [3]int{1, 1, 1} {
+		return false
+	}
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	pt, pl := g.pb[1], g.pb[2]
+	// Interior columns: all three taps 2ow-pl+{0,1,2} inside the row.
+	owLo := (pl + 1) / 2
+	owHi := 0
+	if iW-3+pl >= 0 {
+		owHi = min(oW, (iW-3+pl)/2+1)
+	}
+	if owHi < owLo {
+		owHi = owLo
+	}
+	negInf := float32(math.Inf(-1))
+	gemmParallel(planes, func(lo, hi int) {
+		var rows [3][]float32
+		for p := lo; p < hi; p++ {
+			xc := x[p*g.inSize:][:g.inSize]
+			yc := y[p*g.outSz:][:g.outSz]
+			for oh := 0; oh < oH; oh++ {
+				nr := 0
+				for kh := 0; kh < 3; kh++ {
+					if ih := 2*oh - pt + kh; ih >= 0 && ih < iH {
+						rows[nr] = xc[ih*iW : (ih+1)*iW]
+						nr++
+					}
+				}
+				yr := yc[oh*oW : (oh+1)*oW]
+				edge := func(ow int) {
+					m := negInf
+					for r := 0; r < nr; r++ {
+						for kw := 0; kw < 3; kw++ {
+							if iw := 2*ow - pl + kw; iw >= 0 && iw < iW {
+								m = max(m, rows[r][iw])
+							}
+						}
+					}
+					yr[ow] = m
+				}
+				for ow := 0; ow < min(owLo, oW); ow++ {
+					edge(ow)
+				}
+				switch nr {
+				case 3:
+					r0, r1, r2 := rows[0], rows[1], rows[2]
+					for ow := owLo; ow < owHi; ow++ {
+						b := 2*ow - pl
+						a0, a1, a2 := r0[b:b+3], r1[b:b+3], r2[b:b+3]
+						m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2], a2[0], a2[1], a2[2])
+						yr[ow] = m
+					}
+				case 2:
+					r0, r1 := rows[0], rows[1]
+					for ow := owLo; ow < owHi; ow++ {
+						b := 2*ow - pl
+						a0, a1 := r0[b:b+3], r1[b:b+3]
+						yr[ow] = max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2])
+					}
+				default:
+					for ow := owLo; ow < owHi; ow++ {
+						edge(ow)
+					}
+				}
+				for ow := max(owHi, owLo); ow < oW; ow++ {
+					edge(ow)
+				}
+			}
+		}
+	})
+	return true
+}
