@@ -161,13 +161,21 @@ func gemmPackB(trans bool, b []float32, ldb, pc, kb, jc, nb int, dst []float32) 
 		nr := min(gemmNR, nb-jr)
 		panel := dst[jr*kb : jr*kb+gemmNR*kb]
 		if !trans {
+			if nr == gemmNR {
+				// Whole panels: fixed-size array copies, which compile to
+				// vector moves (a copy call per 64 bytes cost more than
+				// the move itself).
+				for p := 0; p < kb; p++ {
+					o := (pc+p)*ldb + jc + jr
+					*(*[gemmNR]float32)(panel[p*gemmNR:]) = *(*[gemmNR]float32)(b[o:])
+				}
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := b[(pc+p)*ldb+jc+jr : (pc+p)*ldb+jc+jr+nr]
 				d := panel[p*gemmNR : p*gemmNR+gemmNR]
 				copy(d, src)
-				if nr < gemmNR {
-					clear(d[nr:])
-				}
+				clear(d[nr:])
 			}
 		} else {
 			if nr < gemmNR {
