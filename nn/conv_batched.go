@@ -85,11 +85,14 @@ func convChunkCols[T float32 | float64](g *convGeom, C, n0, nb int, x, col []T) 
 		return
 	}
 	ld := nb * g.outSz
-	gemmParallel(nb*C, func(lo, hi int) {
+	// Tasks are blocks of 16 channels of one sample.
+	const cb = 16
+	blocks := (C + cb - 1) / cb
+	gemmParallel(nb*blocks, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
-			j, c := t/C, t%C
+			j, c := t/blocks, (t%blocks)*cb
 			xs := x[(n0+j)*C*g.inSize:][:C*g.inSize]
-			convIm2colLd(g, xs, col[j*g.outSz:], ld, c, c+1)
+			convIm2colLd(g, xs, col[j*g.outSz:], ld, c, min(c+cb, C))
 		}
 	})
 }

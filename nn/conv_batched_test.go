@@ -186,3 +186,34 @@ func TestPoolMax3x3s2MatchesGeneral(t *testing.T) {
 		}
 	}
 }
+
+// The small-plane im2col gives exactly the general one's column matrix.
+func TestConvIm2colSmallMatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for _, tc := range []struct {
+		in, k, pads []int
+	}{
+		{[]int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}},
+		{[]int{5, 9}, []int{3, 2}, []int{2, 0, 1, 1}},
+		{[]int{14, 14}, []int{3, 3}, nil},
+		{[]int{16}, []int{5}, []int{2, 2}},
+		{[]int{4, 4}, []int{1, 1}, nil},
+	} {
+		a := convAttrs{autoPad: "NOTSET", pads: tc.pads}
+		g, err := convMakeGeom(&a, tc.in, tc.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !convIm2colSmallOK(g) {
+			t.Fatalf("%v: small path not taken", tc)
+		}
+		const C, ld0 = 3, 5
+		x := convRandSlice(rng, C*g.inSize)
+		ld := g.outSz + ld0 // a wider row stride, as in the batched layout
+		want := make([]float64, C*g.kSize*ld)
+		got := make([]float64, len(want))
+		convIm2colGeneral(g, x, want, ld, 0, C)
+		convIm2colSmall(g, x, got, ld, 0, C)
+		convBatchedClose(t, "col", got, want)
+	}
+}

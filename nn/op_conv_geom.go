@@ -185,6 +185,15 @@ func convIm2col[T float32 | float64](g *convGeom, x []T, col []T, c0, c1 int) {
 // col[r*ld:], so that several samples' columns can sit side by side in one
 // matrix of row length ld.
 func convIm2colLd[T float32 | float64](g *convGeom, x []T, col []T, ld, c0, c1 int) {
+	if convIm2colSmallOK(g) {
+		convIm2colSmall(g, x, col, ld, c0, c1)
+		return
+	}
+	convIm2colGeneral(g, x, col, ld, c0, c1)
+}
+
+// convIm2colGeneral is convIm2colLd for every geometry.
+func convIm2colGeneral[T float32 | float64](g *convGeom, x []T, col []T, ld, c0, c1 int) {
 	oD, oH, oW := g.out[0], g.out[1], g.out[2]
 	iD, iH, iW := g.in[0], g.in[1], g.in[2]
 	for c := c0; c < c1; c++ {
@@ -223,6 +232,48 @@ func convIm2colLd[T float32 | float64](g *convGeom, x []T, col []T, ld, c0, c1 i
 								}
 							}
 						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// convIm2colSmallOK reports whether convIm2colSmall handles g: 2-D,
+// stride 1, no dilation, narrow outputs (at most 16 wide), where the
+// general version spends its time on bounds and tiny copies.
+func convIm2colSmallOK(g *convGeom) bool {
+	return g.in[0] == 1 && g.k[0] == 1 && g.s == [3]int{1, 1, 1} && g.d == [3]int{1, 1, 1} &&
+		g.out[2] <= 16 && (g.in[1]+g.pb[1]+g.pe[1])*(g.in[2]+g.pb[2]+g.pe[2]) <= 1024
+}
+
+// convIm2colSmall is convIm2colLd for convIm2colSmallOK geometries: each
+// channel is zero-padded once into a small plane, from which every row of
+// the column matrix is gathered without bounds checks per position.
+func convIm2colSmall[T float32 | float64](g *convGeom, x []T, col []T, ld, c0, c1 int) {
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	kH, kW := g.k[1], g.k[2]
+	Wp := iW + g.pb[2] + g.pe[2]
+	Hp := iH + g.pb[1] + g.pe[1]
+	var pad [1024]T
+	p := pad[:Hp*Wp]
+	clear(p)
+	for c := c0; c < c1; c++ {
+		xc := x[c*g.inSize : (c+1)*g.inSize]
+		for ih := 0; ih < iH; ih++ {
+			copy(p[(ih+g.pb[1])*Wp+g.pb[2]:][:iW], xc[ih*iW:][:iW])
+		}
+		r := c * g.kSize
+		for kh := 0; kh < kH; kh++ {
+			for kw := 0; kw < kW; kw++ {
+				row := col[r*ld : r*ld+oH*oW]
+				r++
+				for oh := 0; oh < oH; oh++ {
+					src := p[(oh+kh)*Wp+kw:][:oW]
+					dst := row[oh*oW:][:oW]
+					for i, v := range src {
+						dst[i] = v
 					}
 				}
 			}
