@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 )
 
 // Backward pass of Resize and Upsample. For fixed scales/sizes/roi the
@@ -12,115 +11,6 @@ import (
 // each table (or scatters back through the nearest maps). The output
 // geometry is recomputed from the inputs exactly as the forward op does;
 // roi, scales and sizes get nil gradients.
-
-// shgResizePlan recomputes the per-axis plan of a Resize/Upsample run.
-func shgResizePlan(o *rsOp, x *Tensor, in []*Tensor) ([]rsAxisPlan, error) {
-	r := len(x.Shape)
-	get := func(i int) *Tensor {
-		if i < len(in) && in[i] != nil && in[i].Len() > 0 {
-			return in[i]
-		}
-		return nil
-	}
-	var scalesT, sizesT, roiT *Tensor
-	switch {
-	case o.upsample && o.opset < 9:
-	case o.upsample || o.opset < 11:
-		scalesT = get(1)
-		if scalesT == nil {
-			return nil, fmt.Errorf("missing scales input")
-		}
-	default:
-		roiT, scalesT, sizesT = get(1), get(2), get(3)
-	}
-	axes := make([]int, r)
-	for i := range axes {
-		axes[i] = i
-	}
-	if o.axes != nil {
-		axes = axes[:0]
-		for _, a := range o.axes {
-			na, err := shpAxis(a, r)
-			if err != nil {
-				return nil, fmt.Errorf("resize axes %v for input shape %v: %w", o.axes, x.Shape, err)
-			}
-			axes = append(axes, na)
-		}
-	}
-	plan := make([]rsAxisPlan, r)
-	for i, d := range x.Shape {
-		plan[i] = rsAxisPlan{in: d, out: d, scale: 1, roiStart: 0, roiEnd: 1}
-	}
-	if roiT != nil && o.coord == "tf_crop_and_resize" {
-		roi, err := rsFloats(roiT, "roi")
-		if err != nil {
-			return nil, err
-		}
-		if len(roi) != 2*len(axes) {
-			return nil, fmt.Errorf("roi has %d values, want %d for input shape %v", len(roi), 2*len(axes), x.Shape)
-		}
-		for i, a := range axes {
-			plan[a].roiStart, plan[a].roiEnd = roi[i], roi[i+len(axes)]
-		}
-	}
-	if sizesT != nil {
-		sizes, err := shpIndexList(sizesT, "sizes")
-		if err != nil {
-			return nil, err
-		}
-		if len(sizes) != len(axes) {
-			return nil, fmt.Errorf("sizes %v has %d values for input shape %v and %d axes", sizes, len(sizes), x.Shape, len(axes))
-		}
-		for i, a := range axes {
-			if plan[a].in == 0 {
-				continue
-			}
-			plan[a].out = sizes[i]
-			plan[a].scale = float32(sizes[i]) / float32(plan[a].in)
-		}
-		if o.keepAspect == "not_larger" || o.keepAspect == "not_smaller" {
-			s := plan[axes[0]].scale
-			for _, a := range axes[1:] {
-				if o.keepAspect == "not_larger" {
-					s = min(s, plan[a].scale)
-				} else {
-					s = max(s, plan[a].scale)
-				}
-			}
-			for _, a := range axes {
-				plan[a].scale = s
-				plan[a].out = int(s*float32(plan[a].in) + 0.5)
-			}
-		}
-		return plan, nil
-	}
-	scales := o.attrScales
-	if scales == nil {
-		if scalesT == nil {
-			return nil, fmt.Errorf("one of scales and sizes must be given")
-		}
-		var err error
-		if scales, err = rsFloats(scalesT, "scales"); err != nil {
-			return nil, err
-		}
-	}
-	if len(scales) != len(axes) {
-		return nil, fmt.Errorf("scales %v has %d values for input shape %v and %d axes", scales, len(scales), x.Shape, len(axes))
-	}
-	for i, a := range axes {
-		s := scales[i]
-		if !(s > 0) || math.IsInf(float64(s), 0) {
-			return nil, fmt.Errorf("scales %v must be positive", scales)
-		}
-		plan[a].scale = s
-		f := s * float32(plan[a].in)
-		if o.coord == "tf_crop_and_resize" {
-			f *= plan[a].roiEnd - plan[a].roiStart
-		}
-		plan[a].out = int(f)
-	}
-	return plan, nil
-}
 
 func shgResizeGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*Tensor, error) {
 	res := make([]*Tensor, len(in))
@@ -135,7 +25,7 @@ func shgResizeGrad(_ *Context, n *Node, in, _, dOut []*Tensor, need []bool) ([]*
 	if !ok {
 		return nil, fmt.Errorf("%s node was not built by the standard registry", n.OpType)
 	}
-	plan, err := shgResizePlan(o, x, in)
+	plan, err := o.plan(x, in)
 	if err != nil {
 		return nil, err
 	}

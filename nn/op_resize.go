@@ -140,6 +140,23 @@ func (o *rsOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 	if err := shpCheck(x, "X"); err != nil {
 		return nil, err
 	}
+	plan, err := o.plan(x, in)
+	if err != nil {
+		return nil, err
+	}
+	oshape := make([]int, len(plan))
+	for i, p := range plan {
+		oshape[i] = p.out
+	}
+	if o.mode == rsNearest {
+		return o.runNearest(x, plan, oshape)
+	}
+	return o.runInterp(x, plan, oshape)
+}
+
+// plan computes the per-axis resampling plan of one run from the input
+// and the roi, scales and sizes inputs (Run and the gradient share it).
+func (o *rsOp) plan(x *Tensor, in []*Tensor) ([]rsAxisPlan, error) {
 	r := len(x.Shape)
 	get := func(i int) *Tensor {
 		if i < len(in) && in[i] != nil && in[i].Len() > 0 {
@@ -267,14 +284,7 @@ func (o *rsOp) Run(_ *Context, in []*Tensor) ([]*Tensor, error) {
 			plan[a].out = int(f)
 		}
 	}
-	oshape := make([]int, r)
-	for i, p := range plan {
-		oshape[i] = p.out
-	}
-	if o.mode == rsNearest {
-		return o.runNearest(x, plan, oshape)
-	}
-	return o.runInterp(x, plan, oshape)
+	return plan, nil
 }
 
 // rsOriginal maps an output coordinate to the input coordinate system.
