@@ -1443,21 +1443,10 @@ func nmgLpNormGrad(_ *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([
 	if err := nmgMatch("LpNormalization", x, y, x.Len()); err != nil {
 		return nil, err
 	}
-	if x.Rank() == 0 {
-		return nil, fmt.Errorf("LpNormalization backward: input is a scalar")
-	}
-	axis, err := normAxis(op.axis, x.Rank())
+	lay, norm, err := op.norms(x)
 	if err != nil {
-		return nil, fmt.Errorf("LpNormalization backward: input shape %s: %w", ShapeString(x.Shape), err)
+		return nil, fmt.Errorf("LpNormalization backward: %w", err)
 	}
-	reduced := make([]bool, x.Rank())
-	reduced[axis] = true
-	lay := redMakeLayout(x.Shape, reduced)
-	kind := redL2
-	if op.p == 1 {
-		kind = redL1
-	}
-	norm := redFloat(kind, x, lay)
 	dx := New(x.DType, x.Shape...)
 	if x.Len() > 0 {
 		if x.F64 != nil {

@@ -259,20 +259,15 @@ func normLpNew(n *Node) (Op, error) {
 	return &normLpOp{axis: int(n.AttrInt("axis", -1)), p: p}, nil
 }
 
-func (op *normLpOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
-	if len(in) < 1 || in[0] == nil {
-		return nil, fmt.Errorf("missing input")
-	}
-	x := in[0]
-	if err := normCheckFloat(x, "input"); err != nil {
-		return nil, err
-	}
+// norms returns the reduction layout along the op's axis and the L1 or L2
+// norm of every slice of x (forward and backward share it).
+func (op *normLpOp) norms(x *Tensor) (*redLayout, []float64, error) {
 	if x.Rank() == 0 {
-		return nil, fmt.Errorf("input is a scalar, want rank >= 1")
+		return nil, nil, fmt.Errorf("input is a scalar, want rank >= 1")
 	}
 	axis, err := normAxis(op.axis, x.Rank())
 	if err != nil {
-		return nil, fmt.Errorf("input shape %s: %w", ShapeString(x.Shape), err)
+		return nil, nil, fmt.Errorf("input shape %s: %w", ShapeString(x.Shape), err)
 	}
 	reduced := make([]bool, x.Rank())
 	reduced[axis] = true
@@ -281,7 +276,21 @@ func (op *normLpOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	if op.p == 1 {
 		kind = redL1
 	}
-	norm := redFloat(kind, x, lay)
+	return lay, redFloat(kind, x, lay), nil
+}
+
+func (op *normLpOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
+	if len(in) < 1 || in[0] == nil {
+		return nil, fmt.Errorf("missing input")
+	}
+	x := in[0]
+	if err := normCheckFloat(x, "input"); err != nil {
+		return nil, err
+	}
+	lay, norm, err := op.norms(x)
+	if err != nil {
+		return nil, err
+	}
 	for i, v := range norm {
 		if v != 0 {
 			norm[i] = 1 / v
