@@ -36,10 +36,10 @@ func TestConvBatchedMatchesPerSample(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		K := tc.C * g.kSize
-		x := convRandSlice(rng, tc.N*tc.C*g.inSize)
-		w := convRandSlice(rng, tc.M*K)
-		b := convRandSlice(rng, tc.M)
-		dy := convRandSlice(rng, tc.N*tc.M*g.outSz)
+		x := randF64(rng, tc.N*tc.C*g.inSize).F64
+		w := randF64(rng, tc.M*K).F64
+		b := randF64(rng, tc.M).F64
+		dy := randF64(rng, tc.N*tc.M*g.outSz).F64
 		wantY := make([]float64, tc.N*tc.M*g.outSz)
 		// Reference: the per-sample kernel, one sample at a time.
 		for n := 0; n < tc.N; n++ {
@@ -71,14 +71,6 @@ func TestConvBatchedMatchesPerSample(t *testing.T) {
 			})
 		}
 	}
-}
-
-func convRandSlice(rng *rand.Rand, n int) []float64 {
-	s := make([]float64, n)
-	for i := range s {
-		s[i] = rng.NormFloat64()
-	}
-	return s
 }
 
 func convBatchedClose(t *testing.T, what string, got, want []float64) {
@@ -124,10 +116,10 @@ func TestConvTapsMatchesIm2col(t *testing.T) {
 				t.Fatalf("geometry %+v not accepted by convTapsOK", g)
 			}
 			K := tc.C * g.kSize
-			x := convRandSlice(rng, tc.N*tc.C*g.inSize)
-			w := convRandSlice(rng, tc.M*K)
-			b := convRandSlice(rng, tc.M)
-			dy := convRandSlice(rng, tc.N*tc.M*g.outSz)
+			x := randF64(rng, tc.N*tc.C*g.inSize).F64
+			w := randF64(rng, tc.M*K).F64
+			b := randF64(rng, tc.M).F64
+			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
 			wantY := make([]float64, tc.N*tc.M*g.outSz)
 			for n := 0; n < tc.N; n++ {
 				convForward(g, 1, tc.C, tc.M, 1, x[n*tc.C*g.inSize:][:tc.C*g.inSize], w, b, wantY[n*tc.M*g.outSz:][:tc.M*g.outSz])
@@ -208,7 +200,7 @@ func TestConvIm2colSmallMatchesGeneral(t *testing.T) {
 			t.Fatalf("%v: small path not taken", tc)
 		}
 		const C, ld0 = 3, 5
-		x := convRandSlice(rng, C*g.inSize)
+		x := randF64(rng, C*g.inSize).F64
 		ld := g.outSz + ld0 // a wider row stride, as in the batched layout
 		want := make([]float64, C*g.kSize*ld)
 		got := make([]float64, len(want))

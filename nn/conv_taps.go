@@ -85,64 +85,73 @@ func convTapsLayout(g *convGeom) convTapsGeom {
 	return t
 }
 
-// convTapsWeights reorders w [M, C, taps] into [taps][M][C].
+// convTapsWeights reorders w [M, C, taps] into [taps][M][C] (pooled).
 func convTapsWeights[T float32 | float64](w []T, M, C, taps int) ([]T, func()) {
 	wt, release := convBuf[T](len(w))
+	convTapsReorder(w, wt, M, C, taps, true)
+	return wt, release
+}
+
+// convTapsReorder moves between the ONNX weight layout [M][C][taps] (mct)
+// and the per-tap layout [taps][M][C] (tmc): toTaps copies mct into tmc,
+// otherwise tmc into mct.
+func convTapsReorder[T float32 | float64](mct, tmc []T, M, C, taps int, toTaps bool) {
 	gemmParallel(M, func(lo, hi int) {
 		for m := lo; m < hi; m++ {
 			for c := 0; c < C; c++ {
-				src := w[(m*C+c)*taps:][:taps]
-				for t, v := range src {
-					wt[(t*M+m)*C+c] = v
+				row := mct[(m*C+c)*taps:][:taps]
+				for t := range row {
+					if toTaps {
+						tmc[(t*M+m)*C+c] = row[t]
+					} else {
+						row[t] = tmc[(t*M+m)*C+c]
+					}
 				}
 			}
 		}
 	})
-	return wt, release
 }
 
 // convTapsPad writes the zero-padded phase planes of xs [C, iH·iW] into
 // xp (C·chStride + slack elements).
 func convTapsPad[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xs, xp []T) {
 	clear(xp)
-	iH, iW := g.in[1], g.in[2]
-	pt, pl := g.pb[1], g.pb[2]
-	sh, sw := g.s[1], g.s[2]
-	for c := 0; c < C; c++ {
-		for ih := 0; ih < iH; ih++ {
-			src := xs[(c*iH+ih)*iW:][:iW]
-			ph := ih + pt
-			rowBase := c*tg.chStride + (ph%sh)*sw*tg.planeQ + (ph/sh)*tg.Wq
-			if sw == 1 {
-				copy(xp[rowBase+pl:][:iW], src)
-				continue
-			}
-			for iw, v := range src {
-				pw := iw + pl
-				xp[rowBase+(pw%sw)*tg.planeQ+pw/sw] = v
-			}
-		}
-	}
+	convTapsMove(g, tg, C, xs, xp, true)
 }
 
-// convTapsUnpad adds nothing and drops the padding: it copies the phase
-// planes xp back into dxs [C, iH·iW] (the inverse of convTapsPad).
+// convTapsUnpad copies the input positions of the phase planes xp back into
+// dxs [C, iH·iW], dropping the padding (the inverse of convTapsPad).
 func convTapsUnpad[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xp, dxs []T) {
+	convTapsMove(g, tg, C, dxs, xp, false)
+}
+
+// convTapsMove copies between plain planes xs [C, iH·iW] and the input
+// positions of the phase planes xp: into xp when toPhases, else out of it.
+func convTapsMove[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xs, xp []T, toPhases bool) {
 	iH, iW := g.in[1], g.in[2]
 	pt, pl := g.pb[1], g.pb[2]
 	sh, sw := g.s[1], g.s[2]
 	for c := 0; c < C; c++ {
 		for ih := 0; ih < iH; ih++ {
-			dst := dxs[(c*iH+ih)*iW:][:iW]
+			plain := xs[(c*iH+ih)*iW:][:iW]
 			ph := ih + pt
 			rowBase := c*tg.chStride + (ph%sh)*sw*tg.planeQ + (ph/sh)*tg.Wq
 			if sw == 1 {
-				copy(dst, xp[rowBase+pl:][:iW])
+				if toPhases {
+					copy(xp[rowBase+pl:][:iW], plain)
+				} else {
+					copy(plain, xp[rowBase+pl:][:iW])
+				}
 				continue
 			}
-			for iw := range dst {
+			for iw := range plain {
 				pw := iw + pl
-				dst[iw] = xp[rowBase+(pw%sw)*tg.planeQ+pw/sw]
+				k := rowBase + (pw%sw)*tg.planeQ + pw/sw
+				if toPhases {
+					xp[k] = plain[iw]
+				} else {
+					plain[iw] = xp[k]
+				}
 			}
 		}
 	}
@@ -238,15 +247,6 @@ func cvgConvBackTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, dy, dx
 		}
 	})
 	if dw != nil {
-		gemmParallel(M, func(lo, hi int) {
-			for m := lo; m < hi; m++ {
-				for c := 0; c < C; c++ {
-					dst := dw[(m*C+c)*taps:][:taps]
-					for t := range dst {
-						dst[t] = dwT[(t*M+m)*C+c]
-					}
-				}
-			}
-		})
+		convTapsReorder(dw, dwT, M, C, taps, false)
 	}
 }
