@@ -259,11 +259,7 @@ func (t *Trainer) epoch(ctx context.Context, ds Dataset, epoch, epochs int, lrBa
 		return rec, err
 	}
 	steps := loader.NumBatches()
-	names := t.Freeze.TrainableNames()
-	params := make([]*nn.Param, len(names))
-	for i, n := range names {
-		params[i] = t.G.Params[n]
-	}
+	names, params := t.trainable()
 	nctx := nn.NewContext(ctx)
 	nctx.Training = true
 	nctx.Rand = rand.New(rand.NewSource(t.Cfg.Seed*1000003 + int64(epoch)))
@@ -338,16 +334,23 @@ func (t *Trainer) step(nctx *nn.Context, mb trainBatch, names []string, params [
 	return loss, logits, nil
 }
 
-// TrainStep runs one training step on the batch x with the given labels at
-// learning rate lr (the schedule is not consulted and the feature cache is
-// not used): forward, loss, backward and optimizer update, as in Fit. It
-// returns the batch loss. graft bench --train measures it.
-func (t *Trainer) TrainStep(ctx context.Context, x *nn.Tensor, labels []int, lr float64) (float64, error) {
+// trainable returns the names of the trainable parameters and the
+// parameters themselves, in the same order.
+func (t *Trainer) trainable() ([]string, []*nn.Param) {
 	names := t.Freeze.TrainableNames()
 	params := make([]*nn.Param, len(names))
 	for i, n := range names {
 		params[i] = t.G.Params[n]
 	}
+	return names, params
+}
+
+// TrainStep runs one training step on the batch x with the given labels at
+// learning rate lr (the schedule is not consulted and the feature cache is
+// not used): forward, loss, backward and optimizer update, as in Fit. It
+// returns the batch loss. graft bench --train measures it.
+func (t *Trainer) TrainStep(ctx context.Context, x *nn.Tensor, labels []int, lr float64) (float64, error) {
+	names, params := t.trainable()
 	nctx := nn.NewContext(ctx)
 	nctx.Training = true
 	nctx.Rand = rand.New(rand.NewSource(t.Cfg.Seed))
