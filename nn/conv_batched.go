@@ -161,12 +161,21 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 
 // convBackAuto computes the convolution gradients dx and dw (each nil when
 // not needed, zeroed otherwise): sample-batched for ungrouped
-// convolutions with narrow outputs, tap by tap for other ungrouped
-// stride-1 ones (conv_taps.go), per sample with im2col otherwise.
+// convolutions with narrow outputs; otherwise dx of ungrouped stride-1
+// float32 ones on AVX2 CPUs as an implicit GEMM (conv_implicit.go), and
+// the rest tap by tap for other ungrouped stride-1 ones (conv_taps.go), per
+// sample with im2col otherwise.
 func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
 	if G == 1 && convBatchedPays(g, N) {
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
 		return
+	}
+	if wf, ok := any(w).([]float32); ok && dx != nil && cvgConvBackDataImplicitOK(g, N, G) {
+		cvgConvBackDataImplicitF32(g, N, C, M, wf, any(dy).([]float32), any(dx).([]float32))
+		if dw == nil {
+			return
+		}
+		dx = nil
 	}
 	if convTapsBackOK(g, N, C, G) {
 		cvgConvBackTaps(g, N, C, M, x, w, dy, dx, dw)

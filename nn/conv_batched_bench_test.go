@@ -60,10 +60,18 @@ func BenchmarkConvBatched(b *testing.B) {
 				}
 			})
 		}, 1)
+		if convImplicitOK(g, 1) {
+			run("fwd-implicit", func() { convForwardImplicitF32(g, N, sh.C, sh.M, x, w, nil, y) }, 1)
+		}
+		if cvgConvBackDataImplicitOK(g, N, 1) {
+			run("dx-implicit", func() { cvgConvBackDataImplicitF32(g, N, sh.C, sh.M, w, dy, dx) }, 1)
+		}
 		run("fwd-batched", func() { convForwardBatched(g, N, sh.C, sh.M, convBatchSize(K, g.outSz, N), x, w, nil, y) }, 1)
 		if convTapsOK(g, N, sh.C, 1) {
 			run("fwd-taps", func() { convForwardTaps(g, N, sh.C, sh.M, x, w, nil, y) }, 1)
 			run("bwd-taps", func() { cvgConvBackTaps(g, N, sh.C, sh.M, x, w, dy, dx, dw) }, 2)
+			run("dw-taps", func() { cvgConvBackTaps(g, N, sh.C, sh.M, x, w, dy, nil, dw) }, 1)
+			run("dx-taps", func() { cvgConvBackTaps(g, N, sh.C, sh.M, x, w, dy, dx, nil) }, 1)
 			run("bwd-sample", func() { clear(dx); clear(dw); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, dx, dw) }, 2)
 		}
 		run("dw-sample", func() { clear(dw); cvgConvBack(g, N, sh.C, sh.M, 1, x, w, dy, nil, dw) }, 1)

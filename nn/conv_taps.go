@@ -144,6 +144,36 @@ func convTapsMove[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xs,
 				}
 				continue
 			}
+			if sw == 2 {
+				// Padded column pw goes to phase pw%2 at column pw/2: input
+				// columns iw and iw+1 of a pair land at the same column of
+				// the two phases.
+				p0 := xp[rowBase+pl/2:]
+				p1 := xp[rowBase+tg.planeQ+pl/2:]
+				if pl%2 == 1 {
+					p0, p1 = p1, xp[rowBase+pl/2+1:]
+				}
+				pairs := iW / 2
+				p0, p1 = p0[:pairs+iW%2], p1[:pairs]
+				if toPhases {
+					for i := 0; i < pairs; i++ {
+						pr := plain[2*i : 2*i+2 : 2*i+2]
+						p0[i], p1[i] = pr[0], pr[1]
+					}
+					if iW%2 == 1 {
+						p0[pairs] = plain[iW-1]
+					}
+				} else {
+					for i := 0; i < pairs; i++ {
+						pr := plain[2*i : 2*i+2 : 2*i+2]
+						pr[0], pr[1] = p0[i], p1[i]
+					}
+					if iW%2 == 1 {
+						plain[iW-1] = p0[pairs]
+					}
+				}
+				continue
+			}
 			for iw := range plain {
 				pw := iw + pl
 				k := rowBase + (pw%sw)*tg.planeQ + pw/sw

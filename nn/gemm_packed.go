@@ -3,6 +3,8 @@ package nn
 import (
 	"runtime"
 	"sync"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
 )
 
 // Blocking of the packed SGEMM: a KC×NC block of B (packed in 16-column
@@ -165,6 +167,10 @@ func gemmPackB(trans bool, b []float32, ldb, pc, kb, jc, nb int, dst []float32) 
 				// Whole panels: fixed-size array copies, which compile to
 				// vector moves (a copy call per 64 bytes cost more than
 				// the move itself).
+				if gemmKernelOK {
+					gemmasm.PackB16(kb, b[pc*ldb+jc+jr:], ldb, panel)
+					continue
+				}
 				for p := 0; p < kb; p++ {
 					o := (pc+p)*ldb + jc + jr
 					*(*[gemmNR]float32)(panel[p*gemmNR:]) = *(*[gemmNR]float32)(b[o:])

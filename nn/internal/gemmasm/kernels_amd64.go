@@ -30,6 +30,23 @@ func hasAVX2FMA() bool {
 	return ebx7&(1<<5) != 0
 }
 
+// hasAVX512F reports whether the CPU and OS support AVX-512 Foundation
+// (zmm registers and opmask state enabled in XCR0).
+func hasAVX512F() bool {
+	if !hasAVX2FMA() {
+		return false
+	}
+	if xcr0, _ := xgetbv(); xcr0&0xe6 != 0xe6 {
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	return ebx7&(1<<16) != 0
+}
+
+// OK512 reports whether the AVX-512 kernels (Kernel6x32Offs) can run. It is
+// set once at start-up and never written afterwards.
+var OK512 = hasAVX512F()
+
 // OK reports whether the kernels can run on this machine (AVX2 and FMA3
 // present). It is set once at start-up from the CPU features and never
 // written afterwards.
@@ -76,4 +93,108 @@ func TapsStride2(y []float32, w []float32, offs []int, base []float32) int {
 	}
 	tapsS2F32(n, len(w), &w[0], &offs[0], &base[0], &y[0])
 	return n
+}
+
+//go:noescape
+func packB16(kb int, src *float32, ldb int, dst *float32)
+
+// PackB16 copies kb rows of 16 values, row p starting at src[p*ldb], into
+// dst[p*16 : p*16+16]. Only call it when OK is true.
+func PackB16(kb int, src []float32, ldb int, dst []float32) {
+	if kb <= 0 {
+		return
+	}
+	_ = src[(kb-1)*ldb+15]
+	_ = dst[kb*16-1]
+	packB16(kb, &src[0], ldb, &dst[0])
+}
+
+//go:noescape
+func kernel6x16Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+// Kernel6x16Offs computes a 6×16 block of C from a packed A panel (as for
+// Kernel6x16) and a B read in place: row p of the B panel is
+// base[offs[p] : offs[p]+16]. The product is added to bias[i] for row i
+// when bias is not nil, and to the old C when load is true; otherwise C is
+// overwritten. It checks a, c, bias and offs but not the B rows: the caller
+// must have checked that every offs[p]+16 <= len(base) (once per product,
+// not per call). Only call it when OK is true.
+func Kernel6x16Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	_ = a[kc*6-1]
+	_ = c[5*ldc+15]
+	_ = offs[kc-1]
+	_ = base[0]
+	var bp *float32
+	if bias != nil {
+		_ = bias[5]
+		bp = &bias[0]
+	}
+	var l int
+	if load {
+		l = 1
+	}
+	kernel6x16Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, l)
+}
+
+//go:noescape
+func kernel6x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+// Kernel6x32Offs is Kernel6x16Offs for a 6×32 block of C with AVX-512: row
+// p of the B panel is base[offs[p] : offs[p]+32], unchecked as there. Only
+// call it when OK512 is true.
+func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	_ = a[kc*6-1]
+	_ = c[5*ldc+31]
+	_ = offs[kc-1]
+	_ = base[0]
+	var bp *float32
+	if bias != nil {
+		_ = bias[5]
+		bp = &bias[0]
+	}
+	var l int
+	if load {
+		l = 1
+	}
+	kernel6x32Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, l)
+}
+
+//go:noescape
+func kernel1x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+//go:noescape
+func kernel2x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+//go:noescape
+func kernel3x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+//go:noescape
+func kernel4x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+//go:noescape
+func kernel5x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+
+// Kernel6x32OffsRows is Kernel6x32Offs for the first rows (1 to 6) rows of
+// the A panel: only rows rows of C (and of bias) are read or written.
+func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	if rows < 1 || rows > 6 {
+		panic("gemmasm: Kernel6x32OffsRows: rows out of [1, 6]")
+	}
+	_ = a[kc*6-1]
+	_ = c[(rows-1)*ldc+31]
+	_ = offs[kc-1]
+	_ = base[0]
+	var bp *float32
+	if bias != nil {
+		_ = bias[rows-1]
+		bp = &bias[0]
+	}
+	var l int
+	if load {
+		l = 1
+	}
+	k := [...]func(int, *float32, *float32, *int, *float32, int, *float32, int){
+		kernel1x32Offs, kernel2x32Offs, kernel3x32Offs, kernel4x32Offs, kernel5x32Offs, kernel6x32Offs,
+	}[rows-1]
+	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, l)
 }

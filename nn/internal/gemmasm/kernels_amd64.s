@@ -219,3 +219,666 @@ s2tap:
 s2done:
 	VZEROUPPER
 	RET
+
+// func packB16(kb int, src *float32, ldb int, dst *float32)
+//
+// Copies kb rows of 16 floats, row p read from src[p*ldb:], into dst
+// contiguously (dst[p*16+j] = src[p*ldb+j]). kb must be at least 1.
+TEXT ·packB16(SB), NOSPLIT, $0-32
+	MOVQ kb+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ ldb+16(FP), R8
+	MOVQ dst+24(FP), DI
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R9
+	CMPQ CX, $2
+	JLT  tail
+	LEAQ (R8)(R8*2), R10
+	SHLQ $2, R10
+pair:
+	PREFETCHT0 (SI)(R10*1)
+	PREFETCHT0 (SI)(R10*2)
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (SI)(R8*1), Y2
+	VMOVUPS 32(SI)(R8*1), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ R9, SI
+	ADDQ $128, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  pair
+tail:
+	TESTQ CX, CX
+	JZ   done
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+done:
+	VZEROUPPER
+	RET
+
+// func kernel6x16Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x16 with an unpacked B: row p of the 16-column B panel is read
+// from base[offs[p] : offs[p]+16] (offs in elements). The 6×16 result is
+// added to bias[i] (row i) when bias is not nil, and to the old C when load
+// is not zero; otherwise C is overwritten. kc must be at least 1.
+TEXT ·kernel6x16Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+oloop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Y0
+	VMOVUPS 32(DI)(R9*4), Y1
+	VBROADCASTSS (SI), Y2
+	VBROADCASTSS 4(SI), Y3
+	VFMADD231PS Y0, Y2, Y4
+	VFMADD231PS Y1, Y2, Y5
+	VFMADD231PS Y0, Y3, Y6
+	VFMADD231PS Y1, Y3, Y7
+	VBROADCASTSS 8(SI), Y2
+	VBROADCASTSS 12(SI), Y3
+	VFMADD231PS Y0, Y2, Y8
+	VFMADD231PS Y1, Y2, Y9
+	VFMADD231PS Y0, Y3, Y10
+	VFMADD231PS Y1, Y3, Y11
+	VBROADCASTSS 16(SI), Y2
+	VBROADCASTSS 20(SI), Y3
+	VFMADD231PS Y0, Y2, Y12
+	VFMADD231PS Y1, Y2, Y13
+	VFMADD231PS Y0, Y3, Y14
+	VFMADD231PS Y1, Y3, Y15
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  oloop
+
+	TESTQ R10, R10
+	JZ    nobias
+	VBROADCASTSS (R10), Y0
+	VBROADCASTSS 4(R10), Y1
+	VBROADCASTSS 8(R10), Y2
+	VBROADCASTSS 12(R10), Y3
+	VADDPS Y0, Y4, Y4
+	VADDPS Y0, Y5, Y5
+	VADDPS Y1, Y6, Y6
+	VADDPS Y1, Y7, Y7
+	VADDPS Y2, Y8, Y8
+	VADDPS Y2, Y9, Y9
+	VADDPS Y3, Y10, Y10
+	VADDPS Y3, Y11, Y11
+	VBROADCASTSS 16(R10), Y0
+	VBROADCASTSS 20(R10), Y1
+	VADDPS Y0, Y12, Y12
+	VADDPS Y0, Y13, Y13
+	VADDPS Y1, Y14, Y14
+	VADDPS Y1, Y15, Y15
+
+nobias:
+	TESTQ R11, R11
+	JZ    store
+	MOVQ  DX, R12
+	VADDPS (R12), Y4, Y4
+	VADDPS 32(R12), Y5, Y5
+	ADDQ  R8, R12
+	VADDPS (R12), Y6, Y6
+	VADDPS 32(R12), Y7, Y7
+	ADDQ  R8, R12
+	VADDPS (R12), Y8, Y8
+	VADDPS 32(R12), Y9, Y9
+	ADDQ  R8, R12
+	VADDPS (R12), Y10, Y10
+	VADDPS 32(R12), Y11, Y11
+	ADDQ  R8, R12
+	VADDPS (R12), Y12, Y12
+	VADDPS 32(R12), Y13, Y13
+	ADDQ  R8, R12
+	VADDPS (R12), Y14, Y14
+	VADDPS 32(R12), Y15, Y15
+
+store:
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y6, (DX)
+	VMOVUPS Y7, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y8, (DX)
+	VMOVUPS Y9, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y10, (DX)
+	VMOVUPS Y11, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, 32(DX)
+	ADDQ R8, DX
+	VMOVUPS Y14, (DX)
+	VMOVUPS Y15, 32(DX)
+	VZEROUPPER
+	RET
+
+// func kernel6x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x16Offs with AVX-512: a 6×32 block of C (two zmm registers per
+// row), B rows of 32 values read from base[offs[p]:]. Per step it loads
+// half as much per multiply-add as the 16-wide kernel, which is what
+// limits that one on CPUs whose load ports saturate first.
+TEXT ·kernel6x32Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+zloop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS 64(DI)(R9*4), Z1
+	VBROADCASTSS 0(SI), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	VBROADCASTSS 4(SI), Z3
+	VFMADD231PS Z0, Z3, Z6
+	VFMADD231PS Z1, Z3, Z7
+	VBROADCASTSS 8(SI), Z2
+	VFMADD231PS Z0, Z2, Z8
+	VFMADD231PS Z1, Z2, Z9
+	VBROADCASTSS 12(SI), Z3
+	VFMADD231PS Z0, Z3, Z10
+	VFMADD231PS Z1, Z3, Z11
+	VBROADCASTSS 16(SI), Z2
+	VFMADD231PS Z0, Z2, Z12
+	VFMADD231PS Z1, Z2, Z13
+	VBROADCASTSS 20(SI), Z3
+	VFMADD231PS Z0, Z3, Z14
+	VFMADD231PS Z1, Z3, Z15
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  zloop
+
+	TESTQ R10, R10
+	JZ    znobias
+	VBROADCASTSS 0(R10), Z0
+	VADDPS Z0, Z4, Z4
+	VADDPS Z0, Z5, Z5
+	VBROADCASTSS 4(R10), Z0
+	VADDPS Z0, Z6, Z6
+	VADDPS Z0, Z7, Z7
+	VBROADCASTSS 8(R10), Z0
+	VADDPS Z0, Z8, Z8
+	VADDPS Z0, Z9, Z9
+	VBROADCASTSS 12(R10), Z0
+	VADDPS Z0, Z10, Z10
+	VADDPS Z0, Z11, Z11
+	VBROADCASTSS 16(R10), Z0
+	VADDPS Z0, Z12, Z12
+	VADDPS Z0, Z13, Z13
+	VBROADCASTSS 20(R10), Z0
+	VADDPS Z0, Z14, Z14
+	VADDPS Z0, Z15, Z15
+
+znobias:
+	TESTQ R11, R11
+	JZ    zstore
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	VADDPS 64(R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+	VADDPS 64(R12), Z9, Z9
+	ADDQ R8, R12
+	VADDPS (R12), Z10, Z10
+	VADDPS 64(R12), Z11, Z11
+	ADDQ R8, R12
+	VADDPS (R12), Z12, Z12
+	VADDPS 64(R12), Z13, Z13
+	ADDQ R8, R12
+	VADDPS (R12), Z14, Z14
+	VADDPS 64(R12), Z15, Z15
+
+zstore:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z14, (DX)
+	VMOVUPS Z15, 64(DX)
+	VZEROUPPER
+	RET
+
+// func kernel1x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x32Offs for the first 1 rows of a 6-row A panel (the ragged
+// last panel of a matrix whose row count is not a multiple of 6).
+TEXT ·kernel1x32Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+z1loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS 64(DI)(R9*4), Z1
+	VBROADCASTSS 0(SI), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  z1loop
+
+	TESTQ R10, R10
+	JZ    z1nobias
+	VBROADCASTSS 0(R10), Z0
+	VADDPS Z0, Z4, Z4
+	VADDPS Z0, Z5, Z5
+
+z1nobias:
+	TESTQ R11, R11
+	JZ    z1store
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+
+z1store:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	VZEROUPPER
+	RET
+
+// func kernel2x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x32Offs for the first 2 rows of a 6-row A panel (the ragged
+// last panel of a matrix whose row count is not a multiple of 6).
+TEXT ·kernel2x32Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+z2loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS 64(DI)(R9*4), Z1
+	VBROADCASTSS 0(SI), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	VBROADCASTSS 4(SI), Z3
+	VFMADD231PS Z0, Z3, Z6
+	VFMADD231PS Z1, Z3, Z7
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  z2loop
+
+	TESTQ R10, R10
+	JZ    z2nobias
+	VBROADCASTSS 0(R10), Z0
+	VADDPS Z0, Z4, Z4
+	VADDPS Z0, Z5, Z5
+	VBROADCASTSS 4(R10), Z0
+	VADDPS Z0, Z6, Z6
+	VADDPS Z0, Z7, Z7
+
+z2nobias:
+	TESTQ R11, R11
+	JZ    z2store
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	VADDPS 64(R12), Z7, Z7
+
+z2store:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	VZEROUPPER
+	RET
+
+// func kernel3x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x32Offs for the first 3 rows of a 6-row A panel (the ragged
+// last panel of a matrix whose row count is not a multiple of 6).
+TEXT ·kernel3x32Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+
+z3loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS 64(DI)(R9*4), Z1
+	VBROADCASTSS 0(SI), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	VBROADCASTSS 4(SI), Z3
+	VFMADD231PS Z0, Z3, Z6
+	VFMADD231PS Z1, Z3, Z7
+	VBROADCASTSS 8(SI), Z2
+	VFMADD231PS Z0, Z2, Z8
+	VFMADD231PS Z1, Z2, Z9
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  z3loop
+
+	TESTQ R10, R10
+	JZ    z3nobias
+	VBROADCASTSS 0(R10), Z0
+	VADDPS Z0, Z4, Z4
+	VADDPS Z0, Z5, Z5
+	VBROADCASTSS 4(R10), Z0
+	VADDPS Z0, Z6, Z6
+	VADDPS Z0, Z7, Z7
+	VBROADCASTSS 8(R10), Z0
+	VADDPS Z0, Z8, Z8
+	VADDPS Z0, Z9, Z9
+
+z3nobias:
+	TESTQ R11, R11
+	JZ    z3store
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	VADDPS 64(R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+	VADDPS 64(R12), Z9, Z9
+
+z3store:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	VZEROUPPER
+	RET
+
+// func kernel4x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x32Offs for the first 4 rows of a 6-row A panel (the ragged
+// last panel of a matrix whose row count is not a multiple of 6).
+TEXT ·kernel4x32Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+
+z4loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS 64(DI)(R9*4), Z1
+	VBROADCASTSS 0(SI), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	VBROADCASTSS 4(SI), Z3
+	VFMADD231PS Z0, Z3, Z6
+	VFMADD231PS Z1, Z3, Z7
+	VBROADCASTSS 8(SI), Z2
+	VFMADD231PS Z0, Z2, Z8
+	VFMADD231PS Z1, Z2, Z9
+	VBROADCASTSS 12(SI), Z3
+	VFMADD231PS Z0, Z3, Z10
+	VFMADD231PS Z1, Z3, Z11
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  z4loop
+
+	TESTQ R10, R10
+	JZ    z4nobias
+	VBROADCASTSS 0(R10), Z0
+	VADDPS Z0, Z4, Z4
+	VADDPS Z0, Z5, Z5
+	VBROADCASTSS 4(R10), Z0
+	VADDPS Z0, Z6, Z6
+	VADDPS Z0, Z7, Z7
+	VBROADCASTSS 8(R10), Z0
+	VADDPS Z0, Z8, Z8
+	VADDPS Z0, Z9, Z9
+	VBROADCASTSS 12(R10), Z0
+	VADDPS Z0, Z10, Z10
+	VADDPS Z0, Z11, Z11
+
+z4nobias:
+	TESTQ R11, R11
+	JZ    z4store
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	VADDPS 64(R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+	VADDPS 64(R12), Z9, Z9
+	ADDQ R8, R12
+	VADDPS (R12), Z10, Z10
+	VADDPS 64(R12), Z11, Z11
+
+z4store:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	VZEROUPPER
+	RET
+
+// func kernel5x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+//
+// kernel6x32Offs for the first 5 rows of a 6-row A panel (the ragged
+// last panel of a matrix whose row count is not a multiple of 6).
+TEXT ·kernel5x32Offs(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ load+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+
+z5loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VMOVUPS 64(DI)(R9*4), Z1
+	VBROADCASTSS 0(SI), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	VBROADCASTSS 4(SI), Z3
+	VFMADD231PS Z0, Z3, Z6
+	VFMADD231PS Z1, Z3, Z7
+	VBROADCASTSS 8(SI), Z2
+	VFMADD231PS Z0, Z2, Z8
+	VFMADD231PS Z1, Z2, Z9
+	VBROADCASTSS 12(SI), Z3
+	VFMADD231PS Z0, Z3, Z10
+	VFMADD231PS Z1, Z3, Z11
+	VBROADCASTSS 16(SI), Z2
+	VFMADD231PS Z0, Z2, Z12
+	VFMADD231PS Z1, Z2, Z13
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  z5loop
+
+	TESTQ R10, R10
+	JZ    z5nobias
+	VBROADCASTSS 0(R10), Z0
+	VADDPS Z0, Z4, Z4
+	VADDPS Z0, Z5, Z5
+	VBROADCASTSS 4(R10), Z0
+	VADDPS Z0, Z6, Z6
+	VADDPS Z0, Z7, Z7
+	VBROADCASTSS 8(R10), Z0
+	VADDPS Z0, Z8, Z8
+	VADDPS Z0, Z9, Z9
+	VBROADCASTSS 12(R10), Z0
+	VADDPS Z0, Z10, Z10
+	VADDPS Z0, Z11, Z11
+	VBROADCASTSS 16(R10), Z0
+	VADDPS Z0, Z12, Z12
+	VADDPS Z0, Z13, Z13
+
+z5nobias:
+	TESTQ R11, R11
+	JZ    z5store
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	VADDPS 64(R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+	VADDPS 64(R12), Z9, Z9
+	ADDQ R8, R12
+	VADDPS (R12), Z10, Z10
+	VADDPS 64(R12), Z11, Z11
+	ADDQ R8, R12
+	VADDPS (R12), Z12, Z12
+	VADDPS 64(R12), Z13, Z13
+
+z5store:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	VZEROUPPER
+	RET

@@ -2,6 +2,9 @@
 
 package gemmasm
 
+// OK512 is false: no AVX-512 kernels on this platform or with -tags purego.
+const OK512 = false
+
 // OK is false: no vector kernels on this platform or with -tags purego.
 const OK = false
 
@@ -15,3 +18,26 @@ func Taps(y []float32, w []float32, offs []int, base []float32) int { return 0 }
 
 // TapsStride2 is unavailable here and processes nothing.
 func TapsStride2(y []float32, w []float32, offs []int, base []float32) int { return 0 }
+
+// PackB16 copies kb rows of 16 values, row p starting at src[p*ldb], into
+// dst[p*16 : p*16+16].
+func PackB16(kb int, src []float32, ldb int, dst []float32) {
+	for p := 0; p < kb; p++ {
+		copy(dst[p*16:p*16+16], src[p*ldb:p*ldb+16])
+	}
+}
+
+// Kernel6x16Offs is unavailable here; callers check OK first.
+func Kernel6x16Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	panic("gemmasm: kernel not available on this platform")
+}
+
+// Kernel6x32Offs is unavailable here; callers check OK512 first.
+func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	panic("gemmasm: kernel not available on this platform")
+}
+
+// Kernel6x32OffsRows is unavailable here; callers check OK512 first.
+func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	panic("gemmasm: kernel not available on this platform")
+}

@@ -1,0 +1,159 @@
+package nn
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// The implicit-GEMM forward (float32) agrees with the float64 im2col
+// forward on every geometry it accepts: strides 1 and 2, dilations, odd
+// sizes, asymmetric pads, 1-D, pointwise, an RGB stem, a fused Relu, one
+// sample (product split over threads) and several (one task per sample).
+func TestConvImplicitMatchesIm2col(t *testing.T) {
+	if !gemmKernelOK {
+		t.Skip("no AVX2/FMA on this CPU: the implicit-GEMM path is never taken")
+	}
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil         []int
+		N, C, M     int
+		strides     []int
+		relu        bool
+	}{
+		{"3x3 pad1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 4, 5, nil, false},
+		{"3x3 pad1 N1", []int{30, 30}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 1, 17, 13, nil, true},
+		{"3x3 no pad", []int{22, 21}, []int{3, 3}, nil, nil, 2, 3, 2, nil, false},
+		{"5x5 pad2 asym", []int{30, 40}, []int{5, 5}, []int{2, 1, 2, 3}, nil, 2, 2, 3, nil, false},
+		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, 2, 3, 2, nil, true},
+		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, 2, 3, 4, nil, false},
+		{"3x3 s2 pad1", []int{40, 40}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 3, 4, []int{2, 2}, false},
+		{"3x3 s2 odd", []int{41, 39}, []int{3, 3}, []int{1, 0, 0, 1}, nil, 2, 2, 3, []int{2, 2}, false},
+		{"stem 7x7 s2 pad3", []int{60, 60}, []int{7, 7}, []int{3, 3, 3, 3}, nil, 2, 3, 8, []int{2, 2}, true},
+		{"3x3 s(1,2)", []int{30, 41}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 2, 2, []int{1, 2}, false},
+		{"1x1 s2", []int{28, 28}, []int{1, 1}, nil, nil, 2, 5, 7, []int{2, 2}, false},
+		{"pointwise", []int{9, 11}, []int{1, 1}, nil, nil, 3, 20, 9, nil, true},
+		{"pointwise N1 deep", []int{16, 16}, []int{1, 1}, nil, nil, 1, 300, 14, nil, false},
+	}
+	rng := rand.New(rand.NewSource(12))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.strides}
+			g, err := convMakeGeom(&a, tc.in, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.relu {
+				g.act, g.actLo, g.actHi = true, 0, math.Inf(1)
+			}
+			if !convImplicitOK(g, 1) {
+				t.Fatalf("geometry %+v not accepted by convImplicitOK", g)
+			}
+			K := tc.C * g.kSize
+			x := randF64(rng, tc.N*tc.C*g.inSize).F64
+			w := randF64(rng, tc.M*K).F64
+			b := randF64(rng, tc.M).F64
+			want := make([]float64, tc.N*tc.M*g.outSz)
+			for n := 0; n < tc.N; n++ {
+				xs := x[n*tc.C*g.inSize:][:tc.C*g.inSize]
+				ys := want[n*tc.M*g.outSz:][:tc.M*g.outSz]
+				col := make([]float64, K*g.outSz)
+				convIm2col(g, xs, col, 0, tc.C)
+				for m := 0; m < tc.M; m++ {
+					for j := 0; j < g.outSz; j++ {
+						s := b[m]
+						for p := 0; p < K; p++ {
+							s += w[m*K+p] * col[p*g.outSz+j]
+						}
+						if tc.relu {
+							s = max(s, 0)
+						}
+						ys[m*g.outSz+j] = s
+					}
+				}
+			}
+			f32 := func(v []float64) []float32 {
+				out := make([]float32, len(v))
+				for i, e := range v {
+					out[i] = float32(e)
+				}
+				return out
+			}
+			y := make([]float32, len(want))
+			for i := range y {
+				y[i] = float32(math.NaN())
+			}
+			convForwardImplicitF32(g, tc.N, tc.C, tc.M, f32(x), f32(w), f32(b), y)
+			for i, wv := range want {
+				if d := math.Abs(float64(y[i]) - wv); !(d <= 1e-4*(1+math.Abs(wv))) {
+					t.Fatalf("y[%d] = %v, want %v", i, y[i], wv)
+				}
+			}
+		})
+	}
+}
+
+// The implicit-GEMM input gradient (float32) agrees with the float64
+// im2col backward on the stride-1 geometries it accepts: dilations,
+// asymmetric pads and pads larger than the kernel, odd sizes and 1-D, one
+// sample (product split over threads) and several.
+func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
+	if !gemmKernelOK {
+		t.Skip("no AVX2/FMA on this CPU: the implicit-GEMM path is never taken")
+	}
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil         []int
+		N, C, M     int
+	}{
+		{"3x3 pad1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 4, 5},
+		{"3x3 pad1 N1", []int{30, 30}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 1, 17, 13},
+		{"3x3 no pad", []int{22, 21}, []int{3, 3}, nil, nil, 2, 3, 2},
+		{"5x5 pad2 asym", []int{30, 40}, []int{5, 5}, []int{2, 1, 2, 3}, nil, 2, 2, 3},
+		{"pad beyond kernel", []int{20, 20}, []int{3, 3}, []int{1, 1, 4, 4}, nil, 2, 2, 3},
+		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, 2, 3, 2},
+		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, 2, 3, 4},
+	}
+	rng := rand.New(rand.NewSource(13))
+	f32 := func(v []float64) []float32 {
+		out := make([]float32, len(v))
+		for i, e := range v {
+			out[i] = float32(e)
+		}
+		return out
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
+			g, err := convMakeGeom(&a, tc.in, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cvgConvBackDataImplicitOK(g, 1, 1) {
+				t.Fatalf("geometry %+v not accepted by cvgConvBackDataImplicitOK", g)
+			}
+			K := tc.C * g.kSize
+			x := randF64(rng, tc.N*tc.C*g.inSize).F64
+			w := randF64(rng, tc.M*K).F64
+			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
+			want := make([]float64, len(x))
+			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, want, nil)
+			dx := make([]float32, len(x))
+			for i := range dx {
+				dx[i] = float32(math.NaN())
+			}
+			cvgConvBackDataImplicitF32(g, tc.N, tc.C, tc.M, f32(w), f32(dy), dx)
+			scale := 0.0
+			for _, v := range want {
+				scale = max(scale, math.Abs(v))
+			}
+			for i, wv := range want {
+				if d := math.Abs(float64(dx[i]) - wv); !(d <= 1e-5*(scale+1)) {
+					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], wv)
+				}
+			}
+		})
+	}
+}

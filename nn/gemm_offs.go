@@ -1,0 +1,285 @@
+package nn
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
+)
+
+// gemmOffsA is the A operand of gemmOffsF32, an m×k matrix. Either it is
+// packed once for any number of products (gemmOffsPack: a convolution's
+// weights, shared by all samples), or its rows are read through offsets,
+// A[i][p] = base[offs[i]+p], and packed block by block inside the product
+// (gemmOffsRows: a convolution's implicit column matrix as the left
+// operand, for the weight gradient). Packed blocks cover gemmOffsKC values
+// of the inner dimension and hold the 6-row panels of gemmPackA.
+type gemmOffsA struct {
+	m, k, mPad int
+	data       []float32 // packed (gemmOffsPack), or nil
+	buf        *[]float32
+	base       []float32 // rows read through offs (gemmOffsRows)
+	offs       []int
+}
+
+// gemmOffsPack packs A (m×k, row-major with row stride lda; stored
+// transposed, k×m with row stride lda, when trans). Call release when no
+// product uses it any more.
+func gemmOffsPack(trans bool, m, k int, a []float32, lda int) *gemmOffsA {
+	pa := &gemmOffsA{m: m, k: k, mPad: (m + gemmMR - 1) / gemmMR * gemmMR}
+	pa.buf = gemmGetBuf(pa.mPad * k)
+	pa.data = *pa.buf
+	for pc := 0; pc < k; pc += gemmOffsKC {
+		kb := min(gemmOffsKC, k-pc)
+		gemmPackA(trans, a, lda, 0, m, pc, kb, 1, pa.data[pc*pa.mPad:])
+	}
+	return pa
+}
+
+// gemmOffsRows describes A (m×k) with A[i][p] = base[offs[i]+p]; every row
+// must lie inside base. Nothing is packed until a product runs.
+func gemmOffsRows(m, k int, base []float32, offs []int) *gemmOffsA {
+	for i, o := range offs[:m] {
+		if o < 0 || o+k > len(base) {
+			panic(fmt.Sprintf("gemmOffsRows: row %d reads [%d, %d) of %d elements", i, o, o+k, len(base)))
+		}
+	}
+	return &gemmOffsA{m: m, k: k, mPad: (m + gemmMR - 1) / gemmMR * gemmMR, base: base, offs: offs}
+}
+
+// release returns the packed buffer (if any) to the pool.
+func (pa *gemmOffsA) release() {
+	if pa.buf != nil {
+		gemmPutBuf(pa.buf)
+		pa.buf, pa.data = nil, nil
+	}
+}
+
+// block returns the packed panels of inner-dimension block [pc, pc+kb),
+// packing them into scratch (mPad·gemmOffsKC values) when A is read
+// through offsets.
+func (pa *gemmOffsA) block(pc, kb int, scratch []float32) []float32 {
+	if pa.data != nil {
+		return pa.data[pc*pa.mPad:]
+	}
+	for ir := 0; ir < pa.m; ir += gemmMR {
+		mr := min(gemmMR, pa.m-ir)
+		panel := scratch[ir*kb : ir*kb+gemmMR*kb]
+		if mr < gemmMR {
+			clear(panel)
+			for i := 0; i < mr; i++ {
+				src := pa.base[pa.offs[ir+i]+pc:][:kb]
+				for p, v := range src {
+					panel[p*gemmMR+i] = v
+				}
+			}
+			continue
+		}
+		r0 := pa.base[pa.offs[ir]+pc:][:kb]
+		r1 := pa.base[pa.offs[ir+1]+pc:][:kb]
+		r2 := pa.base[pa.offs[ir+2]+pc:][:kb]
+		r3 := pa.base[pa.offs[ir+3]+pc:][:kb]
+		r4 := pa.base[pa.offs[ir+4]+pc:][:kb]
+		r5 := pa.base[pa.offs[ir+5]+pc:][:kb]
+		for p := 0; p < kb; p++ {
+			d := panel[p*gemmMR : p*gemmMR+gemmMR : p*gemmMR+gemmMR]
+			d[0], d[1], d[2] = r0[p], r1[p], r2[p]
+			d[3], d[4], d[5] = r3[p], r4[p], r5[p]
+		}
+	}
+	return scratch
+}
+
+// gemmOffsF32 computes C = A·B + bias + beta·C, where beta is 0 or 1,
+// bias (nil or m values) is added to each row, A is packed (gemmOffsPack)
+// and B is read in place: B[p][j] = base[offs[p]+j]. B is never
+// packed, so a convolution's column matrix can be a set of shifted views of
+// its zero-padded input (an implicit im2col), and a product with a short
+// inner dimension skips the copy a packed GEMM makes of B.
+//
+// Every row must lie inside base: offs[p]+n <= len(base). With serial it runs
+// on the calling goroutine, otherwise the columns are split over
+// GOMAXPROCS goroutines. Only call it when gemmKernelOK.
+func gemmOffsF32(serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
+	gemmOffsRun(gemmasm.OK512, serial, pa, n, base, offs, bias, beta, c, ldc)
+}
+
+// gemmOffsRun is gemmOffsF32 with the micro-kernel chosen by the caller:
+// 32 columns wide (AVX-512) when wide, else 16 (AVX2).
+func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
+	m, k := pa.m, pa.k
+	if m == 0 || n == 0 {
+		return
+	}
+	if beta != 0 && beta != 1 {
+		panic("gemmOffsF32: beta must be 0 or 1")
+	}
+	if k == 0 {
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			if beta == 0 {
+				clear(row)
+			}
+			if bias != nil {
+				for j := range row {
+					row[j] += bias[i]
+				}
+			}
+		}
+		return
+	}
+	for p, o := range offs[:k] {
+		if o < 0 || o+n > len(base) {
+			panic(fmt.Sprintf("gemmOffsF32: row %d reads [%d, %d) of %d elements", p, o, o+n, len(base)))
+		}
+	}
+	procs := runtime.GOMAXPROCS(0)
+	if w := m * n * k / (1 << 19); w < procs {
+		procs = max(w, 1)
+	}
+	nr := gemmNR
+	if wide {
+		nr = 2 * gemmNR
+	}
+	panels := (n + nr - 1) / nr
+	if serial || procs == 1 || panels < 2 {
+		gemmOffsBlock(wide, pa, 0, n, base, offs, bias, beta == 1, c, ldc)
+		return
+	}
+	procs = min(procs, panels)
+	chunk := (panels + procs - 1) / procs * nr
+	var wg sync.WaitGroup
+	for n0 := 0; n0 < n; n0 += chunk {
+		n1 := min(n0+chunk, n)
+		wg.Add(1)
+		go func(n0, n1 int) {
+			defer wg.Done()
+			gemmOffsBlock(wide, pa, n0, n1, base, offs, bias, beta == 1, c, ldc)
+		}(n0, n1)
+	}
+	wg.Wait()
+}
+
+// gemmOffsNC is the column block of gemmOffsBlock: the B panels of one
+// block are reused from L1/L2 across all row panels of A.
+const gemmOffsNC = 256
+
+// gemmOffsKC is the inner-dimension block of gemmOffsBlock.
+const gemmOffsKC = 128
+
+// gemmOffsBlock computes C[:, n0:n1] = A·B + bias (+ C when acc)
+// serially, in panels of 32 columns when wide and of 16 otherwise (and for
+// the last 16 or fewer).
+func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []int, bias []float32, acc bool, c []float32, ldc int) {
+	m0, m1, k := 0, pa.m, pa.k
+	var scratch []float32
+	if pa.data == nil {
+		p := gemmGetBuf(pa.mPad * gemmOffsKC)
+		defer gemmPutBuf(p)
+		scratch = *p
+	}
+	var tmp [gemmMR * gemmNR]float32
+	// A ragged last panel (fewer than 16 columns) is copied into a padded
+	// panel first, so no row is read past its n values.
+	var edge []float32
+	var edgeOffs []int
+	if (n1-n0)%gemmNR != 0 {
+		p := gemmGetBuf(min(k, gemmOffsKC) * gemmNR)
+		defer gemmPutBuf(p)
+		edge = *p
+		edgeOffs = make([]int, min(k, gemmOffsKC))
+		for i := range edgeOffs {
+			edgeOffs[i] = i * gemmNR
+		}
+	}
+	for pc := 0; pc < k; pc += gemmOffsKC {
+		kb := min(gemmOffsKC, k-pc)
+		abuf := pa.block(pc, kb, scratch)
+		po := offs[pc : pc+kb]
+		load := acc || pc > 0
+		var bs []float32
+		if pc == 0 {
+			bs = bias
+		}
+		for jc := n0; jc < n1; jc += gemmOffsNC {
+			nb := min(gemmOffsNC, n1-jc)
+			for jr := 0; jr < nb; {
+				bb := base[jc+jr:]
+				if wide && nb-jr >= 2*gemmNR {
+					for ir := 0; ir < m1-m0; ir += gemmMR {
+						mr := min(gemmMR, m1-m0-ir)
+						ap := abuf[ir*kb : (ir+gemmMR)*kb]
+						row0 := m0 + ir
+						co := row0*ldc + jc + jr
+						if mr == gemmMR {
+							var pb []float32
+							if bs != nil {
+								pb = bs[row0 : row0+gemmMR]
+							}
+							gemmasm.Kernel6x32Offs(kb, ap, bb, po, c[co:co+(gemmMR-1)*ldc+2*gemmNR], ldc, pb, load)
+							continue
+						}
+						var pb []float32
+						if bs != nil {
+							pb = bs[row0 : row0+mr]
+						}
+						gemmasm.Kernel6x32OffsRows(mr, kb, ap, bb, po, c[co:co+(mr-1)*ldc+2*gemmNR], ldc, pb, load)
+					}
+					jr += 2 * gemmNR
+					continue
+				}
+				nr := min(gemmNR, nb-jr)
+				bo := po
+				if nr < gemmNR {
+					for p, o := range po {
+						d := edge[p*gemmNR : (p+1)*gemmNR]
+						copy(d, base[o+jc+jr:o+jc+jr+nr])
+						clear(d[nr:])
+					}
+					bb, bo = edge, edgeOffs[:kb]
+				}
+				for ir := 0; ir < m1-m0; ir += gemmMR {
+					mr := min(gemmMR, m1-m0-ir)
+					ap := abuf[ir*kb : (ir+gemmMR)*kb]
+					row0 := m0 + ir
+					co := row0*ldc + jc + jr
+					if mr == gemmMR && nr == gemmNR {
+						var pb []float32
+						if bs != nil {
+							pb = bs[row0 : row0+gemmMR]
+						}
+						gemmasm.Kernel6x16Offs(kb, ap, bb, bo, c[co:co+(gemmMR-1)*ldc+gemmNR], ldc, pb, load)
+						continue
+					}
+					gemmOffsEdgeRows(kb, ap, bb, bo, &tmp, c[co:], ldc, mr, nr, bs, row0, load)
+				}
+				jr += gemmNR
+			}
+		}
+	}
+}
+
+// gemmOffsEdgeRows computes the top-left mr×nr corner of a 6×16 block
+// through tmp and writes it to c (adding bias[row0+i] when bias is not nil
+// and the old values when load).
+func gemmOffsEdgeRows(kb int, ap, bb []float32, bo []int, tmp *[gemmMR * gemmNR]float32, c []float32, ldc, mr, nr int, bias []float32, row0 int, load bool) {
+	gemmasm.Kernel6x16Offs(kb, ap, bb, bo, tmp[:], gemmNR, nil, false)
+	for i := 0; i < mr; i++ {
+		row := c[i*ldc : i*ldc+nr]
+		t := tmp[i*gemmNR : i*gemmNR+nr]
+		var bv float32
+		if bias != nil {
+			bv = bias[row0+i]
+		}
+		if load {
+			for j := range row {
+				row[j] += t[j] + bv
+			}
+		} else {
+			for j := range row {
+				row[j] = t[j] + bv
+			}
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
+)
+
+// TestGemmOffsAgainstNaive checks gemmOffsF32 (B read in place through row
+// offsets, fused bias, beta 0 or 1; A packed from a row-major or a
+// transposed matrix, or read through row offsets) against a float64 triple
+// loop, on sizes with ragged row and column panels, inner dimensions
+// spanning several blocks, and rows that end exactly at the end of base.
+func TestGemmOffsAgainstNaive(t *testing.T) {
+	if !gemmKernelOK {
+		t.Skip("no AVX2/FMA on this CPU: gemmOffsF32 is never called")
+	}
+	r := rand.New(rand.NewSource(7))
+	wides := []bool{false}
+	if gemmasm.OK512 {
+		wides = append(wides, true)
+	}
+	for _, wide := range wides {
+		for _, sz := range [][3]int{{1, 1, 1}, {6, 16, 3}, {7, 17, 5}, {64, 300, 9}, {13, 45, 600}, {96, 257, 16}, {5, 1000, 300}, {12, 64, 7}, {13, 80, 130}, {8, 70, 20}, {9, 64, 33}} {
+			for _, beta := range []float32{0, 1} {
+				for _, withBias := range []bool{false, true} {
+					for mode, serial := range []bool{false, true, false} {
+						m, n, k := sz[0], sz[1], sz[2]
+						name := fmt.Sprintf("wide%v/%dx%dx%d/beta%g/bias%v/mode%d", wide, m, n, k, beta, withBias, mode)
+						lda, ldc := k+3, n+2
+						a := make([]float32, m*lda)
+						for i := range a {
+							a[i] = float32(r.NormFloat64())
+						}
+						var pa *gemmOffsA
+						switch mode {
+						case 0: // row-major
+							pa = gemmOffsPack(false, m, k, a, lda)
+						case 1: // transposed copy
+							at := make([]float32, k*(m+1))
+							for i := 0; i < m; i++ {
+								for p := 0; p < k; p++ {
+									at[p*(m+1)+i] = a[i*lda+p]
+								}
+							}
+							pa = gemmOffsPack(true, m, k, at, m+1)
+						case 2: // rows through offsets, in reverse order
+							ab := make([]float32, m*lda)
+							aoffs := make([]int, m)
+							for i := 0; i < m; i++ {
+								aoffs[i] = (m - 1 - i) * lda
+								copy(ab[aoffs[i]:][:k], a[i*lda:][:k])
+							}
+							pa = gemmOffsRows(m, k, ab, aoffs)
+						}
+						// Rows of B at shuffled, overlapping offsets; the largest
+						// ends exactly at len(base).
+						span := n + 40
+						base := make([]float32, span+k*7)
+						for i := range base {
+							base[i] = float32(r.NormFloat64())
+						}
+						offs := make([]int, k)
+						for p := range offs {
+							offs[p] = r.Intn(len(base) - n + 1)
+						}
+						offs[r.Intn(k)] = len(base) - n
+						var bias []float32
+						if withBias {
+							bias = make([]float32, m)
+							for i := range bias {
+								bias[i] = float32(r.NormFloat64())
+							}
+						}
+						c := make([]float32, m*ldc)
+						for i := range c {
+							c[i] = float32(r.NormFloat64())
+						}
+						c0 := append([]float32{}, c...)
+						gemmOffsRun(wide, serial, pa, n, base, offs, bias, beta, c, ldc)
+						pa.release()
+						for i := 0; i < m; i++ {
+							for j := 0; j < ldc; j++ {
+								got := float64(c[i*ldc+j])
+								if j >= n {
+									if got != float64(c0[i*ldc+j]) {
+										t.Fatalf("%s: C[%d][%d] beyond n written", name, i, j)
+									}
+									continue
+								}
+								want := float64(beta) * float64(c0[i*ldc+j])
+								if bias != nil {
+									want += float64(bias[i])
+								}
+								scale := math.Abs(want)
+								for p := 0; p < k; p++ {
+									v := float64(a[i*lda+p]) * float64(base[offs[p]+j])
+									want += v
+									scale += math.Abs(v)
+								}
+								if math.Abs(got-want) > 1e-5*(scale+1) {
+									t.Fatalf("%s: C[%d][%d] = %g, want %g", name, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
