@@ -105,11 +105,27 @@ func convForwardBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 	defer releaseCol()
 	out, releaseOut := convBuf[T](M * nb * g.outSz)
 	defer releaseOut()
+	// float32 on AVX2 CPUs: graft's kernel reads the column matrix in
+	// place (gemmOffsF32), with the weights packed once for all chunks.
+	var pw *gemmOffsA
+	var offs []int
+	if wf, ok := any(w).([]float32); ok && gemmKernelOK {
+		pw = gemmOffsPack(false, M, K, wf, K)
+		defer pw.release()
+		offs = make([]int, K)
+	}
 	for n0 := 0; n0 < N; n0 += nb {
 		cnb := min(nb, N-n0)
 		ld := cnb * g.outSz
 		convChunkCols(g, C, n0, cnb, x, col)
-		convGemm(false, false, M, ld, K, w, K, col, ld, 0, out, ld)
+		if pw != nil {
+			for p := range offs {
+				offs[p] = p * ld
+			}
+			gemmOffsF32(false, pw, ld, any(col).([]float32), offs, nil, 0, any(out).([]float32), ld)
+		} else {
+			convGemm(false, false, M, ld, K, w, K, col, ld, 0, out, ld)
+		}
 		convScatterChunk(out, M, g.outSz, n0, cnb, b, y)
 		convEpilogue(g, y[n0*M*g.outSz:(n0+cnb)*M*g.outSz])
 	}
@@ -128,6 +144,15 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 	if dx != nil && !pointwise {
 		clear(dx)
 	}
+	// float32 on AVX2 CPUs: dx's product runs on graft's kernel, with Wᵀ
+	// packed once for all chunks and dỸ read in place.
+	var pwT *gemmOffsA
+	var offs []int
+	if wf, ok := any(w).([]float32); ok && dx != nil && gemmKernelOK {
+		pwT = gemmOffsPack(true, K, M, wf, K)
+		defer pwT.release()
+		offs = make([]int, M)
+	}
 	for n0 := 0; n0 < N; n0 += nb {
 		cnb := min(nb, N-n0)
 		ld := cnb * g.outSz
@@ -143,7 +168,14 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 		}
 		if dx != nil {
 			// col[K,ld] = Wᵀ·dỸ
-			convGemm(true, false, K, ld, M, w, K, dyc, ld, 0, col, ld)
+			if pwT != nil {
+				for p := range offs {
+					offs[p] = p * ld
+				}
+				gemmOffsF32(false, pwT, ld, any(dyc).([]float32), offs, nil, 0, any(col).([]float32), ld)
+			} else {
+				convGemm(true, false, K, ld, M, w, K, dyc, ld, 0, col, ld)
+			}
 			if pointwise {
 				convScatterChunk(col, C, g.inSize, n0, cnb, nil, dx)
 				continue

@@ -166,7 +166,12 @@ func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs [
 const gemmOffsNC = 256
 
 // gemmOffsKC is the inner-dimension block of gemmOffsBlock.
-const gemmOffsKC = 128
+const gemmOffsKC = 256
+
+// gemmOffsMC is the row block of gemmOffsBlock (a multiple of 6): its
+// packed A block (MC×KC, 240 KB) stays in L2 while the column blocks
+// stream past it.
+const gemmOffsMC = 240
 
 // gemmOffsBlock computes C[:, n0:n1] = A·B + bias (+ C when acc)
 // serially, in panels of 32 columns when wide and of 16 otherwise (and for
@@ -202,59 +207,62 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 		if pc == 0 {
 			bs = bias
 		}
-		for jc := n0; jc < n1; jc += gemmOffsNC {
-			nb := min(gemmOffsNC, n1-jc)
-			for jr := 0; jr < nb; {
-				bb := base[jc+jr:]
-				if wide && nb-jr >= 2*gemmNR {
-					for ir := 0; ir < m1-m0; ir += gemmMR {
-						mr := min(gemmMR, m1-m0-ir)
+		for ic := m0; ic < m1; ic += gemmOffsMC {
+			icEnd := min(ic+gemmOffsMC, m1)
+			for jc := n0; jc < n1; jc += gemmOffsNC {
+				nb := min(gemmOffsNC, n1-jc)
+				for jr := 0; jr < nb; {
+					bb := base[jc+jr:]
+					if wide && nb-jr >= 2*gemmNR {
+						for ir := ic; ir < icEnd; ir += gemmMR {
+							mr := min(gemmMR, icEnd-ir)
+							ap := abuf[ir*kb : (ir+gemmMR)*kb]
+							row0 := m0 + ir
+							co := row0*ldc + jc + jr
+							if mr == gemmMR {
+								var pb []float32
+								if bs != nil {
+									pb = bs[row0 : row0+gemmMR]
+								}
+								gemmasm.Kernel6x32Offs(kb, ap, bb, po, c[co:co+(gemmMR-1)*ldc+2*gemmNR], ldc, pb, load)
+								continue
+							}
+							var pb []float32
+							if bs != nil {
+								pb = bs[row0 : row0+mr]
+							}
+							gemmasm.Kernel6x32OffsRows(mr, kb, ap, bb, po, c[co:co+(mr-1)*ldc+2*gemmNR], ldc, pb, load)
+						}
+						jr += 2 * gemmNR
+						continue
+					}
+					nr := min(gemmNR, nb-jr)
+					bo := po
+					if nr < gemmNR {
+						for p, o := range po {
+							d := edge[p*gemmNR : (p+1)*gemmNR]
+							copy(d, base[o+jc+jr:o+jc+jr+nr])
+							clear(d[nr:])
+						}
+						bb, bo = edge, edgeOffs[:kb]
+					}
+					for ir := ic; ir < icEnd; ir += gemmMR {
+						mr := min(gemmMR, icEnd-ir)
 						ap := abuf[ir*kb : (ir+gemmMR)*kb]
 						row0 := m0 + ir
 						co := row0*ldc + jc + jr
-						if mr == gemmMR {
+						if mr == gemmMR && nr == gemmNR {
 							var pb []float32
 							if bs != nil {
 								pb = bs[row0 : row0+gemmMR]
 							}
-							gemmasm.Kernel6x32Offs(kb, ap, bb, po, c[co:co+(gemmMR-1)*ldc+2*gemmNR], ldc, pb, load)
+							gemmasm.Kernel6x16Offs(kb, ap, bb, bo, c[co:co+(gemmMR-1)*ldc+gemmNR], ldc, pb, load)
 							continue
 						}
-						var pb []float32
-						if bs != nil {
-							pb = bs[row0 : row0+mr]
-						}
-						gemmasm.Kernel6x32OffsRows(mr, kb, ap, bb, po, c[co:co+(mr-1)*ldc+2*gemmNR], ldc, pb, load)
+						gemmOffsEdgeRows(kb, ap, bb, bo, &tmp, c[co:], ldc, mr, nr, bs, row0, load)
 					}
-					jr += 2 * gemmNR
-					continue
+					jr += gemmNR
 				}
-				nr := min(gemmNR, nb-jr)
-				bo := po
-				if nr < gemmNR {
-					for p, o := range po {
-						d := edge[p*gemmNR : (p+1)*gemmNR]
-						copy(d, base[o+jc+jr:o+jc+jr+nr])
-						clear(d[nr:])
-					}
-					bb, bo = edge, edgeOffs[:kb]
-				}
-				for ir := 0; ir < m1-m0; ir += gemmMR {
-					mr := min(gemmMR, m1-m0-ir)
-					ap := abuf[ir*kb : (ir+gemmMR)*kb]
-					row0 := m0 + ir
-					co := row0*ldc + jc + jr
-					if mr == gemmMR && nr == gemmNR {
-						var pb []float32
-						if bs != nil {
-							pb = bs[row0 : row0+gemmMR]
-						}
-						gemmasm.Kernel6x16Offs(kb, ap, bb, bo, c[co:co+(gemmMR-1)*ldc+gemmNR], ldc, pb, load)
-						continue
-					}
-					gemmOffsEdgeRows(kb, ap, bb, bo, &tmp, c[co:], ldc, mr, nr, bs, row0, load)
-				}
-				jr += gemmNR
 			}
 		}
 	}
