@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -155,5 +156,81 @@ func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The float32 depthwise kernels (whole-plane and row-by-row) agree with
+// the generic depthwise kernel run in float64, with and without a fused
+// clamp, on strides 1 and 2, odd sizes, asymmetric pads, dilation, a
+// channel multiplier and outputs narrower than one vector; a NaN input
+// stays NaN through the fused clamp.
+func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
+	if !gemmKernelOK {
+		t.Skip("no AVX2/FMA on this CPU: the float32 depthwise kernels are never taken")
+	}
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil, str    []int
+		N, C, mult  int
+	}{
+		{"3x3 s1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 5, 1},
+		{"3x3 s1 7x7", []int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 3, 1},
+		{"3x3 s2", []int{41, 40}, []int{3, 3}, []int{1, 1, 1, 1}, nil, []int{2, 2}, 2, 3, 1},
+		{"3x3 s2 wide", []int{30, 112}, []int{3, 3}, []int{0, 1, 1, 0}, nil, []int{2, 2}, 1, 2, 1},
+		{"5x5 asym", []int{17, 23}, []int{5, 5}, []int{2, 1, 2, 3}, nil, nil, 1, 4, 1},
+		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, nil, 1, 2, 1},
+		{"multiplier", []int{12, 13}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 3, 2},
+	}
+	rng := rand.New(rand.NewSource(21))
+	for _, tc := range cases {
+		for _, act := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/act%v", tc.name, act), func(t *testing.T) {
+				a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.str}
+				g, err := convMakeGeom(&a, tc.in, tc.k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if act {
+					g.act, g.actLo, g.actHi = true, 0, 6
+				}
+				C, M := tc.C, tc.C*tc.mult
+				x := randF64(rng, tc.N*C*g.inSize).F64
+				w := randF64(rng, M*g.kSize).F64
+				b := randF64(rng, M).F64
+				x[len(x)/2] = math.NaN()
+				want := make([]float64, tc.N*M*g.outSz)
+				convDepthwise(g, tc.N, C, M, C, x, w, b, want)
+				f32 := func(v []float64) []float32 {
+					out := make([]float32, len(v))
+					for i, e := range v {
+						out[i] = float32(e)
+					}
+					return out
+				}
+				for _, k := range []struct {
+					name string
+					fn   func(g *convGeom, N, C, M, G int, x, w, b, y []float32)
+				}{{"flat", convDepthwiseFlatF32}, {"rows", convDepthwiseF32}} {
+					y := make([]float32, len(want))
+					for i := range y {
+						y[i] = 12345
+					}
+					k.fn(g, tc.N, C, M, C, f32(x), f32(w), f32(b), y)
+					for i, wv := range want {
+						got := float64(y[i])
+						if math.IsNaN(wv) {
+							if !math.IsNaN(got) {
+								t.Fatalf("%s: y[%d] = %v, want NaN", k.name, i, got)
+							}
+							continue
+						}
+						if d := math.Abs(got - wv); !(d <= 1e-5*(1+math.Abs(wv))) {
+							t.Fatalf("%s: y[%d] = %v, want %v", k.name, i, got, wv)
+						}
+					}
+				}
+			})
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package nn
 
+import "github.com/graftml/graft/nn/internal/gemmasm"
+
 // convDepthwiseF32 is the float32 depthwise kernel built on the vectorised
 // multi-tap row update gemmTaps: each output row is the weighted sum of
 // unit-stride slices of the input rows (for strided convolutions every
@@ -178,16 +180,20 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			maxOff = max(maxOff, o)
 		}
 	}
-	nWide := (oH*Wq + 7) &^ 7
-	bufLen := max(sH*sW*plane, maxOff+nWide)
+	// Output row oh reads the planes from oh·Wq on; the last row's partial
+	// vector may read up to 8 values past the planes' wide rows.
+	bufLen := max(sH*sW*plane, maxOff+oH*Wq+8)
+	var actLo, actHi float32
+	if g.act {
+		actLo, actHi = float32(g.actLo), float32(g.actHi)
+	}
 	gemmParallel(N*M, func(lo, hi int) {
 		// Pooled scratch (contents undefined): the phase planes are fully
 		// written per channel below; the slack after them, which only the
 		// discarded wrap-around columns read, is zeroed once.
-		bufP, wideP := gemmGetBuf(bufLen), gemmGetBuf(nWide)
+		bufP := gemmGetBuf(bufLen)
 		defer gemmPutBuf(bufP)
-		defer gemmPutBuf(wideP)
-		buf, wide := *bufP, *wideP
+		buf := *bufP
 		clear(buf[sH*sW*plane:])
 		for p := lo; p < hi; p++ {
 			n, m := p/M, p%M
@@ -235,19 +241,8 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 			if b != nil {
 				bv = b[m]
 			}
-			pfFill(wide, bv)
-			done := gemmTaps(wide, wk[:taps], offs, buf)
-			for i := done; i < len(wide); i++ {
-				acc := wide[i]
-				for t, o := range offs {
-					acc += wk[t] * buf[o+i]
-				}
-				wide[i] = acc
-			}
-			for oh := 0; oh < oH; oh++ {
-				copy(yc[oh*oW:(oh+1)*oW], wide[oh*Wq:oh*Wq+oW])
-			}
-			convEpilogue(g, yc)
+			// Bias, taps and activation in one pass, straight into y.
+			gemmasm.DepthwisePlane(yc, oH, oW, Wq, wk[:taps], offs, buf, bv, g.act, actLo, actHi)
 		}
 	})
 }

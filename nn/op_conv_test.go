@@ -379,3 +379,12 @@ func BenchmarkConvDepthwise3x3s1(b *testing.B) {
 func BenchmarkConvBatch8x3x3x64(b *testing.B) {
 	benchConv(b, []int{8, 64, 28, 28}, []int{64, 64, 3, 3}, map[string]any{"pads": []int{1, 1, 1, 1}})
 }
+
+// MobileNet-v2's stride-1 depthwise layers at batch 8.
+func BenchmarkConvDepthwiseMobileNet(b *testing.B) {
+	for _, sh := range [][2]int{{144, 56}, {192, 28}, {576, 14}, {960, 7}} {
+		b.Run(fmt.Sprintf("C%dH%d", sh[0], sh[1]), func(b *testing.B) {
+			benchConv(b, []int{8, sh[0], sh[1], sh[1]}, []int{sh[0], 1, 3, 3}, map[string]any{"group": sh[0], "pads": []int{1, 1, 1, 1}})
+		})
+	}
+}

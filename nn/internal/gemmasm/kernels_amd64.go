@@ -198,3 +198,34 @@ func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32
 	}[rows-1]
 	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, l)
 }
+
+//go:noescape
+func dwPlaneF32(rows, ow, wq, ntaps int, w *float32, offs *int, base, y *float32, bias, lo, hi float32, act, kmask int)
+
+// DepthwisePlane computes, for r < rows and i < ow,
+// y[r*ow+i] = bias + sum_t w[t]*base[offs[t]+r*wq+i], clamped to [lo, hi]
+// when act (NaN passes through). Each row's last partial vector reads up
+// to 7 values past its ow (tap t reads base up to offs[t]+(rows-1)*wq+
+// ⌈ow/8⌉·8, checked) and writes only the valid ones. Only call it when OK
+// is true.
+func DepthwisePlane(y []float32, rows, ow, wq int, w []float32, offs []int, base []float32, bias float32, act bool, lo, hi float32) {
+	if rows <= 0 || ow <= 0 || len(w) == 0 {
+		return
+	}
+	_ = y[rows*ow-1]
+	need := (rows-1)*wq + (ow+7)&^7
+	for _, o := range offs[:len(w)] {
+		_ = base[o+need-1]
+	}
+	a := 0
+	if act {
+		a = 1
+	}
+	// A row's whole last vector spills 8-ow%8 values into the rows after
+	// it, which are written later: allowed while they stay inside y's rows.
+	kmask := 0
+	if rem := ow % 8; rem != 0 {
+		kmask = (8 - rem + ow - 1) / ow
+	}
+	dwPlaneF32(rows, ow, wq, len(w), &w[0], &offs[0], &base[0], &y[0], bias, lo, hi, a, kmask)
+}

@@ -945,3 +945,148 @@ z5store:
 	VMOVUPS Z13, 64(DX)
 	VZEROUPPER
 	RET
+
+DATA dwmask<>+0(SB)/4, $0xffffffff
+DATA dwmask<>+4(SB)/4, $0xffffffff
+DATA dwmask<>+8(SB)/4, $0xffffffff
+DATA dwmask<>+12(SB)/4, $0xffffffff
+DATA dwmask<>+16(SB)/4, $0xffffffff
+DATA dwmask<>+20(SB)/4, $0xffffffff
+DATA dwmask<>+24(SB)/4, $0xffffffff
+DATA dwmask<>+28(SB)/4, $0xffffffff
+DATA dwmask<>+32(SB)/4, $0
+DATA dwmask<>+36(SB)/4, $0
+DATA dwmask<>+40(SB)/4, $0
+DATA dwmask<>+44(SB)/4, $0
+DATA dwmask<>+48(SB)/4, $0
+DATA dwmask<>+52(SB)/4, $0
+DATA dwmask<>+56(SB)/4, $0
+DATA dwmask<>+60(SB)/4, $0
+GLOBL dwmask<>(SB), RODATA|NOPTR, $64
+
+// func dwPlaneF32(rows, ow, wq, ntaps int, w *float32, offs *int, base, y *float32, bias, lo, hi float32, act, kmask int)
+//
+// For r in [0, rows) and i in [0, ow):
+//   y[r*ow + i] = bias + sum over t < ntaps of w[t] * base[offs[t] + r*wq + i],
+// clamped to [lo, hi] when act is not zero (NaN passes through). The last
+// partial vector of each row reads up to 7 values past ow (base must hold
+// them). It is stored whole, spilling into rows computed later, while more
+// than kmask rows remain, and through a mask (slow on some CPUs) for the
+// last kmask rows. rows, ow, ntaps >= 1.
+TEXT ·dwPlaneF32(SB), NOSPLIT, $16-96
+	MOVQ rows+0(FP), R8
+	MOVQ ntaps+24(FP), BX
+	MOVQ w+32(FP), R10
+	MOVQ offs+40(FP), R9
+	MOVQ base+48(FP), SI
+	MOVQ y+56(FP), DI
+	VBROADCASTSS bias+64(FP), Y5
+	VBROADCASTSS lo+68(FP), Y6
+	VBROADCASTSS hi+72(FP), Y7
+	// Tail mask: lanes [0, ow%8) set.
+	MOVQ ow+8(FP), DX
+	ANDQ $7, DX
+	MOVQ $8, AX
+	SUBQ DX, AX
+	LEAQ dwmask<>(SB), DX
+	VMOVDQU (DX)(AX*4), Y8
+
+prow:
+	MOVQ SI, 0(SP)
+	MOVQ DI, 8(SP)
+	MOVQ ow+8(FP), CX
+
+pquad:
+	CMPQ CX, $32
+	JLT  psingle
+	VMOVAPS Y5, Y0
+	VMOVAPS Y5, Y1
+	VMOVAPS Y5, Y2
+	VMOVAPS Y5, Y3
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+pquadtap:
+	MOVQ (R12), AX
+	LEAQ (SI)(AX*4), DX
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS (DX), Y4, Y0
+	VFMADD231PS 32(DX), Y4, Y1
+	VFMADD231PS 64(DX), Y4, Y2
+	VFMADD231PS 96(DX), Y4, Y3
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  pquadtap
+	CMPQ act+80(FP), $0
+	JEQ  pquadstore
+	VMAXPS Y0, Y6, Y0
+	VMAXPS Y1, Y6, Y1
+	VMAXPS Y2, Y6, Y2
+	VMAXPS Y3, Y6, Y3
+	VMINPS Y0, Y7, Y0
+	VMINPS Y1, Y7, Y1
+	VMINPS Y2, Y7, Y2
+	VMINPS Y3, Y7, Y3
+
+pquadstore:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JMP  pquad
+
+psingle:
+	CMPQ CX, $0
+	JLE  pnext
+	VMOVAPS Y5, Y0
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+psingletap:
+	MOVQ (R12), AX
+	VBROADCASTSS (R13), Y4
+	VFMADD231PS (SI)(AX*4), Y4, Y0
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  psingletap
+	CMPQ act+80(FP), $0
+	JEQ  psinglestore
+	VMAXPS Y0, Y6, Y0
+	VMINPS Y0, Y7, Y0
+
+psinglestore:
+	CMPQ CX, $8
+	JLT  ptail
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  psingle
+
+ptail:
+	CMPQ R8, kmask+88(FP)
+	JLE  pmasked
+	VMOVUPS Y0, (DI)
+	JMP  pnext
+
+pmasked:
+	VMASKMOVPS Y0, Y8, (DI)
+
+pnext:
+	MOVQ 0(SP), SI
+	MOVQ wq+16(FP), AX
+	LEAQ (SI)(AX*4), SI
+	MOVQ 8(SP), DI
+	MOVQ ow+8(FP), AX
+	LEAQ (DI)(AX*4), DI
+	DECQ R8
+	JNZ  prow
+	VZEROUPPER
+	RET

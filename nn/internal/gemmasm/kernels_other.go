@@ -41,3 +41,8 @@ func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int,
 func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
 	panic("gemmasm: kernel not available on this platform")
 }
+
+// DepthwisePlane is unavailable here; callers check OK first.
+func DepthwisePlane(y []float32, rows, ow, wq int, w []float32, offs []int, base []float32, bias float32, act bool, lo, hi float32) {
+	panic("gemmasm: kernel not available on this platform")
+}
