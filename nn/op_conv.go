@@ -115,9 +115,10 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 	Cg, Mg := C/G, M/G
 	if Cg == 1 && G > 1 {
 		if xf, ok := any(x).([]float32); ok && gemmKernelOK {
-			// Stride-2 convolutions with wide rows read the input directly row by
-			// row; everything else of rank <= 2 takes the whole-plane kernel.
-			if g.in[0] == 1 && g.k[0] == 1 && (g.s[2] != 2 || g.out[2] < 24) {
+			// Rank <= 2 takes the whole-plane kernel (faster at every stride-2
+			// size of MobileNet-v2 too: BenchmarkConvDepthwiseS2Kernels); 3-D
+			// convolutions go row by row.
+			if g.in[0] == 1 && g.k[0] == 1 {
 				convDepthwiseFlatF32(g, N, C, M, G, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
 				return
 			}

@@ -388,3 +388,30 @@ func BenchmarkConvDepthwiseMobileNet(b *testing.B) {
 		})
 	}
 }
+
+// MobileNet-v2's stride-2 depthwise layers at batch 8, both float32 kernels.
+func BenchmarkConvDepthwiseS2Kernels(b *testing.B) {
+	for _, sh := range [][2]int{{96, 112}, {144, 56}, {192, 28}, {576, 14}} {
+		a := convAttrs{autoPad: "NOTSET", strides: []int{2, 2}, pads: []int{1, 1, 1, 1}}
+		g, err := convMakeGeom(&a, []int{sh[1], sh[1]}, []int{3, 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		C, N := sh[0], 8
+		x := make([]float32, N*C*g.inSize)
+		w := make([]float32, C*9)
+		bias := make([]float32, C)
+		y := make([]float32, N*C*g.outSz)
+		for _, k := range []struct {
+			name string
+			fn   func(g *convGeom, N, C, M, G int, x, w, b, y []float32)
+		}{{"flat", convDepthwiseFlatF32}, {"rows", convDepthwiseF32}} {
+			b.Run(fmt.Sprintf("C%dH%d/%s", sh[0], sh[1], k.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					k.fn(g, N, C, C, C, x, w, bias, y)
+				}
+				b.ReportMetric(float64(2*9*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
