@@ -1,5 +1,7 @@
 package nn
 
+import "github.com/graftml/graft/nn/internal/gemmasm"
+
 // Per-tap convolution: 2-D convolutions without im2col (stride 1 here;
 // strides of 2 through phase planes, see convTapsGeom).
 //
@@ -156,7 +158,11 @@ func convTapsMove[T float32 | float64](g *convGeom, tg *convTapsGeom, C int, xs,
 				pairs := iW / 2
 				p0, p1 = p0[:pairs+iW%2], p1[:pairs]
 				if toPhases {
-					for i := 0; i < pairs; i++ {
+					i0 := 0
+					if f, ok := any(plain).([]float32); ok && gemmKernelOK {
+						i0 = gemmasm.Deinterleave2(f[:2*pairs], any(p0).([]float32), any(p1).([]float32))
+					}
+					for i := i0; i < pairs; i++ {
 						pr := plain[2*i : 2*i+2 : 2*i+2]
 						p0[i], p1[i] = pr[0], pr[1]
 					}

@@ -278,7 +278,7 @@ func convSplit2(buf []float32, rh, sH, pt, pl, plane, Hq, Wq, iH, iW int, xc []f
 		pairs := min(iW/2, len(e), len(oo))
 		x2 := xr[:2*pairs]
 		e2, o2 := e[:pairs], oo[:pairs]
-		for k := range e2 {
+		for k := gemmasm.Deinterleave2(x2, e2, o2); k < pairs; k++ {
 			e2[k] = x2[2*k]
 			o2[k] = x2[2*k+1]
 		}

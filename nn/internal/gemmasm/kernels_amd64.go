@@ -229,3 +229,19 @@ func DepthwisePlane(y []float32, rows, ow, wq int, w []float32, offs []int, base
 	}
 	dwPlaneF32(rows, ow, wq, len(w), &w[0], &offs[0], &base[0], &y[0], bias, lo, hi, a, kmask)
 }
+
+//go:noescape
+func deint2F32(n int, src, even, odd *float32)
+
+// Deinterleave2 splits src into its even and odd elements, even[i] =
+// src[2i] and odd[i] = src[2i+1], for the largest i range whose length is
+// a multiple of 8 and fits all three slices, and returns that length. Only
+// call it when OK is true.
+func Deinterleave2(src, even, odd []float32) int {
+	n := min(len(src)/2, len(even), len(odd)) &^ 7
+	if n == 0 {
+		return 0
+	}
+	deint2F32(n, &src[0], &even[0], &odd[0])
+	return n
+}

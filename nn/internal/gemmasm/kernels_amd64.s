@@ -1090,3 +1090,30 @@ pnext:
 	JNZ  prow
 	VZEROUPPER
 	RET
+
+// func deint2F32(n int, src, even, odd *float32)
+//
+// For i in [0, n) with n a multiple of 8: even[i] = src[2i], odd[i] =
+// src[2i+1].
+TEXT ·deint2F32(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ even+16(FP), DI
+	MOVQ odd+24(FP), DX
+
+deintloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xdd, Y1, Y0, Y3
+	VPERMPD $0xd8, Y2, Y2
+	VPERMPD $0xd8, Y3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, (DX)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JNZ  deintloop
+	VZEROUPPER
+	RET

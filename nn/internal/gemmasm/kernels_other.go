@@ -46,3 +46,6 @@ func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32
 func DepthwisePlane(y []float32, rows, ow, wq int, w []float32, offs []int, base []float32, bias float32, act bool, lo, hi float32) {
 	panic("gemmasm: kernel not available on this platform")
 }
+
+// Deinterleave2 is unavailable here and processes nothing.
+func Deinterleave2(src, even, odd []float32) int { return 0 }

@@ -83,3 +83,25 @@ func TestKernel6x16(t *testing.T) {
 		}
 	}
 }
+
+func TestDeinterleave2(t *testing.T) {
+	if !OK {
+		t.Skip("no AVX2/FMA")
+	}
+	for _, n := range []int{0, 7, 8, 13, 16, 61} {
+		src := make([]float32, 2*n+1)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		even, odd := make([]float32, n), make([]float32, n)
+		done := Deinterleave2(src, even, odd)
+		if done != n&^7 {
+			t.Fatalf("n=%d: done %d", n, done)
+		}
+		for i := 0; i < done; i++ {
+			if even[i] != float32(2*i) || odd[i] != float32(2*i+1) {
+				t.Fatalf("n=%d: i=%d even %v odd %v", n, i, even[i], odd[i])
+			}
+		}
+	}
+}
