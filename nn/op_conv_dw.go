@@ -195,13 +195,25 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 		defer gemmPutBuf(bufP)
 		buf := *bufP
 		clear(buf[sH*sW*plane:])
+		if sH == 1 && sW == 1 {
+			// Stride 1: the padding of the single plane is the same for
+			// every channel; zero it once and copy only the input rows.
+			clear(buf[:plane])
+		}
 		for p := lo; p < hi; p++ {
 			n, m := p/M, p%M
 			xc := x[(n*C+m/Mg)*g.inSize:][:g.inSize]
 			wk := w[m*g.kSize:][:g.kSize]
 			yc := y[p*g.outSz:][:g.outSz]
 			// Phase planes of the padded input.
-			for rh := 0; rh < sH; rh++ {
+			if sH == 1 && sW == 1 {
+				// Hp >= iH+pt and Wp >= iW+pl: every input row fits.
+				for ih := 0; ih < iH; ih++ {
+					j := ih + pt
+					copy(buf[j*Wq+pl:j*Wq+pl+iW], xc[ih*iW:(ih+1)*iW])
+				}
+			}
+			for rh := 0; rh < sH && (sH > 1 || sW > 1); rh++ {
 				if sW == 2 && pl <= 1 {
 					convSplit2(buf, rh, sH, pt, pl, plane, Hq, Wq, iH, iW, xc)
 					continue
