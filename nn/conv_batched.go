@@ -193,10 +193,10 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 
 // convBackAuto computes the convolution gradients dx and dw (each nil when
 // not needed, zeroed otherwise): sample-batched for ungrouped
-// convolutions with narrow outputs; otherwise dx of ungrouped stride-1
-// float32 ones on AVX2 CPUs as an implicit GEMM (conv_implicit.go), and
-// the rest tap by tap for other ungrouped stride-1 ones (conv_taps.go), per
-// sample with im2col otherwise.
+// convolutions with narrow outputs; otherwise, for ungrouped float32 ones,
+// dx of stride-1 convolutions on AVX2 CPUs and dw on AVX-512 CPUs as
+// implicit GEMMs (conv_implicit.go); what remains tap by tap for ungrouped
+// stride-1 convolutions (conv_taps.go), per sample with im2col otherwise.
 func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
 	if G == 1 && convBatchedPays(g, N) {
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
@@ -208,6 +208,13 @@ func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx
 			return
 		}
 		dx = nil
+	}
+	if xf, ok := any(x).([]float32); ok && dw != nil && cvgConvBackWeightImplicitOK(g, N, G) {
+		cvgConvBackWeightImplicitF32(g, N, C, M, xf, any(dy).([]float32), any(dw).([]float32))
+		if dx == nil {
+			return
+		}
+		dw = nil
 	}
 	if convTapsBackOK(g, N, C, G) {
 		cvgConvBackTaps(g, N, C, M, x, w, dy, dx, dw)

@@ -63,6 +63,9 @@ func BenchmarkConvBatched(b *testing.B) {
 		if convImplicitOK(g, 1) {
 			run("fwd-implicit", func() { convForwardImplicitF32(g, N, sh.C, sh.M, x, w, nil, y) }, 1)
 		}
+		if cvgConvBackWeightImplicitOK(g, N, 1) {
+			run("dw-implicit", func() { cvgConvBackWeightImplicitF32(g, N, sh.C, sh.M, x, dy, dw) }, 1)
+		}
 		if cvgConvBackDataImplicitOK(g, N, 1) {
 			run("dx-implicit", func() { cvgConvBackDataImplicitF32(g, N, sh.C, sh.M, w, dy, dx) }, 1)
 		}

@@ -1,6 +1,10 @@
 package nn
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
+)
 
 // Implicit-GEMM convolution (float32, AVX2/FMA CPUs).
 //
@@ -182,6 +186,178 @@ func cvgConvBackDataImplicitF32(g *convGeom, N, C, M int, w, dy, dx []float32) {
 				for ih := 0; ih < iH; ih++ {
 					copy(dxs[(c*iH+ih)*iW:][:iW], out[c*nOut+ih*tg.Wp+pl:][:iW])
 				}
+			}
+		}
+	})
+}
+
+// cvgConvBackWeightImplicitOK reports whether
+// cvgConvBackWeightImplicitF32 computes dw of a convolution: the
+// geometries of the implicit forward on AVX-512 CPUs, except those the
+// sample-batched path takes.
+func cvgConvBackWeightImplicitOK(g *convGeom, N, G int) bool {
+	return gemmasm.OK512 && convImplicitOK(g, G) && !convBatchedPays(g, N)
+}
+
+// cvgConvWeightRB is the row block of cvgConvBackWeightImplicitF32, in
+// 6-row panels: its accumulators (48×M) stay in L1/L2 while every sample
+// streams past them.
+const cvgConvWeightRB = 8
+
+// cvgConvWeightBudget bounds the per-chunk buffers of
+// cvgConvBackWeightImplicitF32 (padded inputs and transposed output
+// gradients), in values: 2M (8 MB).
+const cvgConvWeightBudget = 2 << 20
+
+// cvgConvWeightKC is the inner-dimension block of
+// cvgConvBackWeightImplicitF32: a 32-column B panel of it is 16 KB.
+const cvgConvWeightKC = 128
+
+// cvgConvBackWeightImplicitF32 computes dw (overwritten) of a convolution
+// cvgConvBackWeightImplicitOK accepts as
+//
+//	dWᵀ[(c,t), m] = Σ_n Σ_j xp_n[c·chStride+off_t+j]·dYw_n[m, j]
+//
+// with KernelR6x32, which reads both operands in place: the rows of the
+// implicit column matrix from the padded inputs of all samples, and the
+// transposed, widened output gradients. Nothing is packed and no im2col
+// is written. Workers own disjoint blocks of rows of dWᵀ, so there is no
+// reduction; each block's accumulators stay in cache across all samples.
+func cvgConvBackWeightImplicitF32(g *convGeom, N, C, M int, x, dy, dw []float32) {
+	cvgConvBackWeightImplicitChunks(g, N, C, M, x, dy, dw, 0)
+}
+
+// cvgConvBackWeightImplicitChunks is cvgConvBackWeightImplicitF32 with
+// chunks of nb samples (0: as many as fit in cvgConvWeightBudget).
+func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float32, nb int) {
+	tg := convTapsLayout(g)
+	taps := len(tg.offs)
+	K := C * taps
+	L := tg.L
+	oH, oW := g.out[1], g.out[2]
+	pointwise := convPointwise(g)
+	var aoffs []int
+	P := C * g.inSize
+	if pointwise {
+		aoffs = make([]int, C)
+		for c := range aoffs {
+			aoffs[c] = c * g.inSize
+		}
+		L = g.outSz
+	} else {
+		aoffs = convImplicitOffsets(&tg, C)
+		P = C*tg.chStride + tg.slack
+	}
+	// Samples go in chunks of nb whose padded inputs and transposed output
+	// gradients fit in cvgConvWeightBudget values: xs holds the chunk's
+	// (padded) inputs, then L zeros that the rows past K of a ragged last
+	// panel read; dyT[n][j][m] the widened output gradients, transposed,
+	// then 32 values of slack so a 32-wide panel at the last columns stays
+	// inside.
+	Mp := (M + 31) &^ 31
+	if nb <= 0 {
+		nb = cvgConvWeightBudget / (P + L*M)
+	}
+	nb = min(N, max(1, nb))
+	xsBuf, releaseX := convBuf[float32](nb*P + L)
+	defer releaseX()
+	dyT, releaseT := convBuf[float32](nb*L*M + Mp)
+	defer releaseT()
+	zeroRow := nb * P
+	clear(xsBuf[zeroRow:])
+	clear(dyT[nb*L*M:])
+	acc, releaseA := convBuf[float32](K * M)
+	defer releaseA()
+	panels := (K + gemmMR - 1) / gemmMR
+	blocks := (panels + cvgConvWeightRB - 1) / cvgConvWeightRB
+	for n0 := 0; n0 < N; n0 += nb {
+		cnb := min(nb, N-n0)
+		gemmParallel(cnb, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				n := n0 + j
+				if pointwise {
+					copy(xsBuf[j*P:][:P], x[n*P:][:P])
+				} else {
+					convTapsPad(g, &tg, C, x[n*C*g.inSize:][:C*g.inSize], xsBuf[j*P:][:P])
+				}
+				d := dyT[j*L*M:][:L*M]
+				dys := dy[n*M*g.outSz:][:M*g.outSz]
+				if pointwise {
+					for m := 0; m < M; m++ {
+						for q, v := range dys[m*g.outSz:][:g.outSz] {
+							d[q*M+m] = v
+						}
+					}
+					continue
+				}
+				for oh := 0; oh < oH; oh++ {
+					clear(d[(oh*tg.Wq+oW)*M : (oh+1)*tg.Wq*M])
+				}
+				for m := 0; m < M; m++ {
+					row := dys[m*g.outSz:][:g.outSz]
+					for oh := 0; oh < oH; oh++ {
+						dd := d[oh*tg.Wq*M+m:]
+						for ow, v := range row[oh*oW : (oh+1)*oW] {
+							dd[ow*M] = v
+						}
+					}
+				}
+			}
+		})
+		gemmParallel(blocks, func(lo, hi int) {
+			bo := make([]int, cvgConvWeightKC)
+			var arows [gemmMR]int
+			var tmp [gemmMR * 2 * gemmNR]float32
+			for blk := lo; blk < hi; blk++ {
+				p0, p1 := blk*cvgConvWeightRB, min((blk+1)*cvgConvWeightRB, panels)
+				for j := 0; j < cnb; j++ {
+					for pc := 0; pc < L; pc += cvgConvWeightKC {
+						kb := min(cvgConvWeightKC, L-pc)
+						load := n0+j > 0 || pc > 0
+						for jr := 0; jr < M; jr += 2 * gemmNR {
+							for p := 0; p < kb; p++ {
+								bo[p] = (j*L+pc+p)*M + jr
+							}
+							nr := min(2*gemmNR, M-jr)
+							for ip := p0; ip < p1; ip++ {
+								r0 := ip * gemmMR
+								mr := min(gemmMR, K-r0)
+								for i := range arows {
+									if i < mr {
+										arows[i] = j*P + aoffs[r0+i] + pc
+									} else {
+										arows[i] = zeroRow
+									}
+								}
+								if mr == gemmMR && nr == 2*gemmNR {
+									gemmasm.KernelR6x32(kb, arows[:], xsBuf, dyT, bo, acc[r0*M+jr:], M, load)
+									continue
+								}
+								gemmasm.KernelR6x32(kb, arows[:], xsBuf, dyT, bo, tmp[:], 2*gemmNR, false)
+								for i := 0; i < mr; i++ {
+									row := acc[(r0+i)*M+jr:][:nr]
+									t := tmp[i*2*gemmNR:][:nr]
+									if load {
+										for q := range row {
+											row[q] += t[q]
+										}
+									} else {
+										copy(row, t)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+	// acc is dWᵀ [K][M]; dw is [M][K].
+	gemmParallel(M, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			row := dw[m*K:][:K]
+			for k := range row {
+				row[k] = acc[k*M+m]
 			}
 		}
 	})

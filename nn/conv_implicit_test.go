@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
 )
 
 // The implicit-GEMM forward (float32) agrees with the float64 im2col
@@ -232,5 +234,75 @@ func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The implicit-GEMM weight gradient (float32, AVX-512) agrees with the
+// float64 im2col backward: strides 1 and 2, dilations, asymmetric pads, an
+// RGB stem (a ragged last row panel), pointwise, 1-D, and output channel
+// counts below, at and above one 32-wide panel.
+func TestConvBackWeightImplicitMatchesIm2col(t *testing.T) {
+	if !gemmasm.OK512 {
+		t.Skip("no AVX-512 on this CPU: the implicit weight gradient is never taken")
+	}
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil, str    []int
+		N, C, M     int
+	}{
+		{"3x3 pad1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 3, 4, 5},
+		{"3x3 pad1 M40", []int{16, 16}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 6, 40},
+		{"3x3 M64", []int{14, 14}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 8, 64},
+		{"5x5 pad2 asym", []int{30, 40}, []int{5, 5}, []int{2, 1, 2, 3}, nil, nil, 2, 2, 3},
+		{"dilated", []int{25, 30}, []int{3, 3}, []int{2, 2, 2, 2}, []int{2, 2}, nil, 2, 3, 2},
+		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, nil, 2, 3, 4},
+		{"3x3 s2 pad1", []int{40, 40}, []int{3, 3}, []int{1, 1, 1, 1}, nil, []int{2, 2}, 2, 3, 33},
+		{"stem 7x7 s2 pad3", []int{60, 60}, []int{7, 7}, []int{3, 3, 3, 3}, nil, []int{2, 2}, 2, 3, 8},
+		{"pointwise", []int{9, 11}, []int{1, 1}, nil, nil, nil, 3, 20, 9},
+		{"pointwise K6", []int{9, 11}, []int{1, 1}, nil, nil, nil, 2, 12, 32},
+	}
+	rng := rand.New(rand.NewSource(17))
+	f32 := func(v []float64) []float32 {
+		out := make([]float32, len(v))
+		for i, e := range v {
+			out[i] = float32(e)
+		}
+		return out
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.str}
+			g, err := convMakeGeom(&a, tc.in, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cvgConvBackWeightImplicitOK(g, 1, 1) {
+				t.Fatalf("geometry %+v not accepted by cvgConvBackWeightImplicitOK", g)
+			}
+			K := tc.C * g.kSize
+			x := randF64(rng, tc.N*tc.C*g.inSize).F64
+			w := randF64(rng, tc.M*K).F64
+			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
+			want := make([]float64, len(w))
+			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, nil, want)
+			dw := make([]float32, len(w))
+			scale := 0.0
+			for _, v := range want {
+				scale = max(scale, math.Abs(v))
+			}
+			// Chunks: automatic (all samples here), one sample, two.
+			for _, nb := range []int{0, 1, 2} {
+				for i := range dw {
+					dw[i] = float32(math.NaN())
+				}
+				cvgConvBackWeightImplicitChunks(g, tc.N, tc.C, tc.M, f32(x), f32(dy), dw, nb)
+				for i, wv := range want {
+					if d := math.Abs(float64(dw[i]) - wv); !(d <= 1e-5*(scale+1)) {
+						t.Fatalf("chunks of %d: dw[%d] = %v, want %v", nb, i, dw[i], wv)
+					}
+				}
+			}
+		})
 	}
 }

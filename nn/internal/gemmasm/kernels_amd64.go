@@ -245,3 +245,25 @@ func Deinterleave2(src, even, odd []float32) int {
 	deint2F32(n, &src[0], &even[0], &odd[0])
 	return n
 }
+
+//go:noescape
+func kernelR6x32(kc int, arows *int, abase, base *float32, boffs *int, c *float32, ldc, load int)
+
+// KernelR6x32 computes a 6×32 block of C = A·B with both operands read in
+// place: A[i][p] = abase[arows[i]+p] for i < 6 and B[p][j] =
+// base[boffs[p]+j] for j < 32 (p < kc). The result is added to C (row
+// stride ldc) when load and overwrites it otherwise. It checks a, c and the
+// tables but not the B rows, as Kernel6x16Offs. Only call it when OK512.
+func KernelR6x32(kc int, arows []int, abase, base []float32, boffs []int, c []float32, ldc int, load bool) {
+	for _, o := range arows[:6] {
+		_ = abase[o+kc-1]
+	}
+	_ = boffs[kc-1]
+	_ = base[0]
+	_ = c[5*ldc+31]
+	var l int
+	if load {
+		l = 1
+	}
+	kernelR6x32(kc, &arows[0], &abase[0], &base[0], &boffs[0], &c[0], ldc, l)
+}

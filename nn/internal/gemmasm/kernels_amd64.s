@@ -1117,3 +1117,113 @@ deintloop:
 	JNZ  deintloop
 	VZEROUPPER
 	RET
+
+// func kernelR6x32(kc int, arows *int, abase, base *float32, boffs *int, c *float32, ldc, load int)
+//
+// kernel6x32Offs with an unpacked A: row i of the 6-row A block is read
+// from abase[arows[i]:] (six streams, no packing), row p of the 32-column B
+// panel from base[boffs[p]:]. The 6×32 result is added to C when load is
+// not zero and overwrites it otherwise. kc must be at least 1.
+TEXT ·kernelR6x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ arows+8(FP), SI
+	MOVQ abase+16(FP), AX
+	MOVQ (SI), R8
+	LEAQ (AX)(R8*4), R8
+	MOVQ 8(SI), R9
+	LEAQ (AX)(R9*4), R9
+	MOVQ 16(SI), R10
+	LEAQ (AX)(R10*4), R10
+	MOVQ 24(SI), R11
+	LEAQ (AX)(R11*4), R11
+	MOVQ 32(SI), R12
+	LEAQ (AX)(R12*4), R12
+	MOVQ 40(SI), R13
+	LEAQ (AX)(R13*4), R13
+	MOVQ base+24(FP), DI
+	MOVQ boffs+32(FP), BX
+	XORQ AX, AX
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+rloop:
+	MOVQ (BX), SI
+	VMOVUPS (DI)(SI*4), Z0
+	VMOVUPS 64(DI)(SI*4), Z1
+	VBROADCASTSS (R8)(AX*1), Z2
+	VFMADD231PS Z0, Z2, Z4
+	VFMADD231PS Z1, Z2, Z5
+	VBROADCASTSS (R9)(AX*1), Z3
+	VFMADD231PS Z0, Z3, Z6
+	VFMADD231PS Z1, Z3, Z7
+	VBROADCASTSS (R10)(AX*1), Z2
+	VFMADD231PS Z0, Z2, Z8
+	VFMADD231PS Z1, Z2, Z9
+	VBROADCASTSS (R11)(AX*1), Z3
+	VFMADD231PS Z0, Z3, Z10
+	VFMADD231PS Z1, Z3, Z11
+	VBROADCASTSS (R12)(AX*1), Z2
+	VFMADD231PS Z0, Z2, Z12
+	VFMADD231PS Z1, Z2, Z13
+	VBROADCASTSS (R13)(AX*1), Z3
+	VFMADD231PS Z0, Z3, Z14
+	VFMADD231PS Z1, Z3, Z15
+	ADDQ $4, AX
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  rloop
+
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	CMPQ load+56(FP), $0
+	JEQ  rstore
+	MOVQ DX, R12
+	VADDPS (R12), Z4, Z4
+	VADDPS 64(R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	VADDPS 64(R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+	VADDPS 64(R12), Z9, Z9
+	ADDQ R8, R12
+	VADDPS (R12), Z10, Z10
+	VADDPS 64(R12), Z11, Z11
+	ADDQ R8, R12
+	VADDPS (R12), Z12, Z12
+	VADDPS 64(R12), Z13, Z13
+	ADDQ R8, R12
+	VADDPS (R12), Z14, Z14
+	VADDPS 64(R12), Z15, Z15
+
+rstore:
+	VMOVUPS Z4, (DX)
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z10, (DX)
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, 64(DX)
+	ADDQ R8, DX
+	VMOVUPS Z14, (DX)
+	VMOVUPS Z15, 64(DX)
+	VZEROUPPER
+	RET

@@ -49,3 +49,8 @@ func DepthwisePlane(y []float32, rows, ow, wq int, w []float32, offs []int, base
 
 // Deinterleave2 is unavailable here and processes nothing.
 func Deinterleave2(src, even, odd []float32) int { return 0 }
+
+// KernelR6x32 is unavailable here; callers check OK512 first.
+func KernelR6x32(kc int, arows []int, abase, base []float32, boffs []int, c []float32, ldc int, load bool) {
+	panic("gemmasm: kernel not available on this platform")
+}
