@@ -269,7 +269,10 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 	acc, releaseA := convBuf[float32](K * M)
 	defer releaseA()
 	panels := (K + gemmMR - 1) / gemmMR
-	blocks := (panels + cvgConvWeightRB - 1) / cvgConvWeightRB
+	// Blocks of up to cvgConvWeightRB panels, at least 4 per thread when
+	// there are few panels (an RGB stem has 25), for balance.
+	rb := max(1, min(cvgConvWeightRB, panels/(4*runtime.GOMAXPROCS(0))))
+	blocks := (panels + rb - 1) / rb
 	for n0 := 0; n0 < N; n0 += nb {
 		cnb := min(nb, N-n0)
 		gemmParallel(cnb, func(lo, hi int) {
@@ -309,7 +312,7 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 			var arows [gemmMR]int
 			var tmp [gemmMR * 2 * gemmNR]float32
 			for blk := lo; blk < hi; blk++ {
-				p0, p1 := blk*cvgConvWeightRB, min((blk+1)*cvgConvWeightRB, panels)
+				p0, p1 := blk*rb, min((blk+1)*rb, panels)
 				for j := 0; j < cnb; j++ {
 					for pc := 0; pc < L; pc += cvgConvWeightKC {
 						kb := min(cvgConvWeightKC, L-pc)
