@@ -10,11 +10,9 @@ const gemmOwnKernel = true
 const gemmSplitBLAS = false
 
 // BLASBackend names the BLAS implementation behind graft's matrix products:
-// "gonum (pure Go)" by default (with graft's AVX2/FMA kernel for float32
-// products on CPUs that have it), "OpenBLAS" when built with -tags openblas.
+// "gonum (pure Go)" by default, with graft's own AVX2/FMA (and, where the
+// CPU has it, AVX-512) kernels for float32 products and convolutions on
+// CPUs that have them; "OpenBLAS" when built with -tags openblas.
 func BLASBackend() string {
-	if gemmKernelOK {
-		return "gonum (pure Go) + graft AVX2/FMA sgemm"
-	}
-	return "gonum (pure Go)"
+	return "gonum (pure Go)" + gemmOwnKernels()
 }

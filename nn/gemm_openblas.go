@@ -28,4 +28,6 @@ func init() {
 
 // BLASBackend names the BLAS implementation behind graft's matrix products:
 // "gonum (pure Go)" by default, "OpenBLAS" when built with -tags openblas.
-func BLASBackend() string { return "OpenBLAS" }
+// On CPUs with AVX2/FMA, convolutions run on graft's own kernels in both
+// builds, which the name then says.
+func BLASBackend() string { return "OpenBLAS" + gemmOwnKernels() }
