@@ -55,6 +55,10 @@ func convImplicitOffsets(tg *convTapsGeom, C int) []int {
 	return offs
 }
 
+// convStreamMin is the smallest pointwise convolution output (in values:
+// 16 MB) that convForwardImplicitF32 writes with non-temporal stores.
+const convStreamMin = 4 << 20
+
 // convForwardImplicitF32 computes y = conv(x, w) + b through gemmOffsF32,
 // one sample per task (or, with fewer samples than threads, one sample at
 // a time with the product split over threads).
@@ -68,10 +72,18 @@ func convForwardImplicitF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 		for c := range offs {
 			offs[c] = c * g.inSize
 		}
+		// An output larger than half a 32 MB last-level cache would be
+		// evicted before the next layer reads it: stream it out.
+		stream := N*M*g.outSz >= convStreamMin
 		gemmParallelIf(perSample, N, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
 				ys := y[n*M*g.outSz:][:M*g.outSz]
-				gemmOffsF32(perSample, pa, g.outSz, x[n*C*g.inSize:][:C*g.inSize], offs, b, 0, ys, g.outSz)
+				xs := x[n*C*g.inSize:][:C*g.inSize]
+				if stream {
+					gemmOffsF32Stream(perSample, pa, g.outSz, xs, offs, b, ys, g.outSz)
+				} else {
+					gemmOffsF32(perSample, pa, g.outSz, xs, offs, b, 0, ys, g.outSz)
+				}
 				convEpilogue(g, ys)
 			}
 		})

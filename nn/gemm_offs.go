@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/graftml/graft/nn/internal/gemmasm"
 )
@@ -102,12 +103,21 @@ func (pa *gemmOffsA) block(pc, kb int, scratch []float32) []float32 {
 // on the calling goroutine, otherwise the columns are split over
 // GOMAXPROCS goroutines. Only call it when gemmKernelOK.
 func gemmOffsF32(serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
-	gemmOffsRun(gemmasm.OK512, serial, pa, n, base, offs, bias, beta, c, ldc)
+	gemmOffsRun(gemmasm.OK512, false, serial, pa, n, base, offs, bias, beta, c, ldc)
+}
+
+// gemmOffsF32Stream is gemmOffsF32 for an output that is part of a tensor
+// larger than the caches (beta 0): full 6×32 tiles go out with
+// non-temporal stores, which do not read C's lines before writing them.
+func gemmOffsF32Stream(serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, c []float32, ldc int) {
+	gemmOffsRun(gemmasm.OK512, true, serial, pa, n, base, offs, bias, 0, c, ldc)
 }
 
 // gemmOffsRun is gemmOffsF32 with the micro-kernel chosen by the caller:
-// 32 columns wide (AVX-512) when wide, else 16 (AVX2).
-func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
+// 32 columns wide (AVX-512) when wide, else 16 (AVX2); with streaming
+// stores when stream, beta is 0, the inner dimension is one block and C's
+// rows are 64-byte multiples.
+func gemmOffsRun(wide, stream, serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
 	m, k := pa.m, pa.k
 	if m == 0 || n == 0 {
 		return
@@ -143,8 +153,9 @@ func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs [
 		nr = 2 * gemmNR
 	}
 	panels := (n + nr - 1) / nr
+	stream = stream && wide && beta == 0 && k <= gemmOffsKC && ldc%16 == 0
 	if serial || procs == 1 || panels < 2 {
-		gemmOffsBlock(wide, pa, 0, n, base, offs, bias, beta == 1, c, ldc)
+		gemmOffsBlock(wide, stream, pa, 0, n, base, offs, bias, beta == 1, c, ldc)
 		return
 	}
 	procs = min(procs, panels)
@@ -155,7 +166,7 @@ func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs [
 		wg.Add(1)
 		go func(n0, n1 int) {
 			defer wg.Done()
-			gemmOffsBlock(wide, pa, n0, n1, base, offs, bias, beta == 1, c, ldc)
+			gemmOffsBlock(wide, stream, pa, n0, n1, base, offs, bias, beta == 1, c, ldc)
 		}(n0, n1)
 	}
 	wg.Wait()
@@ -176,8 +187,11 @@ const gemmOffsMC = 240
 // gemmOffsBlock computes C[:, n0:n1] = A·B + bias (+ C when acc)
 // serially, in panels of 32 columns when wide and of 16 otherwise (and for
 // the last 16 or fewer).
-func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []int, bias []float32, acc bool, c []float32, ldc int) {
+func gemmOffsBlock(wide, stream bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []int, bias []float32, acc bool, c []float32, ldc int) {
 	m0, m1, k := 0, pa.m, pa.k
+	if stream {
+		defer gemmasm.StoreFence()
+	}
 	var scratch []float32
 	if pa.data == nil {
 		p := gemmGetBuf(pa.mPad * gemmOffsKC)
@@ -224,7 +238,12 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 								if bs != nil {
 									pb = bs[row0 : row0+gemmMR]
 								}
-								gemmasm.Kernel6x32Offs(kb, ap, bb, po, c[co:co+(gemmMR-1)*ldc+2*gemmNR], ldc, pb, load)
+								ct := c[co : co+(gemmMR-1)*ldc+2*gemmNR]
+								if stream && uintptr(unsafe.Pointer(&ct[0]))%64 == 0 {
+									gemmasm.Kernel6x32OffsStream(kb, ap, bb, po, ct, ldc, pb)
+									continue
+								}
+								gemmasm.Kernel6x32Offs(kb, ap, bb, po, ct, ldc, pb, load)
 								continue
 							}
 							var pb []float32

@@ -80,7 +80,7 @@ func TestGemmOffsAgainstNaive(t *testing.T) {
 							c[i] = float32(r.NormFloat64())
 						}
 						c0 := append([]float32{}, c...)
-						gemmOffsRun(wide, serial, pa, n, base, offs, bias, beta, c, ldc)
+						gemmOffsRun(wide, false, serial, pa, n, base, offs, bias, beta, c, ldc)
 						pa.release()
 						for i := 0; i < m; i++ {
 							for j := 0; j < ldc; j++ {
@@ -109,6 +109,44 @@ func TestGemmOffsAgainstNaive(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// A streamed output (non-temporal stores) holds exactly what the cached
+// path writes, ragged row panel, ragged column panel and bias included.
+func TestGemmOffsStreamingMatchesCached(t *testing.T) {
+	if !gemmasm.OK512 {
+		t.Skip("no AVX-512: no streaming stores")
+	}
+	m, n, k := 97, 2000+40, 24
+	r := rand.New(rand.NewSource(9))
+	a := make([]float32, m*k)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	base := make([]float32, k*n)
+	for i := range base {
+		base[i] = float32(r.NormFloat64())
+	}
+	offs := make([]int, k)
+	for p := range offs {
+		offs[p] = p * n
+	}
+	bias := make([]float32, m)
+	for i := range bias {
+		bias[i] = float32(r.NormFloat64())
+	}
+	ldc := (n + 15) &^ 15
+	pa := gemmOffsPack(false, m, k, a, k)
+	defer pa.release()
+	got := make([]float32, m*ldc)
+	gemmOffsRun(true, true, false, pa, n, base, offs, bias, 0, got, ldc)
+	want := make([]float32, m*ldc)
+	gemmOffsRun(true, false, false, pa, n, base, offs, bias, 0, want, ldc)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("c[%d] = %v, cached path %v", i, got[i], want[i])
 		}
 	}
 }

@@ -2,6 +2,8 @@
 
 package gemmasm
 
+import "unsafe"
+
 //go:noescape
 func kernel6x16(kc int, a, b, c *float32, ldc int)
 
@@ -143,6 +145,25 @@ func kernel6x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bi
 // p of the B panel is base[offs[p] : offs[p]+32], unchecked as there. Only
 // call it when OK512 is true.
 func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+	l := 0
+	if load {
+		l = 1
+	}
+	kernel6x32OffsMode(kc, a, base, offs, c, ldc, bias, l)
+}
+
+// Kernel6x32OffsStream is Kernel6x32Offs overwriting C with non-temporal
+// stores, which do not read C's cache lines first: for outputs much larger
+// than the caches. c must be 64-byte aligned and ldc a multiple of 16
+// (checked: it panics otherwise).
+func Kernel6x32OffsStream(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32) {
+	if uintptr(unsafe.Pointer(&c[0]))%64 != 0 || ldc%16 != 0 {
+		panic("gemmasm: Kernel6x32OffsStream: C not 64-byte aligned")
+	}
+	kernel6x32OffsMode(kc, a, base, offs, c, ldc, bias, 2)
+}
+
+func kernel6x32OffsMode(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int) {
 	_ = a[kc*6-1]
 	_ = c[5*ldc+31]
 	_ = offs[kc-1]
@@ -152,11 +173,7 @@ func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int,
 		_ = bias[5]
 		bp = &bias[0]
 	}
-	var l int
-	if load {
-		l = 1
-	}
-	kernel6x32Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, l)
+	kernel6x32Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode)
 }
 
 //go:noescape
@@ -267,3 +284,10 @@ func KernelR6x32(kc int, arows []int, abase, base []float32, boffs []int, c []fl
 	}
 	kernelR6x32(kc, &arows[0], &abase[0], &base[0], &boffs[0], &c[0], ldc, l)
 }
+
+func sfence()
+
+// StoreFence orders the non-temporal stores of Kernel6x32OffsStream before
+// every later store: call it before handing their output to other
+// goroutines.
+func StoreFence() { sfence() }

@@ -388,7 +388,10 @@ store:
 // kernel6x16Offs with AVX-512: a 6×32 block of C (two zmm registers per
 // row), B rows of 32 values read from base[offs[p]:]. Per step it loads
 // half as much per multiply-add as the 16-wide kernel, which is what
-// limits that one on CPUs whose load ports saturate first.
+// limits that one on CPUs whose load ports saturate first. load 2 means
+// overwrite with non-temporal stores (C 64-byte aligned, ldc a multiple of
+// 16): for outputs too large for the caches, it saves reading every line
+// of C before writing it.
 TEXT ·kernel6x32Offs(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -399,6 +402,8 @@ TEXT ·kernel6x32Offs(SB), NOSPLIT, $0-64
 	MOVQ bias+48(FP), R10
 	MOVQ load+56(FP), R11
 	SHLQ $2, R8
+	CMPQ R11, $2
+	JEQ  znopf
 	MOVQ DX, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 127(R12)
@@ -417,6 +422,7 @@ TEXT ·kernel6x32Offs(SB), NOSPLIT, $0-64
 	ADDQ R8, R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 127(R12)
+znopf:
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
@@ -479,6 +485,8 @@ zloop:
 	VADDPS Z0, Z15, Z15
 
 znobias:
+	CMPQ R11, $2
+	JEQ  zstream
 	TESTQ R11, R11
 	JZ    zstore
 	MOVQ  DX, R12
@@ -525,6 +533,28 @@ zstore:
 //
 // kernel6x32Offs for the first 1 rows of a 6-row A panel (the ragged
 // last panel of a matrix whose row count is not a multiple of 6).
+
+zstream:
+	VMOVNTPS Z4, (DX)
+	VMOVNTPS Z5, 64(DX)
+	ADDQ R8, DX
+	VMOVNTPS Z6, (DX)
+	VMOVNTPS Z7, 64(DX)
+	ADDQ R8, DX
+	VMOVNTPS Z8, (DX)
+	VMOVNTPS Z9, 64(DX)
+	ADDQ R8, DX
+	VMOVNTPS Z10, (DX)
+	VMOVNTPS Z11, 64(DX)
+	ADDQ R8, DX
+	VMOVNTPS Z12, (DX)
+	VMOVNTPS Z13, 64(DX)
+	ADDQ R8, DX
+	VMOVNTPS Z14, (DX)
+	VMOVNTPS Z15, 64(DX)
+	VZEROUPPER
+	RET
+
 TEXT ·kernel1x32Offs(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -1226,4 +1256,9 @@ rstore:
 	VMOVUPS Z14, (DX)
 	VMOVUPS Z15, 64(DX)
 	VZEROUPPER
+	RET
+
+// func sfence()
+TEXT ·sfence(SB), NOSPLIT, $0-0
+	SFENCE
 	RET

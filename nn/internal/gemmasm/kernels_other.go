@@ -54,3 +54,11 @@ func Deinterleave2(src, even, odd []float32) int { return 0 }
 func KernelR6x32(kc int, arows []int, abase, base []float32, boffs []int, c []float32, ldc int, load bool) {
 	panic("gemmasm: kernel not available on this platform")
 }
+
+// Kernel6x32OffsStream is unavailable here; callers check OK512 first.
+func Kernel6x32OffsStream(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32) {
+	panic("gemmasm: kernel not available on this platform")
+}
+
+// StoreFence does nothing here: there are no non-temporal stores.
+func StoreFence() {}
