@@ -74,17 +74,15 @@ func convForwardImplicitF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 		}
 		// An output larger than half a 32 MB last-level cache would be
 		// evicted before the next layer reads it: stream it out.
-		stream := N*M*g.outSz >= convStreamMin
+		out, fused := convOffsOut(g, b)
+		out.stream = N*M*g.outSz >= convStreamMin
 		gemmParallelIf(perSample, N, func(lo, hi int) {
 			for n := lo; n < hi; n++ {
 				ys := y[n*M*g.outSz:][:M*g.outSz]
-				xs := x[n*C*g.inSize:][:C*g.inSize]
-				if stream {
-					gemmOffsF32Stream(perSample, pa, g.outSz, xs, offs, b, ys, g.outSz)
-				} else {
-					gemmOffsF32(perSample, pa, g.outSz, xs, offs, b, 0, ys, g.outSz)
+				gemmOffsRun(gemmasm.OK512, perSample, pa, g.outSz, x[n*C*g.inSize:][:C*g.inSize], offs, out, ys, g.outSz)
+				if !fused {
+					convEpilogue(g, ys)
 				}
-				convEpilogue(g, ys)
 			}
 		})
 		return
@@ -92,23 +90,38 @@ func convForwardImplicitF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 	tg := convTapsLayout(g)
 	offs := convImplicitOffsets(&tg, C)
 	oH, oW := g.out[1], g.out[2]
+	out, fused := convOffsOut(g, b)
 	gemmParallelIf(perSample, N, func(lo, hi int) {
 		xp, releaseX := convBuf[float32](C*tg.chStride + tg.slack)
 		defer releaseX()
-		out, releaseO := convBuf[float32](M * tg.L)
+		wide, releaseO := convBuf[float32](M * tg.L)
 		defer releaseO()
 		for n := lo; n < hi; n++ {
 			convTapsPad(g, &tg, C, x[n*C*g.inSize:][:C*g.inSize], xp)
-			gemmOffsF32(perSample, pa, tg.L, xp, offs, b, 0, out, tg.L)
+			gemmOffsRun(gemmasm.OK512, perSample, pa, tg.L, xp, offs, out, wide, tg.L)
 			ys := y[n*M*g.outSz:][:M*g.outSz]
 			for m := 0; m < M; m++ {
 				for oh := 0; oh < oH; oh++ {
-					copy(ys[m*g.outSz+oh*oW:][:oW], out[m*tg.L+oh*tg.Wq:][:oW])
+					copy(ys[m*g.outSz+oh*oW:][:oW], wide[m*tg.L+oh*tg.Wq:][:oW])
 				}
 			}
-			convEpilogue(g, ys)
+			if !fused {
+				convEpilogue(g, ys)
+			}
 		}
 	})
+}
+
+// convOffsOut returns gemmOffsRun's output options for a convolution with
+// bias b, and whether they include its fused activation (on AVX-512 CPUs
+// the kernel clamps; otherwise convEpilogue does, after the product).
+func convOffsOut(g *convGeom, b []float32) (gemmOffsOut, bool) {
+	out := gemmOffsOut{bias: b}
+	if g.act && gemmasm.OK512 {
+		out.clamp, out.lo, out.hi = true, float32(g.actLo), float32(g.actHi)
+		return out, true
+	}
+	return out, !g.act
 }
 
 // gemmParallelIf is gemmParallel when parallel is true and fn(0, n) on the

@@ -103,38 +103,44 @@ func (pa *gemmOffsA) block(pc, kb int, scratch []float32) []float32 {
 // on the calling goroutine, otherwise the columns are split over
 // GOMAXPROCS goroutines. Only call it when gemmKernelOK.
 func gemmOffsF32(serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
-	gemmOffsRun(gemmasm.OK512, false, serial, pa, n, base, offs, bias, beta, c, ldc)
+	if beta != 0 && beta != 1 {
+		panic("gemmOffsF32: beta must be 0 or 1")
+	}
+	gemmOffsRun(gemmasm.OK512, serial, pa, n, base, offs, gemmOffsOut{bias: bias, acc: beta == 1}, c, ldc)
 }
 
-// gemmOffsF32Stream is gemmOffsF32 for an output that is part of a tensor
-// larger than the caches (beta 0): full 6×32 tiles go out with
-// non-temporal stores, which do not read C's lines before writing them.
-func gemmOffsF32Stream(serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, c []float32, ldc int) {
-	gemmOffsRun(gemmasm.OK512, true, serial, pa, n, base, offs, bias, 0, c, ldc)
+// gemmOffsOut says how gemmOffsRun writes C.
+type gemmOffsOut struct {
+	bias []float32 // added to row i (nil: none)
+	acc  bool      // add the product to C (beta 1) instead of overwriting it
+	// stream writes C with non-temporal stores where it can (AVX-512, C
+	// overwritten in one inner block, rows of 64-byte multiples): for an
+	// output larger than the caches.
+	stream bool
+	clamp  bool    // clamp the result to [lo, hi] (a fused Relu or Clip)
+	lo, hi float32 // the clamp's bounds
 }
 
-// gemmOffsRun is gemmOffsF32 with the micro-kernel chosen by the caller:
-// 32 columns wide (AVX-512) when wide, else 16 (AVX2); with streaming
-// stores when stream, beta is 0, the inner dimension is one block and C's
-// rows are 64-byte multiples.
-func gemmOffsRun(wide, stream, serial bool, pa *gemmOffsA, n int, base []float32, offs []int, bias []float32, beta float32, c []float32, ldc int) {
+// gemmOffsRun is gemmOffsF32 with the output options of out and the
+// micro-kernel chosen by the caller: 32 columns wide (AVX-512) when wide,
+// else 16 (AVX2).
+func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs []int, out gemmOffsOut, c []float32, ldc int) {
 	m, k := pa.m, pa.k
 	if m == 0 || n == 0 {
 		return
 	}
-	if beta != 0 && beta != 1 {
-		panic("gemmOffsF32: beta must be 0 or 1")
-	}
 	if k == 0 {
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
-			if beta == 0 {
+			if !out.acc {
 				clear(row)
 			}
-			if bias != nil {
-				for j := range row {
-					row[j] += bias[i]
-				}
+			var bv float32
+			if out.bias != nil {
+				bv = out.bias[i]
+			}
+			for j := range row {
+				row[j] = gemmOffsClamp(row[j]+bv, &out)
 			}
 		}
 		return
@@ -153,9 +159,9 @@ func gemmOffsRun(wide, stream, serial bool, pa *gemmOffsA, n int, base []float32
 		nr = 2 * gemmNR
 	}
 	panels := (n + nr - 1) / nr
-	stream = stream && wide && beta == 0 && k <= gemmOffsKC && ldc%16 == 0
+	out.stream = out.stream && wide && !out.acc && k <= gemmOffsKC && ldc%16 == 0
 	if serial || procs == 1 || panels < 2 {
-		gemmOffsBlock(wide, stream, pa, 0, n, base, offs, bias, beta == 1, c, ldc)
+		gemmOffsBlock(wide, pa, 0, n, base, offs, &out, c, ldc)
 		return
 	}
 	procs = min(procs, panels)
@@ -166,10 +172,24 @@ func gemmOffsRun(wide, stream, serial bool, pa *gemmOffsA, n int, base []float32
 		wg.Add(1)
 		go func(n0, n1 int) {
 			defer wg.Done()
-			gemmOffsBlock(wide, stream, pa, n0, n1, base, offs, bias, beta == 1, c, ldc)
+			gemmOffsBlock(wide, pa, n0, n1, base, offs, &out, c, ldc)
 		}(n0, n1)
 	}
 	wg.Wait()
+}
+
+// gemmOffsClamp applies out's clamp to v (NaN passes through).
+func gemmOffsClamp(v float32, out *gemmOffsOut) float32 {
+	if !out.clamp {
+		return v
+	}
+	if v < out.lo {
+		return out.lo
+	}
+	if v > out.hi {
+		return out.hi
+	}
+	return v
 }
 
 // gemmOffsNC is the column block of gemmOffsBlock: the B panels of one
@@ -184,12 +204,11 @@ const gemmOffsKC = 256
 // stream past it.
 const gemmOffsMC = 240
 
-// gemmOffsBlock computes C[:, n0:n1] = A·B + bias (+ C when acc)
-// serially, in panels of 32 columns when wide and of 16 otherwise (and for
-// the last 16 or fewer).
-func gemmOffsBlock(wide, stream bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []int, bias []float32, acc bool, c []float32, ldc int) {
-	m0, m1, k := 0, pa.m, pa.k
-	if stream {
+// gemmOffsBlock computes C[:, n0:n1] as out says, serially, in panels of
+// 32 columns when wide and of 16 otherwise (and for the last 16 or fewer).
+func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []int, out *gemmOffsOut, c []float32, ldc int) {
+	m, k := pa.m, pa.k
+	if out.stream {
 		defer gemmasm.StoreFence()
 	}
 	var scratch []float32
@@ -216,13 +235,23 @@ func gemmOffsBlock(wide, stream bool, pa *gemmOffsA, n0, n1 int, base []float32,
 		kb := min(gemmOffsKC, k-pc)
 		abuf := pa.block(pc, kb, scratch)
 		po := offs[pc : pc+kb]
-		load := acc || pc > 0
+		// The bias goes in with the first inner block, the clamp with the
+		// last; streaming needs the single block to overwrite C.
+		mode := 0
+		if out.acc || pc > 0 {
+			mode |= gemmasm.ModeLoad
+		}
+		last := pc+kb == k
+		if last && out.clamp {
+			mode |= gemmasm.ModeClamp
+		}
 		var bs []float32
 		if pc == 0 {
-			bs = bias
+			bs = out.bias
 		}
-		for ic := m0; ic < m1; ic += gemmOffsMC {
-			icEnd := min(ic+gemmOffsMC, m1)
+		ep := gemmOffsEdge{bias: bs, load: mode&gemmasm.ModeLoad != 0, clamp: last && out.clamp, lo: out.lo, hi: out.hi}
+		for ic := 0; ic < m; ic += gemmOffsMC {
+			icEnd := min(ic+gemmOffsMC, m)
 			for jc := n0; jc < n1; jc += gemmOffsNC {
 				nb := min(gemmOffsNC, n1-jc)
 				for jr := 0; jr < nb; {
@@ -231,26 +260,21 @@ func gemmOffsBlock(wide, stream bool, pa *gemmOffsA, n0, n1 int, base []float32,
 						for ir := ic; ir < icEnd; ir += gemmMR {
 							mr := min(gemmMR, icEnd-ir)
 							ap := abuf[ir*kb : (ir+gemmMR)*kb]
-							row0 := m0 + ir
-							co := row0*ldc + jc + jr
-							if mr == gemmMR {
-								var pb []float32
-								if bs != nil {
-									pb = bs[row0 : row0+gemmMR]
-								}
-								ct := c[co : co+(gemmMR-1)*ldc+2*gemmNR]
-								if stream && uintptr(unsafe.Pointer(&ct[0]))%64 == 0 {
-									gemmasm.Kernel6x32OffsStream(kb, ap, bb, po, ct, ldc, pb)
-									continue
-								}
-								gemmasm.Kernel6x32Offs(kb, ap, bb, po, ct, ldc, pb, load)
-								continue
-							}
+							co := ir*ldc + jc + jr
 							var pb []float32
 							if bs != nil {
-								pb = bs[row0 : row0+mr]
+								pb = bs[ir : ir+mr]
 							}
-							gemmasm.Kernel6x32OffsRows(mr, kb, ap, bb, po, c[co:co+(mr-1)*ldc+2*gemmNR], ldc, pb, load)
+							if mr == gemmMR {
+								ct := c[co : co+(gemmMR-1)*ldc+2*gemmNR]
+								md := mode
+								if out.stream && uintptr(unsafe.Pointer(&ct[0]))%64 == 0 {
+									md |= gemmasm.ModeStream
+								}
+								gemmasm.Kernel6x32Offs(kb, ap, bb, po, ct, ldc, pb, md, out.lo, out.hi)
+								continue
+							}
+							gemmasm.Kernel6x32OffsRows(mr, kb, ap, bb, po, c[co:co+(mr-1)*ldc+2*gemmNR], ldc, pb, mode, out.lo, out.hi)
 						}
 						jr += 2 * gemmNR
 						continue
@@ -268,17 +292,16 @@ func gemmOffsBlock(wide, stream bool, pa *gemmOffsA, n0, n1 int, base []float32,
 					for ir := ic; ir < icEnd; ir += gemmMR {
 						mr := min(gemmMR, icEnd-ir)
 						ap := abuf[ir*kb : (ir+gemmMR)*kb]
-						row0 := m0 + ir
-						co := row0*ldc + jc + jr
-						if mr == gemmMR && nr == gemmNR {
+						co := ir*ldc + jc + jr
+						if mr == gemmMR && nr == gemmNR && !ep.clamp {
 							var pb []float32
 							if bs != nil {
-								pb = bs[row0 : row0+gemmMR]
+								pb = bs[ir : ir+gemmMR]
 							}
-							gemmasm.Kernel6x16Offs(kb, ap, bb, bo, c[co:co+(gemmMR-1)*ldc+gemmNR], ldc, pb, load)
+							gemmasm.Kernel6x16Offs(kb, ap, bb, bo, c[co:co+(gemmMR-1)*ldc+gemmNR], ldc, pb, ep.load)
 							continue
 						}
-						gemmOffsEdgeRows(kb, ap, bb, bo, &tmp, c[co:], ldc, mr, nr, bs, row0, load)
+						gemmOffsEdgeRows(kb, ap, bb, bo, &tmp, c[co:], ldc, mr, nr, ir, &ep)
 					}
 					jr += gemmNR
 				}
@@ -287,26 +310,33 @@ func gemmOffsBlock(wide, stream bool, pa *gemmOffsA, n0, n1 int, base []float32,
 	}
 }
 
+// gemmOffsEdge is what gemmOffsEdgeRows adds and applies when it writes a
+// block: the bias of the first inner block, the old C when load, the clamp
+// of the last inner block.
+type gemmOffsEdge struct {
+	bias        []float32
+	load, clamp bool
+	lo, hi      float32
+}
+
 // gemmOffsEdgeRows computes the top-left mr×nr corner of a 6×16 block
-// through tmp and writes it to c (adding bias[row0+i] when bias is not nil
-// and the old values when load).
-func gemmOffsEdgeRows(kb int, ap, bb []float32, bo []int, tmp *[gemmMR * gemmNR]float32, c []float32, ldc, mr, nr int, bias []float32, row0 int, load bool) {
+// through tmp and writes it to c as ep says (bias of row row0+i).
+func gemmOffsEdgeRows(kb int, ap, bb []float32, bo []int, tmp *[gemmMR * gemmNR]float32, c []float32, ldc, mr, nr, row0 int, ep *gemmOffsEdge) {
 	gemmasm.Kernel6x16Offs(kb, ap, bb, bo, tmp[:], gemmNR, nil, false)
+	out := gemmOffsOut{clamp: ep.clamp, lo: ep.lo, hi: ep.hi}
 	for i := 0; i < mr; i++ {
 		row := c[i*ldc : i*ldc+nr]
 		t := tmp[i*gemmNR : i*gemmNR+nr]
 		var bv float32
-		if bias != nil {
-			bv = bias[row0+i]
+		if ep.bias != nil {
+			bv = ep.bias[row0+i]
 		}
-		if load {
-			for j := range row {
-				row[j] += t[j] + bv
+		for j := range row {
+			v := t[j] + bv
+			if ep.load {
+				v += row[j]
 			}
-		} else {
-			for j := range row {
-				row[j] = t[j] + bv
-			}
+			row[j] = gemmOffsClamp(v, &out)
 		}
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/graftml/graft/nn/internal/gemmasm"
 )
 
-// TestGemmOffsAgainstNaive checks gemmOffsF32 (B read in place through row
-// offsets, fused bias, beta 0 or 1; A packed from a row-major or a
-// transposed matrix, or read through row offsets) against a float64 triple
+// TestGemmOffsAgainstNaive checks gemmOffsRun (B read in place through row
+// offsets, fused bias, beta 0 or 1, a fused clamp; A packed from a
+// row-major or a transposed matrix, or read through row offsets) against a float64 triple
 // loop, on sizes with ragged row and column panels, inner dimensions
 // spanning several blocks, and rows that end exactly at the end of base.
 func TestGemmOffsAgainstNaive(t *testing.T) {
@@ -80,7 +80,12 @@ func TestGemmOffsAgainstNaive(t *testing.T) {
 							c[i] = float32(r.NormFloat64())
 						}
 						c0 := append([]float32{}, c...)
-						gemmOffsRun(wide, false, serial, pa, n, base, offs, bias, beta, c, ldc)
+						out := gemmOffsOut{bias: bias, acc: beta == 1}
+						if withBias && mode == 1 {
+							// A fused clamp too, tight enough to bite.
+							out.clamp, out.lo, out.hi = true, -0.5, 0.75
+						}
+						gemmOffsRun(wide, serial, pa, n, base, offs, out, c, ldc)
 						pa.release()
 						for i := 0; i < m; i++ {
 							for j := 0; j < ldc; j++ {
@@ -100,6 +105,9 @@ func TestGemmOffsAgainstNaive(t *testing.T) {
 									v := float64(a[i*lda+p]) * float64(base[offs[p]+j])
 									want += v
 									scale += math.Abs(v)
+								}
+								if withBias && mode == 1 {
+									want = min(max(want, -0.5), 0.75)
 								}
 								if math.Abs(got-want) > 1e-5*(scale+1) {
 									t.Fatalf("%s: C[%d][%d] = %g, want %g", name, i, j, got, want)
@@ -141,9 +149,9 @@ func TestGemmOffsStreamingMatchesCached(t *testing.T) {
 	pa := gemmOffsPack(false, m, k, a, k)
 	defer pa.release()
 	got := make([]float32, m*ldc)
-	gemmOffsRun(true, true, false, pa, n, base, offs, bias, 0, got, ldc)
+	gemmOffsRun(true, false, pa, n, base, offs, gemmOffsOut{bias: bias, stream: true}, got, ldc)
 	want := make([]float32, m*ldc)
-	gemmOffsRun(true, false, false, pa, n, base, offs, bias, 0, want, ldc)
+	gemmOffsRun(true, false, pa, n, base, offs, gemmOffsOut{bias: bias}, want, ldc)
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("c[%d] = %v, cached path %v", i, got[i], want[i])

@@ -139,63 +139,66 @@ func Kernel6x16Offs(kc int, a, base []float32, offs []int, c []float32, ldc int,
 }
 
 //go:noescape
-func kernel6x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+func kernel6x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+// Kernel modes of Kernel6x32Offs and Kernel6x32OffsRows, combined with |.
+const (
+	// ModeLoad adds the old C to the product (else C is overwritten).
+	ModeLoad = 1
+	// ModeStream overwrites C with non-temporal stores, which do not read
+	// C's cache lines first: for outputs much larger than the caches. C
+	// must be 64-byte aligned and ldc a multiple of 16; only
+	// Kernel6x32Offs takes it. Call StoreFence before other goroutines
+	// read the output.
+	ModeStream = 2
+	// ModeClamp clamps the result to [lo, hi] (NaN passes through).
+	ModeClamp = 4
+)
 
 // Kernel6x32Offs is Kernel6x16Offs for a 6×32 block of C with AVX-512: row
-// p of the B panel is base[offs[p] : offs[p]+32], unchecked as there. Only
-// call it when OK512 is true.
-func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
-	l := 0
-	if load {
-		l = 1
-	}
-	kernel6x32OffsMode(kc, a, base, offs, c, ldc, bias, l)
-}
-
-// Kernel6x32OffsStream is Kernel6x32Offs overwriting C with non-temporal
-// stores, which do not read C's cache lines first: for outputs much larger
-// than the caches. c must be 64-byte aligned and ldc a multiple of 16
-// (checked: it panics otherwise).
-func Kernel6x32OffsStream(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32) {
-	if uintptr(unsafe.Pointer(&c[0]))%64 != 0 || ldc%16 != 0 {
-		panic("gemmasm: Kernel6x32OffsStream: C not 64-byte aligned")
-	}
-	kernel6x32OffsMode(kc, a, base, offs, c, ldc, bias, 2)
-}
-
-func kernel6x32OffsMode(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int) {
+// p of the B panel is base[offs[p] : offs[p]+32], unchecked as there. mode
+// combines ModeLoad, ModeStream and ModeClamp (with lo and hi). Only call
+// it when OK512 is true.
+func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
 	_ = a[kc*6-1]
 	_ = c[5*ldc+31]
 	_ = offs[kc-1]
 	_ = base[0]
+	if mode&ModeStream != 0 && (uintptr(unsafe.Pointer(&c[0]))%64 != 0 || ldc%16 != 0) {
+		panic("gemmasm: Kernel6x32Offs: streaming to a C that is not 64-byte aligned")
+	}
 	var bp *float32
 	if bias != nil {
 		_ = bias[5]
 		bp = &bias[0]
 	}
-	kernel6x32Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode)
+	kernel6x32Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
 }
 
 //go:noescape
-func kernel1x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+func kernel1x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
 
 //go:noescape
-func kernel2x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+func kernel2x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
 
 //go:noescape
-func kernel3x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+func kernel3x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
 
 //go:noescape
-func kernel4x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+func kernel4x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
 
 //go:noescape
-func kernel5x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, load int)
+func kernel5x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
 
 // Kernel6x32OffsRows is Kernel6x32Offs for the first rows (1 to 6) rows of
-// the A panel: only rows rows of C (and of bias) are read or written.
-func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+// the A panel: only rows rows of C (and of bias) are read or written. mode
+// combines ModeLoad and ModeClamp.
+func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
 	if rows < 1 || rows > 6 {
 		panic("gemmasm: Kernel6x32OffsRows: rows out of [1, 6]")
+	}
+	if mode&ModeStream != 0 {
+		panic("gemmasm: Kernel6x32OffsRows: no streaming mode")
 	}
 	_ = a[kc*6-1]
 	_ = c[(rows-1)*ldc+31]
@@ -206,14 +209,10 @@ func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32
 		_ = bias[rows-1]
 		bp = &bias[0]
 	}
-	var l int
-	if load {
-		l = 1
-	}
-	k := [...]func(int, *float32, *float32, *int, *float32, int, *float32, int){
+	k := [...]func(int, *float32, *float32, *int, *float32, int, *float32, int, float32, float32){
 		kernel1x32Offs, kernel2x32Offs, kernel3x32Offs, kernel4x32Offs, kernel5x32Offs, kernel6x32Offs,
 	}[rows-1]
-	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, l)
+	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
 }
 
 //go:noescape

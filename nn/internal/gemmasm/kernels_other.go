@@ -2,6 +2,13 @@
 
 package gemmasm
 
+// Kernel modes, as in the amd64 build.
+const (
+	ModeLoad   = 1
+	ModeStream = 2
+	ModeClamp  = 4
+)
+
 // OK512 is false: no AVX-512 kernels on this platform or with -tags purego.
 const OK512 = false
 
@@ -33,12 +40,12 @@ func Kernel6x16Offs(kc int, a, base []float32, offs []int, c []float32, ldc int,
 }
 
 // Kernel6x32Offs is unavailable here; callers check OK512 first.
-func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
 	panic("gemmasm: kernel not available on this platform")
 }
 
 // Kernel6x32OffsRows is unavailable here; callers check OK512 first.
-func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, load bool) {
+func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
 	panic("gemmasm: kernel not available on this platform")
 }
 
@@ -52,11 +59,6 @@ func Deinterleave2(src, even, odd []float32) int { return 0 }
 
 // KernelR6x32 is unavailable here; callers check OK512 first.
 func KernelR6x32(kc int, arows []int, abase, base []float32, boffs []int, c []float32, ldc int, load bool) {
-	panic("gemmasm: kernel not available on this platform")
-}
-
-// Kernel6x32OffsStream is unavailable here; callers check OK512 first.
-func Kernel6x32OffsStream(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32) {
 	panic("gemmasm: kernel not available on this platform")
 }
 
