@@ -161,11 +161,11 @@ func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
 	}
 }
 
-// The float32 depthwise kernels (whole-plane and row-by-row) agree with
-// the generic depthwise kernel run in float64, with and without a fused
-// clamp, on strides 1 and 2, odd sizes, asymmetric pads, dilation, a
-// channel multiplier and outputs narrower than one vector; a NaN input
-// stays NaN through the fused clamp.
+// The float32 depthwise kernels (whole-plane, with its in-place 3×3 path,
+// and row-by-row) agree with the generic depthwise kernel run in float64,
+// with and without a fused clamp, on strides 1 and 2, odd and tiny sizes,
+// asymmetric pads, dilation, a channel multiplier and outputs narrower
+// than one vector; a NaN input stays NaN through the fused clamp.
 func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
 	if !gemmKernelOK {
 		t.Skip("no AVX2/FMA on this CPU: the float32 depthwise kernels are never taken")
@@ -178,6 +178,9 @@ func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
 	}{
 		{"3x3 s1", []int{20, 18}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 5, 1},
 		{"3x3 s1 7x7", []int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 3, 1},
+		{"3x3 s1 3x3", []int{3, 3}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 2, 3, 1},
+		{"3x3 s1 4x9", []int{4, 9}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 1, 4, 1},
+		{"3x3 s1 56", []int{56, 56}, []int{3, 3}, []int{1, 1, 1, 1}, nil, nil, 1, 3, 1},
 		{"3x3 s2", []int{41, 40}, []int{3, 3}, []int{1, 1, 1, 1}, nil, []int{2, 2}, 2, 3, 1},
 		{"3x3 s2 wide", []int{30, 112}, []int{3, 3}, []int{0, 1, 1, 0}, nil, []int{2, 2}, 1, 2, 1},
 		{"5x5 asym", []int{17, 23}, []int{5, 5}, []int{2, 1, 2, 3}, nil, nil, 1, 4, 1},
