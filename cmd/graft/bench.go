@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -36,6 +37,9 @@ type benchOptions struct {
 	LR     float64
 	// CPUProfile, when set, receives a pprof CPU profile of the timed runs.
 	CPUProfile string
+	// Trace, when set, receives a runtime execution trace of the timed
+	// runs (go tool trace): where threads wait, not only where they work.
+	Trace string
 }
 
 // benchResult is what graft bench reports; times are in milliseconds.
@@ -104,6 +108,7 @@ statistics.`,
 	f.StringVar(&opts.Freeze, "freeze", "none", "with --train: what stays frozen (see graft finetune --freeze)")
 	f.Float64Var(&opts.LR, "lr", 0.001, "with --train: SGD learning rate")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of the timed runs to this file (go tool pprof)")
+	f.StringVar(&opts.Trace, "trace", "", "write an execution trace of the timed runs to this file (go tool trace)")
 	return cmd
 }
 
@@ -143,6 +148,17 @@ func runBench(ctx context.Context, opts *benchOptions, w io.Writer) error {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if opts.Trace != "" {
+		f, err := os.Create(opts.Trace)
+		if err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	cpu0 := cpuSeconds()
 	times := make([]time.Duration, opts.Runs)
