@@ -29,7 +29,7 @@ type gemmOffsA struct {
 // product uses it any more.
 func gemmOffsPack(trans bool, m, k int, a []float32, lda int) *gemmOffsA {
 	pa := &gemmOffsA{m: m, k: k, mPad: (m + gemmMR - 1) / gemmMR * gemmMR}
-	pa.buf = gemmGetBuf(pa.mPad * k)
+	pa.buf = gemmGetBuf(pa.mPad*k + 2) // gemmPackA's slack
 	pa.data = *pa.buf
 	for pc := 0; pc < k; pc += gemmOffsKC {
 		kb := min(gemmOffsKC, k-pc)

@@ -66,7 +66,7 @@ func gemmPackedF32(transA, transB bool, m, n, k int, alpha float32, a []float32,
 
 // gemmPackedBlock computes C[m0:m1, n0:n1] += alpha*op(A)*op(B) serially.
 func gemmPackedBlock(transA, transB bool, m0, m1, n0, n1, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	abufP := gemmGetBuf(gemmMC * gemmKC)
+	abufP := gemmGetBuf(gemmMC*gemmKC + 2)
 	bbufP := gemmGetBuf(gemmKC * (gemmNC + gemmNR))
 	defer gemmPutBuf(abufP)
 	defer gemmPutBuf(bbufP)
@@ -112,17 +112,24 @@ func gemmPackedBlock(transA, transB bool, m0, m1, n0, n1, k int, alpha float32, 
 func gemmPackA(trans bool, a []float32, lda, ic, mb, pc, kb int, alpha float32, dst []float32) {
 	for ir := 0; ir < mb; ir += gemmMR {
 		mr := min(gemmMR, mb-ir)
-		panel := dst[ir*kb : ir*kb+gemmMR*kb]
+		panel := dst[ir*kb:]
 		if mr == gemmMR {
 			row := ic + ir
 			if !trans {
+				// Eight columns at a time by the vector transpose (alpha 1;
+				// it stores 2 values past each group, which the next group,
+				// panel or block overwrites: buffers carry 2 of slack).
+				p0 := 0
+				if alpha == 1 && gemmKernelOK {
+					p0 = gemmasm.PackA6(kb, a[row*lda+pc:], lda, panel[:gemmMR*kb+2])
+				}
 				r0 := a[row*lda+pc:][:kb]
 				r1 := a[(row+1)*lda+pc:][:kb]
 				r2 := a[(row+2)*lda+pc:][:kb]
 				r3 := a[(row+3)*lda+pc:][:kb]
 				r4 := a[(row+4)*lda+pc:][:kb]
 				r5 := a[(row+5)*lda+pc:][:kb]
-				for p := 0; p < kb; p++ {
+				for p := p0; p < kb; p++ {
 					d := panel[p*gemmMR : p*gemmMR+gemmMR]
 					d[0], d[1], d[2] = alpha*r0[p], alpha*r1[p], alpha*r2[p]
 					d[3], d[4], d[5] = alpha*r3[p], alpha*r4[p], alpha*r5[p]
@@ -137,6 +144,7 @@ func gemmPackA(trans bool, a []float32, lda, ic, mb, pc, kb int, alpha float32, 
 			}
 			continue
 		}
+		panel = panel[:gemmMR*kb]
 		clear(panel)
 		for i := 0; i < mr; i++ {
 			row := ic + ir + i

@@ -290,3 +290,22 @@ func sfence()
 // every later store: call it before handing their output to other
 // goroutines.
 func StoreFence() { sfence() }
+
+//go:noescape
+func packA6(kb int, src *float32, lda int, dst *float32)
+
+// PackA6 packs 6 rows of A (row i is src[i*lda:]) into dst as groups of
+// 6, dst[p*6+i] = src[i*lda+p], for the largest p range whose length is a
+// multiple of 8 and at most kb, and returns that length. dst must hold 2
+// values more than it packs (each group is stored 8 wide). Only call it
+// when OK is true.
+func PackA6(kb int, src []float32, lda int, dst []float32) int {
+	n := kb &^ 7
+	if n == 0 {
+		return 0
+	}
+	_ = src[5*lda+n-1]
+	_ = dst[n*6+1]
+	packA6(n, &src[0], lda, &dst[0])
+	return n
+}

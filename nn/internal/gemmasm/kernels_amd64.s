@@ -1475,3 +1475,68 @@ z5stream:
 	VZEROUPPER
 	RET
 
+
+// func packA6(kb int, src *float32, lda int, dst *float32)
+//
+// Packs 6 rows of kb values (row i at src[i*lda:]) into dst as kb groups
+// of 6 (dst[p*6+i] = src[i*lda+p]) for kb a positive multiple of 8, eight
+// columns at a time through an 8×8 transpose whose rows 6 and 7 are zero.
+// Each group is stored as 8 values, the last 2 overwritten by the next
+// group: dst needs 2 values of slack after kb*6.
+TEXT ·packA6(SB), NOSPLIT, $0-32
+	MOVQ kb+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ dst+24(FP), DI
+	SHLQ $2, R8
+	LEAQ (SI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	XORQ AX, AX
+	VXORPS Y15, Y15, Y15
+
+packloop:
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS (R9)(AX*1), Y1
+	VMOVUPS (R10)(AX*1), Y2
+	VMOVUPS (R11)(AX*1), Y3
+	VMOVUPS (R12)(AX*1), Y4
+	VMOVUPS (R13)(AX*1), Y5
+	VUNPCKLPS Y1, Y0, Y6
+	VUNPCKHPS Y1, Y0, Y7
+	VUNPCKLPS Y3, Y2, Y8
+	VUNPCKHPS Y3, Y2, Y9
+	VUNPCKLPS Y5, Y4, Y10
+	VUNPCKHPS Y5, Y4, Y11
+	VSHUFPS $0x44, Y8, Y6, Y0
+	VSHUFPS $0xee, Y8, Y6, Y1
+	VSHUFPS $0x44, Y9, Y7, Y2
+	VSHUFPS $0xee, Y9, Y7, Y3
+	VSHUFPS $0x44, Y15, Y10, Y4
+	VSHUFPS $0xee, Y15, Y10, Y5
+	VSHUFPS $0x44, Y15, Y11, Y6
+	VSHUFPS $0xee, Y15, Y11, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y0
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 24(DI)
+	VMOVUPS Y10, 48(DI)
+	VMOVUPS Y11, 72(DI)
+	VMOVUPS Y12, 96(DI)
+	VMOVUPS Y13, 120(DI)
+	VMOVUPS Y14, 144(DI)
+	VMOVUPS Y0, 168(DI)
+	ADDQ $32, AX
+	ADDQ $192, DI
+	SUBQ $8, CX
+	JNZ  packloop
+	VZEROUPPER
+	RET

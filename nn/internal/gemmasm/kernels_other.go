@@ -64,3 +64,6 @@ func KernelR6x32(kc int, arows []int, abase, base []float32, boffs []int, c []fl
 
 // StoreFence does nothing here: there are no non-temporal stores.
 func StoreFence() {}
+
+// PackA6 is unavailable here and packs nothing.
+func PackA6(kb int, src []float32, lda int, dst []float32) int { return 0 }

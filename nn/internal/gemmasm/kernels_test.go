@@ -105,3 +105,31 @@ func TestDeinterleave2(t *testing.T) {
 		}
 	}
 }
+
+func TestPackA6(t *testing.T) {
+	if !OK {
+		t.Skip("no AVX2/FMA")
+	}
+	for _, kb := range []int{7, 8, 16, 29} {
+		lda := kb + 3
+		src := make([]float32, 6*lda)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		dst := make([]float32, kb*6+2)
+		for i := range dst {
+			dst[i] = -1
+		}
+		n := PackA6(kb, src, lda, dst)
+		if n != kb&^7 {
+			t.Fatalf("kb=%d: packed %d", kb, n)
+		}
+		for p := 0; p < n; p++ {
+			for i := 0; i < 6; i++ {
+				if got, want := dst[p*6+i], src[i*lda+p]; got != want {
+					t.Fatalf("kb=%d: dst[%d*6+%d] = %v, want %v", kb, p, i, got, want)
+				}
+			}
+		}
+	}
+}
