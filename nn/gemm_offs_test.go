@@ -158,3 +158,44 @@ func TestGemmOffsStreamingMatchesCached(t *testing.T) {
 		}
 	}
 }
+
+// graft's offset GEMM (B read in place) next to the build's BLAS backend
+// (gemmF32: OpenBLAS, or graft's packed AVX2 GEMM in the pure-Go build) on
+// convolution-shaped products: m×n×k as resnet18's and MobileNet-v2's
+// layers give them per sample (3×3 ones as their im2col product).
+func BenchmarkGemmOffsVsBackend(b *testing.B) {
+	if !gemmKernelOK {
+		b.Skip("no AVX2/FMA")
+	}
+	for _, s := range [][3]int{{64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {96, 12544, 16}, {144, 3136, 24}, {24, 3136, 144}, {1024, 1024, 1024}} {
+		m, n, k := s[0], s[1], s[2]
+		a := make([]float32, m*k)
+		bm := make([]float32, k*n)
+		c := make([]float32, m*n)
+		for i := range a {
+			a[i] = float32(i%7) * 0.1
+		}
+		for i := range bm {
+			bm[i] = float32(i%5) * 0.1
+		}
+		offs := make([]int, k)
+		for p := range offs {
+			offs[p] = p * n
+		}
+		flops := float64(2 * m * n * k)
+		b.Run(fmt.Sprintf("%dx%dx%d/offs", m, n, k), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				pa := gemmOffsPack(false, m, k, a, k)
+				gemmOffsF32(false, pa, n, bm, offs, nil, 0, c, n)
+				pa.release()
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("%dx%dx%d/backend", m, n, k), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				gemmF32(false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
