@@ -98,6 +98,14 @@ func main() {
 			rows = append(rows, row{Model: name, Note: "graft import: " + err.Error()})
 			continue
 		}
+		// Every batch of graft first, then onnxruntime's session (opened
+		// only now) on the same inputs: onnxruntime's worker threads spin
+		// for a while after each run and took CPU from graft's runs that
+		// followed them.
+		var graftRows []measured
+		for _, b := range parseInts(*batches) {
+			graftRows = append(graftRows, measureGraft(name, g, b, *runs, *warm))
+		}
 		var sess *ortref.Session
 		if ortErr == nil {
 			sess, err = ortref.Open(path, *threads)
@@ -105,8 +113,8 @@ func main() {
 				ortErr = err
 			}
 		}
-		for _, b := range parseInts(*batches) {
-			rows = append(rows, measure(name, g, sess, ortErr, b, *runs, *warm))
+		for i := range graftRows {
+			rows = append(rows, measureORTOn(g, &graftRows[i], sess, ortErr, *runs, *warm))
 		}
 		if sess != nil {
 			sess.Close()
@@ -143,12 +151,21 @@ func main() {
 	}
 }
 
-func measure(name string, g *nn.Graph, sess *ortref.Session, ortErr error, batch, runs, warm int) row {
-	r := row{Model: name, Batch: batch}
+// measured is graft's side of one row: the inputs it ran on and its
+// outputs, for onnxruntime to be timed and compared on afterwards.
+type measured struct {
+	r        row
+	feed     map[string]*nn.Tensor
+	graftOut map[string]*nn.Tensor
+}
+
+// measureGraft times graft on random inputs at one batch size.
+func measureGraft(name string, g *nn.Graph, batch, runs, warm int) measured {
+	m := measured{r: row{Model: name, Batch: batch}}
 	feed, err := onnx.ZeroInputs(g, batch)
 	if err != nil {
-		r.Note = err.Error()
-		return r
+		m.r.Note = err.Error()
+		return m
 	}
 	rng := rand.New(rand.NewSource(1))
 	for _, t := range feed {
@@ -156,29 +173,37 @@ func measure(name string, g *nn.Graph, sess *ortref.Session, ortErr error, batch
 			t.F32[i] = float32(rng.NormFloat64())
 		}
 	}
-	var graftOut, ortOut map[string]*nn.Tensor
-	graftTimes := make([]float64, 0, runs)
-	ortTimes := make([]float64, 0, runs)
-	// graft's runs first, then onnxruntime's: interleaving them let
-	// onnxruntime's worker threads, which spin for a while after each run,
-	// take CPU from the graft run that followed (measured: resnet18 b8
-	// 224 ms interleaved against 202 ms alone).
+	m.feed = feed
+	times := make([]float64, 0, runs)
 	for i := 0; i < warm+runs; i++ {
 		start := time.Now()
 		out, err := g.Run(nil, feed)
 		el := time.Since(start)
 		if err != nil {
-			r.Note = "graft: " + err.Error()
-			return r
+			m.r.Note = "graft: " + err.Error()
+			return m
 		}
-		graftOut = out
+		m.graftOut = out
 		if i >= warm {
-			graftTimes = append(graftTimes, ms(el))
+			times = append(times, ms(el))
 		}
 	}
+	m.r.GraftMS = median(times)
+	return m
+}
+
+// measureORTOn times onnxruntime on the inputs graft ran on and compares
+// the outputs, completing m's row.
+func measureORTOn(g *nn.Graph, m *measured, sess *ortref.Session, ortErr error, runs, warm int) row {
+	r := m.r
+	if r.Note != "" {
+		return r
+	}
+	var ortOut map[string]*nn.Tensor
+	ortTimes := make([]float64, 0, runs)
 	for i := 0; sess != nil && i < warm+runs; i++ {
 		start := time.Now()
-		out, err := sess.Run(feed)
+		out, err := sess.Run(m.feed)
 		el := time.Since(start)
 		if err != nil {
 			r.Note = "onnxruntime: " + err.Error()
@@ -189,12 +214,11 @@ func measure(name string, g *nn.Graph, sess *ortref.Session, ortErr error, batch
 			ortTimes = append(ortTimes, ms(el))
 		}
 	}
-	r.GraftMS = median(graftTimes)
 	if len(ortTimes) > 0 {
 		r.ORTMS = median(ortTimes)
 		r.Ratio = r.GraftMS / r.ORTMS
 		for _, o := range g.Outputs {
-			if d, err := nn.Compare(graftOut[o.Name], ortOut[o.Name], 0, 0); err == nil && d.MaxAbs > r.MaxAbsDiff {
+			if d, err := nn.Compare(m.graftOut[o.Name], ortOut[o.Name], 0, 0); err == nil && d.MaxAbs > r.MaxAbsDiff {
 				r.MaxAbsDiff = d.MaxAbs
 			}
 		}
