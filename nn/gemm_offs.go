@@ -196,6 +196,10 @@ func gemmOffsClamp(v float32, out *gemmOffsOut) float32 {
 // block are reused from L1/L2 across all row panels of A.
 const gemmOffsNC = 256
 
+// gemmOffsShortK is the longest inner block that gemmOffsBlock walks row
+// panel by row panel.
+const gemmOffsShortK = 64
+
 // gemmOffsKC is the inner-dimension block of gemmOffsBlock.
 const gemmOffsKC = 256
 
@@ -254,7 +258,37 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 			icEnd := min(ic+gemmOffsMC, m)
 			for jc := n0; jc < n1; jc += gemmOffsNC {
 				nb := min(gemmOffsNC, n1-jc)
-				for jr := 0; jr < nb; {
+				jr0 := 0
+				if wide && kb <= gemmOffsShortK {
+					// A short inner dimension makes each call brief: walk
+					// C row panel by row panel, so consecutive calls write
+					// consecutive lines of the same rows (sequential
+					// streams the prefetchers follow) rather than a new
+					// set of rows each time.
+					jr0 = nb / (2 * gemmNR) * (2 * gemmNR)
+					for ir := ic; ir < icEnd; ir += gemmMR {
+						mr := min(gemmMR, icEnd-ir)
+						ap := abuf[ir*kb : (ir+gemmMR)*kb]
+						var pb []float32
+						if bs != nil {
+							pb = bs[ir : ir+mr]
+						}
+						for jr := 0; jr < jr0; jr += 2 * gemmNR {
+							co := ir*ldc + jc + jr
+							if mr == gemmMR {
+								ct := c[co : co+(gemmMR-1)*ldc+2*gemmNR]
+								md := mode
+								if out.stream && uintptr(unsafe.Pointer(&ct[0]))%64 == 0 {
+									md |= gemmasm.ModeStream
+								}
+								gemmasm.Kernel6x32Offs(kb, ap, base[jc+jr:], po, ct, ldc, pb, md, out.lo, out.hi)
+								continue
+							}
+							gemmasm.Kernel6x32OffsRows(mr, kb, ap, base[jc+jr:], po, c[co:co+(mr-1)*ldc+2*gemmNR], ldc, pb, mode, out.lo, out.hi)
+						}
+					}
+				}
+				for jr := jr0; jr < nb; {
 					bb := base[jc+jr:]
 					if wide && nb-jr >= 2*gemmNR {
 						for ir := ic; ir < icEnd; ir += gemmMR {
