@@ -89,7 +89,6 @@ func convForwardImplicitF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 	}
 	tg := convTapsLayout(g)
 	offs := convImplicitOffsets(&tg, C)
-	oH, oW := g.out[1], g.out[2]
 	out, fused := convOffsOut(g, b)
 	gemmParallelIf(perSample, N, func(lo, hi int) {
 		xp, releaseX := convBuf[float32](C*tg.chStride + tg.slack)
@@ -100,11 +99,7 @@ func convForwardImplicitF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 			convTapsPad(g, &tg, C, x[n*C*g.inSize:][:C*g.inSize], xp)
 			gemmOffsRun(gemmasm.OK512, perSample, pa, tg.L, xp, offs, out, wide, tg.L)
 			ys := y[n*M*g.outSz:][:M*g.outSz]
-			for m := 0; m < M; m++ {
-				for oh := 0; oh < oH; oh++ {
-					copy(ys[m*g.outSz+oh*oW:][:oW], wide[m*tg.L+oh*tg.Wq:][:oW])
-				}
-			}
+			convTapsCompact(g, &tg, M, wide, nil, ys)
 			if !fused {
 				convEpilogue(g, ys)
 			}

@@ -76,18 +76,11 @@ func TestConvImplicitMatchesIm2col(t *testing.T) {
 					}
 				}
 			}
-			f32 := func(v []float64) []float32 {
-				out := make([]float32, len(v))
-				for i, e := range v {
-					out[i] = float32(e)
-				}
-				return out
-			}
 			y := make([]float32, len(want))
 			for i := range y {
 				y[i] = float32(math.NaN())
 			}
-			convForwardImplicitF32(g, tc.N, tc.C, tc.M, f32(x), f32(w), f32(b), y)
+			convForwardImplicitF32(g, tc.N, tc.C, tc.M, toF32(x), toF32(w), toF32(b), y)
 			for i, wv := range want {
 				if d := math.Abs(float64(y[i]) - wv); !(d <= 1e-4*(1+math.Abs(wv))) {
 					t.Fatalf("y[%d] = %v, want %v", i, y[i], wv)
@@ -120,13 +113,6 @@ func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
 		{"1d", []int{200}, []int{3}, []int{1, 1}, nil, 2, 3, 4},
 	}
 	rng := rand.New(rand.NewSource(13))
-	f32 := func(v []float64) []float32 {
-		out := make([]float32, len(v))
-		for i, e := range v {
-			out[i] = float32(e)
-		}
-		return out
-	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
@@ -147,7 +133,7 @@ func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
 			for i := range dx {
 				dx[i] = float32(math.NaN())
 			}
-			cvgConvBackDataImplicitF32(g, tc.N, tc.C, tc.M, f32(w), f32(dy), dx)
+			cvgConvBackDataImplicitF32(g, tc.N, tc.C, tc.M, toF32(w), toF32(dy), dx)
 			scale := 0.0
 			for _, v := range want {
 				scale = max(scale, math.Abs(v))
@@ -206,13 +192,6 @@ func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
 				x[len(x)/2] = math.NaN()
 				want := make([]float64, tc.N*M*g.outSz)
 				convDepthwise(g, tc.N, C, M, C, x, w, b, want)
-				f32 := func(v []float64) []float32 {
-					out := make([]float32, len(v))
-					for i, e := range v {
-						out[i] = float32(e)
-					}
-					return out
-				}
 				for _, k := range []struct {
 					name string
 					fn   func(g *convGeom, N, C, M, G int, x, w, b, y []float32)
@@ -221,7 +200,7 @@ func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
 					for i := range y {
 						y[i] = 12345
 					}
-					k.fn(g, tc.N, C, M, C, f32(x), f32(w), f32(b), y)
+					k.fn(g, tc.N, C, M, C, toF32(x), toF32(w), toF32(b), y)
 					for i, wv := range want {
 						got := float64(y[i])
 						if math.IsNaN(wv) {
@@ -266,13 +245,6 @@ func TestConvBackWeightImplicitMatchesIm2col(t *testing.T) {
 		{"pointwise K6", []int{9, 11}, []int{1, 1}, nil, nil, nil, 2, 12, 32},
 	}
 	rng := rand.New(rand.NewSource(17))
-	f32 := func(v []float64) []float32 {
-		out := make([]float32, len(v))
-		for i, e := range v {
-			out[i] = float32(e)
-		}
-		return out
-	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.str}
@@ -299,7 +271,7 @@ func TestConvBackWeightImplicitMatchesIm2col(t *testing.T) {
 				for i := range dw {
 					dw[i] = float32(math.NaN())
 				}
-				cvgConvBackWeightImplicitChunks(g, tc.N, tc.C, tc.M, f32(x), f32(dy), dw, nb)
+				cvgConvBackWeightImplicitChunks(g, tc.N, tc.C, tc.M, toF32(x), toF32(dy), dw, nb)
 				for i, wv := range want {
 					if d := math.Abs(float64(dw[i]) - wv); !(d <= 1e-5*(scale+1)) {
 						t.Fatalf("chunks of %d: dw[%d] = %v, want %v", nb, i, dw[i], wv)
@@ -308,4 +280,13 @@ func TestConvBackWeightImplicitMatchesIm2col(t *testing.T) {
 			}
 		})
 	}
+}
+
+// toF32 rounds float64 test data to float32.
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, e := range v {
+		out[i] = float32(e)
+	}
+	return out
 }

@@ -200,7 +200,6 @@ func convForwardTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, b, y [
 	taps := len(tg.offs)
 	wt, releaseW := convTapsWeights(w, M, C, taps)
 	defer releaseW()
-	oH, oW := g.out[1], g.out[2]
 	gemmParallel(N, func(lo, hi int) {
 		xp, releaseX := convBuf[T](C*tg.chStride + tg.slack)
 		defer releaseX()
@@ -216,22 +215,30 @@ func convForwardTaps[T float32 | float64](g *convGeom, N, C, M int, x, w, b, y [
 				convGemm(false, false, M, tg.L, C, wt[t*M*C:][:M*C], C, xp[off:], tg.chStride, beta, out, tg.L)
 			}
 			ys := y[n*M*g.outSz:][:M*g.outSz]
-			for m := 0; m < M; m++ {
-				var bv T
-				if b != nil {
-					bv = b[m]
-				}
-				for oh := 0; oh < oH; oh++ {
-					src := out[m*tg.L+oh*tg.Wq:][:oW]
-					dst := ys[m*g.outSz+oh*oW:][:oW]
-					for i, v := range src {
-						dst[i] = v + bv
-					}
-				}
-			}
+			convTapsCompact(g, &tg, M, out, b, ys)
 			convEpilogue(g, ys)
 		}
 	})
+}
+
+// convTapsCompact copies the first oW of every Wq columns of the wide
+// output out [M, L] into ys [M, oH·oW], adding b[m] when b is not nil.
+func convTapsCompact[T float32 | float64](g *convGeom, tg *convTapsGeom, M int, out, b, ys []T) {
+	oH, oW := g.out[1], g.out[2]
+	for m := 0; m < M; m++ {
+		for oh := 0; oh < oH; oh++ {
+			src := out[m*tg.L+oh*tg.Wq:][:oW]
+			dst := ys[m*g.outSz+oh*oW:][:oW]
+			if b == nil {
+				copy(dst, src)
+				continue
+			}
+			bv := b[m]
+			for i, v := range src {
+				dst[i] = v + bv
+			}
+		}
+	}
 }
 
 // cvgConvBackTaps computes dx (if non-nil; overwritten) and dw (if non-nil;
