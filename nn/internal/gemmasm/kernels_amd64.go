@@ -2,6 +2,8 @@
 
 package gemmasm
 
+//go:generate go run ./internal/genkernels
+
 import "unsafe"
 
 //go:noescape
