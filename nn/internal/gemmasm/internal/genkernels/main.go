@@ -1,6 +1,7 @@
 // Command genkernels writes kernels_avx512_amd64.s: the AVX-512 offset
 // micro-kernels kernel{1..6}x32Offs, which differ only in how many rows of
-// C they hold (two zmm accumulators per row). Run it with go generate in
+// C they hold (two zmm accumulators per row), and kernelR6x32, their
+// variant with A read in place. Run it with go generate in
 // nn/internal/gemmasm.
 package main
 
@@ -18,6 +19,7 @@ func main() {
 	for _, rows := range []int{6, 1, 2, 3, 4, 5} {
 		kernel(&b, rows)
 	}
+	kernelR(&b)
 	if err := os.WriteFile("kernels_avx512_amd64.s", b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -146,6 +148,76 @@ z%[1]dnoclamp:
 		}
 		p("\tVMOVNTPS Z%d, (DX)\n", 4+2*i)
 		p("\tVMOVNTPS Z%d, 64(DX)\n", 5+2*i)
+	}
+	p("\tVZEROUPPER\n\tRET\n")
+}
+
+// kernelR writes kernelR6x32.
+func kernelR(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p(`
+// func kernelR6x32(kc int, arows *int, abase, base *float32, boffs *int, c *float32, ldc, load int)
+//
+// kernel6x32Offs with an unpacked A: row i of the 6-row A block is read
+// from abase[arows[i]:] (six streams, no packing), row p of the 32-column B
+// panel from base[boffs[p]:]. The 6×32 result is added to C when load is
+// not zero and overwrites it otherwise. kc must be at least 1.
+TEXT ·kernelR6x32(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ arows+8(FP), SI
+	MOVQ abase+16(FP), AX
+`)
+	regs := []string{"R8", "R9", "R10", "R11", "R12", "R13"}
+	for i, r := range regs {
+		if i == 0 {
+			p("\tMOVQ (SI), %s\n", r)
+		} else {
+			p("\tMOVQ %d(SI), %s\n", 8*i, r)
+		}
+		p("\tLEAQ (AX)(%s*4), %s\n", r, r)
+	}
+	p("\tMOVQ base+24(FP), DI\n\tMOVQ boffs+32(FP), BX\n\tXORQ AX, AX\n")
+	for r := 4; r < 16; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d\n", r, r, r)
+	}
+	p(`
+rloop:
+	MOVQ (BX), SI
+	VMOVUPS (DI)(SI*4), Z0
+	VMOVUPS 64(DI)(SI*4), Z1
+`)
+	for i, r := range regs {
+		br := 2 + i%2
+		p("\tVBROADCASTSS (%s)(AX*1), Z%d\n", r, br)
+		p("\tVFMADD231PS Z0, Z%d, Z%d\n", br, 4+2*i)
+		p("\tVFMADD231PS Z1, Z%d, Z%d\n", br, 5+2*i)
+	}
+	p(`	ADDQ $4, AX
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  rloop
+
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	CMPQ load+56(FP), $0
+	JEQ  rstore
+	MOVQ DX, R12
+`)
+	for i := 0; i < 6; i++ {
+		if i > 0 {
+			p("\tADDQ R8, R12\n")
+		}
+		p("\tVADDPS (R12), Z%d, Z%d\n", 4+2*i, 4+2*i)
+		p("\tVADDPS 64(R12), Z%d, Z%d\n", 5+2*i, 5+2*i)
+	}
+	p("\nrstore:\n")
+	for i := 0; i < 6; i++ {
+		if i > 0 {
+			p("\tADDQ R8, DX\n")
+		}
+		p("\tVMOVUPS Z%d, (DX)\n", 4+2*i)
+		p("\tVMOVUPS Z%d, 64(DX)\n", 5+2*i)
 	}
 	p("\tVZEROUPPER\n\tRET\n")
 }
