@@ -327,6 +327,22 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 						mr := min(gemmMR, icEnd-ir)
 						ap := abuf[ir*kb : (ir+gemmMR)*kb]
 						co := ir*ldc + jc + jr
+						if wide {
+							// AVX-512: the 16-column kernel takes ragged
+							// rows, bias, load and clamp; a ragged last
+							// panel of columns goes through tmp.
+							if nr == gemmNR {
+								var pb []float32
+								if bs != nil {
+									pb = bs[ir : ir+mr]
+								}
+								gemmasm.Kernel16OffsRows(mr, kb, ap, bb, bo, c[co:co+(mr-1)*ldc+gemmNR], ldc, pb, mode, out.lo, out.hi)
+								continue
+							}
+							gemmasm.Kernel16OffsRows(gemmMR, kb, ap, bb, bo, tmp[:], gemmNR, nil, 0, 0, 0)
+							gemmOffsEdgeStore(&tmp, c[co:], ldc, mr, nr, ir, &ep)
+							continue
+						}
 						if mr == gemmMR && nr == gemmNR && !ep.clamp {
 							var pb []float32
 							if bs != nil {
@@ -357,6 +373,12 @@ type gemmOffsEdge struct {
 // through tmp and writes it to c as ep says (bias of row row0+i).
 func gemmOffsEdgeRows(kb int, ap, bb []float32, bo []int, tmp *[gemmMR * gemmNR]float32, c []float32, ldc, mr, nr, row0 int, ep *gemmOffsEdge) {
 	gemmasm.Kernel6x16Offs(kb, ap, bb, bo, tmp[:], gemmNR, nil, false)
+	gemmOffsEdgeStore(tmp, c, ldc, mr, nr, row0, ep)
+}
+
+// gemmOffsEdgeStore writes the top-left mr×nr corner of the 6×16 product
+// in tmp to c as ep says (bias of row row0+i).
+func gemmOffsEdgeStore(tmp *[gemmMR * gemmNR]float32, c []float32, ldc, mr, nr, row0 int, ep *gemmOffsEdge) {
 	out := gemmOffsOut{clamp: ep.clamp, lo: ep.lo, hi: ep.hi}
 	for i := 0; i < mr; i++ {
 		row := c[i*ldc : i*ldc+nr]

@@ -311,3 +311,47 @@ func PackA6(kb int, src []float32, lda int, dst []float32) int {
 	packA6(n, &src[0], lda, &dst[0])
 	return n
 }
+
+//go:noescape
+func kernel1x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+//go:noescape
+func kernel2x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+//go:noescape
+func kernel3x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+//go:noescape
+func kernel4x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+//go:noescape
+func kernel5x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+//go:noescape
+func kernel6x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+// Kernel16OffsRows is Kernel6x32OffsRows for 16 columns (AVX-512, one zmm
+// register per row): rows (1 to 6) rows of C, B rows base[offs[p] :
+// offs[p]+16], unchecked as there. mode combines ModeLoad and ModeClamp.
+// Only call it when OK512.
+func Kernel16OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
+	if rows < 1 || rows > 6 {
+		panic("gemmasm: Kernel16OffsRows: rows out of [1, 6]")
+	}
+	if mode&ModeStream != 0 {
+		panic("gemmasm: Kernel16OffsRows: no streaming mode")
+	}
+	_ = a[kc*6-1]
+	_ = c[(rows-1)*ldc+15]
+	_ = offs[kc-1]
+	_ = base[0]
+	var bp *float32
+	if bias != nil {
+		_ = bias[rows-1]
+		bp = &bias[0]
+	}
+	k := [...]func(int, *float32, *float32, *int, *float32, int, *float32, int, float32, float32){
+		kernel1x16zOffs, kernel2x16zOffs, kernel3x16zOffs, kernel4x16zOffs, kernel5x16zOffs, kernel6x16zOffs,
+	}[rows-1]
+	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
+}

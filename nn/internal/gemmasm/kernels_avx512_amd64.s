@@ -919,3 +919,432 @@ rstore:
 	VMOVUPS Z15, 64(DX)
 	VZEROUPPER
 	RET
+
+// func kernel1x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+//
+// kernel6x32Offs for 1 rows × 16 columns (one zmm register per row): the
+// last 16 columns of a product whose width is not a multiple of 32. mode
+// combines load (1) and clamp (4).
+TEXT ·kernel1x16zOffs(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+
+y1loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  y1loop
+
+	TESTQ R10, R10
+	JZ    y1nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+
+y1nobias:
+	TESTQ $1, R11
+	JZ    y1noload
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+
+y1noload:
+	TESTQ $4, R11
+	JZ    y1noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMINPS Z4, Z1, Z4
+
+y1noclamp:
+	VMOVUPS Z4, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel2x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+//
+// kernel6x32Offs for 2 rows × 16 columns (one zmm register per row): the
+// last 16 columns of a product whose width is not a multiple of 32. mode
+// combines load (1) and clamp (4).
+TEXT ·kernel2x16zOffs(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+y2loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  y2loop
+
+	TESTQ R10, R10
+	JZ    y2nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+
+y2nobias:
+	TESTQ $1, R11
+	JZ    y2noload
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	ADDQ R8, R12
+	VADDPS (R12), Z5, Z5
+
+y2noload:
+	TESTQ $4, R11
+	JZ    y2noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+
+y2noclamp:
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel3x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+//
+// kernel6x32Offs for 3 rows × 16 columns (one zmm register per row): the
+// last 16 columns of a product whose width is not a multiple of 32. mode
+// combines load (1) and clamp (4).
+TEXT ·kernel3x16zOffs(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+
+y3loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  y3loop
+
+	TESTQ R10, R10
+	JZ    y3nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+
+y3nobias:
+	TESTQ $1, R11
+	JZ    y3noload
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	ADDQ R8, R12
+	VADDPS (R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+
+y3noload:
+	TESTQ $4, R11
+	JZ    y3noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+
+y3noclamp:
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel4x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+//
+// kernel6x32Offs for 4 rows × 16 columns (one zmm register per row): the
+// last 16 columns of a product whose width is not a multiple of 32. mode
+// combines load (1) and clamp (4).
+TEXT ·kernel4x16zOffs(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+y4loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  y4loop
+
+	TESTQ R10, R10
+	JZ    y4nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+	VADDPS.BCST 12(R10), Z7, Z7
+
+y4nobias:
+	TESTQ $1, R11
+	JZ    y4noload
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	ADDQ R8, R12
+	VADDPS (R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	ADDQ R8, R12
+	VADDPS (R12), Z7, Z7
+
+y4noload:
+	TESTQ $4, R11
+	JZ    y4noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMAXPS Z7, Z0, Z7
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+	VMINPS Z7, Z1, Z7
+
+y4noclamp:
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel5x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+//
+// kernel6x32Offs for 5 rows × 16 columns (one zmm register per row): the
+// last 16 columns of a product whose width is not a multiple of 32. mode
+// combines load (1) and clamp (4).
+TEXT ·kernel5x16zOffs(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+
+y5loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  y5loop
+
+	TESTQ R10, R10
+	JZ    y5nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+	VADDPS.BCST 12(R10), Z7, Z7
+	VADDPS.BCST 16(R10), Z8, Z8
+
+y5nobias:
+	TESTQ $1, R11
+	JZ    y5noload
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	ADDQ R8, R12
+	VADDPS (R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	ADDQ R8, R12
+	VADDPS (R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+
+y5noload:
+	TESTQ $4, R11
+	JZ    y5noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMAXPS Z7, Z0, Z7
+	VMAXPS Z8, Z0, Z8
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+	VMINPS Z7, Z1, Z7
+	VMINPS Z8, Z1, Z8
+
+y5noclamp:
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel6x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+//
+// kernel6x32Offs for 6 rows × 16 columns (one zmm register per row): the
+// last 16 columns of a product whose width is not a multiple of 32. mode
+// combines load (1) and clamp (4).
+TEXT ·kernel6x16zOffs(SB), NOSPLIT, $0-72
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+
+y6loop:
+	MOVQ (BX), R9
+	VMOVUPS (DI)(R9*4), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	VFMADD231PS.BCST 20(SI), Z0, Z9
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  y6loop
+
+	TESTQ R10, R10
+	JZ    y6nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+	VADDPS.BCST 12(R10), Z7, Z7
+	VADDPS.BCST 16(R10), Z8, Z8
+	VADDPS.BCST 20(R10), Z9, Z9
+
+y6nobias:
+	TESTQ $1, R11
+	JZ    y6noload
+	MOVQ  DX, R12
+	VADDPS (R12), Z4, Z4
+	ADDQ R8, R12
+	VADDPS (R12), Z5, Z5
+	ADDQ R8, R12
+	VADDPS (R12), Z6, Z6
+	ADDQ R8, R12
+	VADDPS (R12), Z7, Z7
+	ADDQ R8, R12
+	VADDPS (R12), Z8, Z8
+	ADDQ R8, R12
+	VADDPS (R12), Z9, Z9
+
+y6noload:
+	TESTQ $4, R11
+	JZ    y6noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMAXPS Z7, Z0, Z7
+	VMAXPS Z8, Z0, Z8
+	VMAXPS Z9, Z0, Z9
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+	VMINPS Z7, Z1, Z7
+	VMINPS Z8, Z1, Z8
+	VMINPS Z9, Z1, Z9
+
+y6noclamp:
+	VMOVUPS Z4, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z9, (DX)
+	VZEROUPPER
+	RET

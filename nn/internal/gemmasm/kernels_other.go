@@ -67,3 +67,8 @@ func StoreFence() {}
 
 // PackA6 is unavailable here and packs nothing.
 func PackA6(kb int, src []float32, lda int, dst []float32) int { return 0 }
+
+// Kernel16OffsRows is unavailable here; callers check OK512 first.
+func Kernel16OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
+	panic("gemmasm: kernel not available on this platform")
+}
