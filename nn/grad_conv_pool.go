@@ -165,9 +165,41 @@ func cvgMaxPoolBack2D[T float32 | float64](g *convGeom, planes int, hLo, hHi, wL
 				h0 := oh*sh - g.pb[1]
 				yr := yc[oh*oW:][:oW]
 				dyr := dyc[oh*oW:][:oW]
+				// Full 3×3 windows with unit dilation (every interior
+				// window of resnet's stem pooling): the nine positions in
+				// forward order, unrolled.
+				full := dh == 1 && dw == 1 && g.k[1] == 3 && g.k[2] == 3 && hLo[oh] == 0 && hHi[oh] == 3
 				for ow, m := range yr {
 					w0 := ow*sw - g.pb[2]
 					bi := -1
+					if full && wLo[ow] == 0 && wHi[ow] == 3 {
+						r := h0*iW + w0
+						w := xc[r : r+2*iW+3]
+						switch {
+						case w[0] == m:
+							bi = r
+						case w[1] == m:
+							bi = r + 1
+						case w[2] == m:
+							bi = r + 2
+						case w[iW] == m:
+							bi = r + iW
+						case w[iW+1] == m:
+							bi = r + iW + 1
+						case w[iW+2] == m:
+							bi = r + iW + 2
+						case w[2*iW] == m:
+							bi = r + 2*iW
+						case w[2*iW+1] == m:
+							bi = r + 2*iW + 1
+						case w[2*iW+2] == m:
+							bi = r + 2*iW + 2
+						}
+						if bi >= 0 {
+							dxc[bi] += dyr[ow]
+							continue
+						}
+					}
 				search:
 					for kh := hLo[oh]; kh < hHi[oh]; kh++ {
 						r := (h0+kh*dh)*iW + w0

@@ -230,6 +230,7 @@ func TestPoolGrad(t *testing.T) {
 	}{
 		{"max_2d", "MaxPool", []int{2, 3, 6, 7}, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{2, 2}}},
 		{"max_overlap_pads", "MaxPool", []int{2, 2, 7, 6}, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 1}, "pads": []int{1, 0, 1, 2}}},
+		{"max_stem_3x3s2", "MaxPool", []int{2, 2, 9, 10}, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}},
 		{"max_dil_ceil", "MaxPool", []int{1, 2, 8, 9}, map[string]any{"kernel_shape": []int{2, 3}, "strides": []int{2, 2}, "dilations": []int{2, 1}, "ceil_mode": 1}},
 		{"max_same_lower", "MaxPool", []int{1, 2, 7, 7}, map[string]any{"kernel_shape": []int{3, 2}, "strides": []int{2, 2}, "auto_pad": "SAME_LOWER"}},
 		{"max_1d", "MaxPool", []int{2, 3, 11}, map[string]any{"kernel_shape": []int{3}, "strides": []int{2}, "pads": []int{1, 1}}},
@@ -295,6 +296,36 @@ func TestMaxPoolGradTies(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []float64{3, 0, 0, 0}
+	for i, v := range want {
+		if g[0].F64[i] != v {
+			t.Fatalf("tie gradient %v, want %v", g[0].F64, want)
+		}
+	}
+}
+
+// Ties in full 3×3 windows (the unrolled path of the stem pooling): each
+// window's gradient goes to the first maximal element in forward order.
+func TestMaxPoolGradTies3x3(t *testing.T) {
+	n := gradTestNode(t, "MaxPool", 12, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{3, 3}}, 1, 1)
+	x := New(Float64, 1, 1, 3, 6)
+	// Window 0 (columns 0-2): maximum 5 at (1,1) and (2,0). Window 1
+	// (columns 3-5): all equal.
+	copy(x.F64, []float64{
+		1, 2, 0, 7, 7, 7,
+		0, 5, 1, 7, 7, 7,
+		5, 3, 2, 7, 7, 7,
+	})
+	dy := New(Float64, 1, 1, 1, 2)
+	dy.F64[0], dy.F64[1] = 3, 4
+	g, err := Backward(NewContext(nil), n, []*Tensor{x}, nil, []*Tensor{dy}, []bool{true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{
+		0, 0, 0, 4, 0, 0,
+		0, 3, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, 0,
+	}
 	for i, v := range want {
 		if g[0].F64[i] != v {
 			t.Fatalf("tie gradient %v, want %v", g[0].F64, want)
