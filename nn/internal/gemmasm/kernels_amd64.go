@@ -162,19 +162,41 @@ const (
 // combines ModeLoad, ModeStream and ModeClamp (with lo and hi). Only call
 // it when OK512 is true.
 func Kernel6x32Offs(kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
-	_ = a[kc*6-1]
-	_ = c[5*ldc+31]
-	_ = offs[kc-1]
-	_ = base[0]
 	if mode&ModeStream != 0 && (uintptr(unsafe.Pointer(&c[0]))%64 != 0 || ldc%16 != 0) {
 		panic("gemmasm: Kernel6x32Offs: streaming to a C that is not 64-byte aligned")
 	}
+	callOffs(kernel6x32Offs, 6, 32, kc, a, base, offs, c, ldc, bias, mode, lo, hi)
+}
+
+// offsKernel is the signature of the AVX-512 offset kernels.
+type offsKernel func(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
+
+// callOffs checks the slices an offset kernel over rows rows and width
+// columns of C reads and writes (all but the B rows, which the caller has
+// checked once per product) and calls it.
+func callOffs(k offsKernel, rows, width, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
+	_ = a[kc*6-1]
+	_ = c[(rows-1)*ldc+width-1]
+	_ = offs[kc-1]
+	_ = base[0]
 	var bp *float32
 	if bias != nil {
-		_ = bias[5]
+		_ = bias[rows-1]
 		bp = &bias[0]
 	}
-	kernel6x32Offs(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
+	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
+}
+
+// callOffsRows calls the kernel of table for rows (1 to 6) rows; name
+// labels the panics.
+func callOffsRows(name string, table *[6]offsKernel, width, rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
+	if rows < 1 || rows > 6 {
+		panic("gemmasm: " + name + ": rows out of [1, 6]")
+	}
+	if mode&ModeStream != 0 {
+		panic("gemmasm: " + name + ": no streaming mode")
+	}
+	callOffs(table[rows-1], rows, width, kc, a, base, offs, c, ldc, bias, mode, lo, hi)
 }
 
 //go:noescape
@@ -196,25 +218,9 @@ func kernel5x32Offs(kc int, a, base *float32, offs *int, c *float32, ldc int, bi
 // the A panel: only rows rows of C (and of bias) are read or written. mode
 // combines ModeLoad and ModeClamp.
 func Kernel6x32OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
-	if rows < 1 || rows > 6 {
-		panic("gemmasm: Kernel6x32OffsRows: rows out of [1, 6]")
-	}
-	if mode&ModeStream != 0 {
-		panic("gemmasm: Kernel6x32OffsRows: no streaming mode")
-	}
-	_ = a[kc*6-1]
-	_ = c[(rows-1)*ldc+31]
-	_ = offs[kc-1]
-	_ = base[0]
-	var bp *float32
-	if bias != nil {
-		_ = bias[rows-1]
-		bp = &bias[0]
-	}
-	k := [...]func(int, *float32, *float32, *int, *float32, int, *float32, int, float32, float32){
+	callOffsRows("Kernel6x32OffsRows", &[6]offsKernel{
 		kernel1x32Offs, kernel2x32Offs, kernel3x32Offs, kernel4x32Offs, kernel5x32Offs, kernel6x32Offs,
-	}[rows-1]
-	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
+	}, 32, rows, kc, a, base, offs, c, ldc, bias, mode, lo, hi)
 }
 
 //go:noescape
@@ -335,23 +341,7 @@ func kernel6x16zOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, b
 // offs[p]+16], unchecked as there. mode combines ModeLoad and ModeClamp.
 // Only call it when OK512.
 func Kernel16OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
-	if rows < 1 || rows > 6 {
-		panic("gemmasm: Kernel16OffsRows: rows out of [1, 6]")
-	}
-	if mode&ModeStream != 0 {
-		panic("gemmasm: Kernel16OffsRows: no streaming mode")
-	}
-	_ = a[kc*6-1]
-	_ = c[(rows-1)*ldc+15]
-	_ = offs[kc-1]
-	_ = base[0]
-	var bp *float32
-	if bias != nil {
-		_ = bias[rows-1]
-		bp = &bias[0]
-	}
-	k := [...]func(int, *float32, *float32, *int, *float32, int, *float32, int, float32, float32){
+	callOffsRows("Kernel16OffsRows", &[6]offsKernel{
 		kernel1x16zOffs, kernel2x16zOffs, kernel3x16zOffs, kernel4x16zOffs, kernel5x16zOffs, kernel6x16zOffs,
-	}[rows-1]
-	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi)
+	}, 16, rows, kc, a, base, offs, c, ldc, bias, mode, lo, hi)
 }
