@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+	"unsafe"
 
 	"github.com/graftml/graft/nn/internal/gemmasm"
 )
@@ -149,6 +150,9 @@ func TestGemmOffsStreamingMatchesCached(t *testing.T) {
 	pa := gemmOffsPack(false, m, k, a, k)
 	defer pa.release()
 	got := make([]float32, m*ldc)
+	if uintptr(unsafe.Pointer(&got[0]))%64 != 0 {
+		t.Fatal("C is not 64-byte aligned: the streaming stores would not be exercised")
+	}
 	gemmOffsRun(true, false, pa, n, base, offs, gemmOffsOut{bias: bias, stream: true}, got, ldc)
 	want := make([]float32, m*ldc)
 	gemmOffsRun(true, false, pa, n, base, offs, gemmOffsOut{bias: bias}, want, ldc)
