@@ -272,7 +272,8 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 	// Samples go in chunks of nb whose padded inputs and transposed output
 	// gradients fit in cvgConvWeightBudget values: xs holds the chunk's
 	// (padded) inputs, then L zeros that the rows past K of a ragged last
-	// panel read; dyT[n][j][m] the widened output gradients, transposed,
+	// panel read (or is x itself, see inPlace); dyT[n][j][m] the widened
+	// output gradients, transposed,
 	// then 32 values of slack so a 32-wide panel at the last columns stays
 	// inside.
 	Mp := (M + 31) &^ 31
@@ -280,12 +281,18 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 		nb = cvgConvWeightBudget / (P + L*M)
 	}
 	nb = min(N, max(1, nb))
-	xsBuf, releaseX := convBuf[float32](nb*P + L)
-	defer releaseX()
+	// A pointwise convolution whose rows fill whole 6-row panels reads its
+	// input in place: nothing to pad, no zero rows.
+	inPlace := pointwise && K%gemmMR == 0
+	xs, zeroRow := x, 0
+	if !inPlace {
+		buf, releaseX := convBuf[float32](nb*P + L)
+		defer releaseX()
+		xs, zeroRow = buf, nb*P
+		clear(xs[zeroRow:])
+	}
 	dyT, releaseT := convBuf[float32](nb*L*M + Mp)
 	defer releaseT()
-	zeroRow := nb * P
-	clear(xsBuf[zeroRow:])
 	clear(dyT[nb*L*M:])
 	acc, releaseA := convBuf[float32](K * M)
 	defer releaseA()
@@ -299,10 +306,12 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 		gemmParallel(cnb, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
 				n := n0 + j
-				if pointwise {
-					copy(xsBuf[j*P:][:P], x[n*P:][:P])
-				} else {
-					convTapsPad(g, &tg, C, x[n*C*g.inSize:][:C*g.inSize], xsBuf[j*P:][:P])
+				switch {
+				case inPlace:
+				case pointwise:
+					copy(xs[j*P:][:P], x[n*P:][:P])
+				default:
+					convTapsPad(g, &tg, C, x[n*C*g.inSize:][:C*g.inSize], xs[j*P:][:P])
 				}
 				d := dyT[j*L*M:][:L*M]
 				dys := dy[n*M*g.outSz:][:M*g.outSz]
@@ -335,6 +344,10 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 			for blk := lo; blk < hi; blk++ {
 				p0, p1 := blk*rb, min((blk+1)*rb, panels)
 				for j := 0; j < cnb; j++ {
+					aBase := j * P // sample j's rows of A in xs
+					if inPlace {
+						aBase = (n0 + j) * P
+					}
 					for pc := 0; pc < L; pc += cvgConvWeightKC {
 						kb := min(cvgConvWeightKC, L-pc)
 						load := n0+j > 0 || pc > 0
@@ -348,16 +361,16 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 								mr := min(gemmMR, K-r0)
 								for i := range arows {
 									if i < mr {
-										arows[i] = j*P + aoffs[r0+i] + pc
+										arows[i] = aBase + aoffs[r0+i] + pc
 									} else {
 										arows[i] = zeroRow
 									}
 								}
 								if mr == gemmMR && nr == 2*gemmNR {
-									gemmasm.KernelR6x32(kb, arows[:], xsBuf, dyT, bo, acc[r0*M+jr:], M, load)
+									gemmasm.KernelR6x32(kb, arows[:], xs, dyT, bo, acc[r0*M+jr:], M, load)
 									continue
 								}
-								gemmasm.KernelR6x32(kb, arows[:], xsBuf, dyT, bo, tmp[:], 2*gemmNR, false)
+								gemmasm.KernelR6x32(kb, arows[:], xs, dyT, bo, tmp[:], 2*gemmNR, false)
 								for i := 0; i < mr; i++ {
 									row := acc[(r0+i)*M+jr:][:nr]
 									t := tmp[i*2*gemmNR:][:nr]
