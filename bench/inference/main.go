@@ -200,18 +200,11 @@ func measureORTOn(g *nn.Graph, m *measured, sess *ortref.Session, ortErr error, 
 		return r
 	}
 	var ortOut map[string]*nn.Tensor
-	ortTimes := make([]float64, 0, runs)
-	for i := 0; sess != nil && i < warm+runs; i++ {
-		start := time.Now()
-		out, err := sess.Run(m.feed)
-		el := time.Since(start)
-		if err != nil {
+	var ortTimes []float64
+	if sess != nil {
+		var err error
+		if ortTimes, ortOut, err = timeORT(sess, m.feed, runs, warm); err != nil {
 			r.Note = "onnxruntime: " + err.Error()
-			break
-		}
-		ortOut = out
-		if i >= warm {
-			ortTimes = append(ortTimes, ms(el))
 		}
 	}
 	if len(ortTimes) > 0 {
@@ -266,23 +259,35 @@ func measureORT(name, path string, threads int, batches []int, runs, warm int) [
 			rows = append(rows, r)
 			continue
 		}
-		times := make([]float64, 0, runs)
-		for i := 0; i < warm+runs; i++ {
-			start := time.Now()
-			_, err := sess.Run(feed)
-			el := time.Since(start)
-			if err != nil {
-				r.Note = "onnxruntime: " + err.Error()
-				break
-			}
-			if i >= warm {
-				times = append(times, ms(el))
-			}
+		times, _, err := timeORT(sess, feed, runs, warm)
+		if err != nil {
+			r.Note = "onnxruntime: " + err.Error()
 		}
 		r.ORTMS = median(times)
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// timeORT runs the session warm+runs times on feed and returns the timed
+// runs' latencies in ms and the last outputs; on an error it returns what
+// it timed before it.
+func timeORT(sess *ortref.Session, feed map[string]*nn.Tensor, runs, warm int) ([]float64, map[string]*nn.Tensor, error) {
+	times := make([]float64, 0, runs)
+	var last map[string]*nn.Tensor
+	for i := 0; i < warm+runs; i++ {
+		start := time.Now()
+		out, err := sess.Run(feed)
+		el := time.Since(start)
+		if err != nil {
+			return times, last, err
+		}
+		last = out
+		if i >= warm {
+			times = append(times, ms(el))
+		}
+	}
+	return times, last, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
