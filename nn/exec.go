@@ -21,6 +21,9 @@ type plan struct {
 	// fuse[i] is j+1 when Conv node i may apply activation node j itself
 	// during inference (pfFuseNodes), else 0; nil when no node qualifies.
 	fuse []int32
+	// blocks[i] is the fusable inverted-residual chain whose first node
+	// is i (pfBlockNodes); nil when there are none.
+	blocks []*pfBlock
 }
 
 func (g *Graph) buildPlan() *plan {
@@ -68,6 +71,7 @@ func (g *Graph) buildPlan() *plan {
 	}
 	p := &plan{lastUse: make([][]string, len(g.Nodes)), keep: keep, live: live, inplace: g.pfInplaceNodes(live, keep)}
 	p.fuse = g.pfFuseNodes(live, p.inplace)
+	p.blocks = g.pfBlockNodes(live, keep)
 	for name, i := range last {
 		if !keep[name] {
 			p.lastUse[i] = append(p.lastUse[i], name)
@@ -129,12 +133,22 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 	}
 	args := make([]*Tensor, 0, 8)
 	var fused []bool // activation nodes a Conv already applied
+	// Fused inverted-residual chains: the nodes inside one are skipped and
+	// its projection takes the output computed at its head.
+	var inBlock []bool
+	var blockOut map[int]*Tensor
+	plain := !ctx.Training && ctx.Observe == nil
 	for i, n := range g.Nodes {
 		if !pl.live[i] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if inBlock != nil && inBlock[i] {
+			// Computed inside a fused chain: no output of its own.
+			g.runRelease(pl, i, vals, pool)
+			continue
 		}
 		args = args[:0]
 		for _, in := range n.Inputs {
@@ -143,7 +157,7 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 				continue
 			}
 			t, ok := vals[in]
-			if !ok {
+			if !ok && blockOut[i] == nil {
 				return nil, fmt.Errorf("node %s: input %q has no value", n.Label(), in)
 			}
 			args = append(args, t)
@@ -153,7 +167,32 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 		}
 		var outs []*Tensor
 		var err error
+		if pl.blocks != nil && pl.blocks[i] != nil && plain {
+			b := pl.blocks[i]
+			if y, ok := g.pfBlockRun(ctx, b, vals); ok {
+				if inBlock == nil {
+					inBlock = make([]bool, len(g.Nodes))
+					blockOut = map[int]*Tensor{}
+				}
+				for _, j := range b.inner() {
+					inBlock[j] = true
+				}
+				blockOut[b.proj] = y
+				if pool != nil {
+					// Held until the projection node hands it out.
+					pool.ref(y, 1)
+				}
+				g.runRelease(pl, i, vals, pool)
+				continue
+			}
+		}
 		switch {
+		case blockOut[i] != nil:
+			outs = []*Tensor{blockOut[i]}
+			if pool != nil {
+				pool.ref(outs[0], -1) // the output loop below takes it over
+			}
+			delete(blockOut, i)
 		case fused != nil && fused[i]:
 			// The producing Conv applied this activation already.
 			outs = []*Tensor{args[0]}
@@ -192,15 +231,7 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 			}
 			vals[o] = outs[j]
 		}
-		for _, name := range pl.lastUse[i] {
-			if pool != nil {
-				pool.ref(vals[name], -1)
-			}
-			delete(vals, name)
-		}
-		if pool != nil {
-			pool.sweep()
-		}
+		g.runRelease(pl, i, vals, pool)
 	}
 	res := make(map[string]*Tensor, len(g.Outputs))
 	for _, o := range g.Outputs {
@@ -211,6 +242,19 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 		res[o.Name] = t
 	}
 	return res, nil
+}
+
+// runRelease drops the values whose last reader is node i.
+func (g *Graph) runRelease(pl *plan, i int, vals map[string]*Tensor, pool *arPool) {
+	for _, name := range pl.lastUse[i] {
+		if pool != nil {
+			pool.ref(vals[name], -1)
+		}
+		delete(vals, name)
+	}
+	if pool != nil {
+		pool.sweep()
+	}
 }
 
 // CheckInputs verifies that every declared input is given with the declared

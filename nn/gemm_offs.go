@@ -226,7 +226,7 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 	// panel first, so no row is read past its n values.
 	var edge []float32
 	var edgeOffs []int
-	if (n1-n0)%gemmNR != 0 {
+	if !wide && (n1-n0)%gemmNR != 0 {
 		p := gemmGetBuf(min(k, gemmOffsKC) * gemmNR)
 		defer gemmPutBuf(p)
 		edge = *p
@@ -315,6 +315,21 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 					}
 					nr := min(gemmNR, nb-jr)
 					bo := po
+					if wide && nr < gemmNR {
+						// AVX-512: the masked kernel reads and writes only
+						// the nr valid columns.
+						for ir := ic; ir < icEnd; ir += gemmMR {
+							mr := min(gemmMR, icEnd-ir)
+							var pb []float32
+							if bs != nil {
+								pb = bs[ir : ir+mr]
+							}
+							co := ir*ldc + jc + jr
+							gemmasm.Kernel16OffsMasked(mr, nr, kb, abuf[ir*kb:(ir+gemmMR)*kb], bb, po, c[co:co+(mr-1)*ldc+nr], ldc, pb, mode, out.lo, out.hi)
+						}
+						jr += nr
+						continue
+					}
 					if nr < gemmNR {
 						for p, o := range po {
 							d := edge[p*gemmNR : (p+1)*gemmNR]
@@ -328,19 +343,13 @@ func gemmOffsBlock(wide bool, pa *gemmOffsA, n0, n1 int, base []float32, offs []
 						ap := abuf[ir*kb : (ir+gemmMR)*kb]
 						co := ir*ldc + jc + jr
 						if wide {
-							// AVX-512: the 16-column kernel takes ragged
-							// rows, bias, load and clamp; a ragged last
-							// panel of columns goes through tmp.
-							if nr == gemmNR {
-								var pb []float32
-								if bs != nil {
-									pb = bs[ir : ir+mr]
-								}
-								gemmasm.Kernel16OffsRows(mr, kb, ap, bb, bo, c[co:co+(mr-1)*ldc+gemmNR], ldc, pb, mode, out.lo, out.hi)
-								continue
+							// AVX-512 (nr is 16 here): the 16-column kernel
+							// takes ragged rows, bias, load and clamp.
+							var pb []float32
+							if bs != nil {
+								pb = bs[ir : ir+mr]
 							}
-							gemmasm.Kernel16OffsRows(gemmMR, kb, ap, bb, bo, tmp[:], gemmNR, nil, 0, 0, 0)
-							gemmOffsEdgeStore(&tmp, c[co:], ldc, mr, nr, ir, &ep)
+							gemmasm.Kernel16OffsRows(mr, kb, ap, bb, bo, c[co:co+(mr-1)*ldc+gemmNR], ldc, pb, mode, out.lo, out.hi)
 							continue
 						}
 						if mr == gemmMR && nr == gemmNR && !ep.clamp {

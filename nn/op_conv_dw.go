@@ -159,104 +159,148 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 // whole plane. The columns ow >= oW of the wide plane are discarded.
 func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 	Mg := M / G
-	iH, iW := g.in[1], g.in[2]
-	oH, oW := g.out[1], g.out[2]
-	sH, sW, dH, dW := g.s[1], g.s[2], g.d[1], g.d[2]
-	pt, pl := g.pb[1], g.pb[2]
-	kH, kW := g.k[1], g.k[2]
-	Hp := max(iH+pt, (oH-1)*sH+(kH-1)*dH+1)
-	Wp := max(iW+pl, (oW-1)*sW+(kW-1)*dW+1)
-	Hq, Wq := (Hp+sH-1)/sH, (Wp+sW-1)/sW
-	plane := Hq * Wq
-	taps := kH * kW
-	offs := make([]int, taps)
+	d := newDWFlat(g, g.out[1])
+	gemmParallel(N*M, func(lo, hi int) {
+		bufP := gemmGetBuf(d.bufLen)
+		defer gemmPutBuf(bufP)
+		buf := *bufP
+		d.prepare(buf)
+		for p := lo; p < hi; p++ {
+			n, m := p/M, p%M
+			xc := x[(n*C+m/Mg)*g.inSize:][:g.inSize]
+			var bv float32
+			if b != nil {
+				bv = b[m]
+			}
+			d.band(buf, xc, 0, g.in[1], 0, g.out[1], w[m*g.kSize:][:g.kSize], bv, y[p*g.outSz:][:g.outSz])
+		}
+	})
+}
+
+// dwFlat is the whole-plane depthwise kernel's layout for bands of at most
+// rowsCap output rows of one channel (rowsCap = oH: whole planes).
+type dwFlat struct {
+	iH, iW, oW     int
+	sH, sW, pt, pl int
+	kH, dH         int
+	Wq, plane      int   // width and size of each phase plane
+	offs           []int // tap t reads the planes from offs[t] on
+	bufLen         int   // scratch length band needs
+	act            bool
+	lo, hi         float32
+}
+
+// newDWFlat returns the layout of 2-D (or 1-D) depthwise geometry g for
+// bands of at most rowsCap output rows.
+func newDWFlat(g *convGeom, rowsCap int) *dwFlat {
+	d := &dwFlat{
+		iH: g.in[1], iW: g.in[2], oW: g.out[2],
+		sH: g.s[1], sW: g.s[2], pt: g.pb[1], pl: g.pb[2],
+		kH: g.k[1], dH: g.d[1], act: g.act,
+	}
+	kW, dW := g.k[2], g.d[2]
+	// A band of rowsCap output rows reads hb padded rows; whole planes
+	// also keep room for every input row.
+	hb := (rowsCap-1)*d.sH + (d.kH-1)*d.dH + 1
+	if rowsCap == g.out[1] {
+		hb = max(hb, d.iH+d.pt)
+	}
+	Wp := max(d.iW+d.pl, (d.oW-1)*d.sW+(kW-1)*dW+1)
+	Hq := (hb + d.sH - 1) / d.sH
+	d.Wq = (Wp + d.sW - 1) / d.sW
+	d.plane = Hq * d.Wq
+	d.offs = make([]int, d.kH*kW)
 	maxOff := 0
-	for kh := 0; kh < kH; kh++ {
-		qh, rh := kh*dH/sH, kh*dH%sH
+	for kh := 0; kh < d.kH; kh++ {
+		qh, rh := kh*d.dH/d.sH, kh*d.dH%d.sH
 		for kw := 0; kw < kW; kw++ {
-			qw, rw := kw*dW/sW, kw*dW%sW
-			o := (rh*sW+rw)*plane + qh*Wq + qw
-			offs[kh*kW+kw] = o
+			qw, rw := kw*dW/d.sW, kw*dW%d.sW
+			o := (rh*d.sW+rw)*d.plane + qh*d.Wq + qw
+			d.offs[kh*kW+kw] = o
 			maxOff = max(maxOff, o)
 		}
 	}
 	// Output row oh reads the planes from oh·Wq on; the last row's partial
 	// vector may read up to 8 values past the planes' wide rows.
-	bufLen := max(sH*sW*plane, maxOff+oH*Wq+8)
-	var actLo, actHi float32
+	d.bufLen = max(d.sH*d.sW*d.plane, maxOff+rowsCap*d.Wq+8)
 	if g.act {
-		actLo, actHi = float32(g.actLo), float32(g.actHi)
+		d.lo, d.hi = float32(g.actLo), float32(g.actHi)
 	}
-	gemmParallel(N*M, func(lo, hi int) {
-		// Pooled scratch (contents undefined): the phase planes are fully
-		// written per channel below; the slack after them, which only the
-		// discarded wrap-around columns read, is zeroed once.
-		bufP := gemmGetBuf(bufLen)
-		defer gemmPutBuf(bufP)
-		buf := *bufP
-		clear(buf[sH*sW*plane:])
-		if sH == 1 && sW == 1 {
-			// Stride 1: the padding of the single plane is the same for
-			// every channel; zero it once and copy only the input rows.
-			clear(buf[:plane])
-		}
-		for p := lo; p < hi; p++ {
-			n, m := p/M, p%M
-			xc := x[(n*C+m/Mg)*g.inSize:][:g.inSize]
-			wk := w[m*g.kSize:][:g.kSize]
-			yc := y[p*g.outSz:][:g.outSz]
-			// Phase planes of the padded input.
-			if sH == 1 && sW == 1 {
-				// Hp >= iH+pt and Wp >= iW+pl: every input row fits.
-				for ih := 0; ih < iH; ih++ {
-					j := ih + pt
-					copy(buf[j*Wq+pl:j*Wq+pl+iW], xc[ih*iW:(ih+1)*iW])
-				}
+	return d
+}
+
+// prepare zeroes what band never writes in a fresh scratch buffer buf
+// (contents undefined, length bufLen): the slack after the phase planes,
+// which only the discarded wrap-around columns read, and for stride 1 the
+// padding columns of the single plane.
+func (d *dwFlat) prepare(buf []float32) {
+	clear(buf[d.sH*d.sW*d.plane:])
+	if d.sH == 1 && d.sW == 1 {
+		clear(buf[:d.plane])
+	}
+}
+
+// band computes output rows [r0, r1) of one channel, bias bv and taps w,
+// into y (dense rows of oW). src holds input rows [row0, row0+rows) of the
+// channel (rows of iW); every input row the band reads must be among them
+// (rows outside the image are padding).
+func (d *dwFlat) band(buf, src []float32, row0, rows, r0, r1 int, w []float32, bv float32, y []float32) {
+	iW, Wq, plane := d.iW, d.Wq, d.plane
+	// Padded row j of the band is input row j + r0·sH - pt, local row
+	// j - pt of src with pt shifted as below.
+	pt := d.pt + row0 - r0*d.sH
+	hb := (r1-r0-1)*d.sH + (d.kH-1)*d.dH + 1
+	Hq := (hb + d.sH - 1) / d.sH
+	if d.sH == 1 && d.sW == 1 {
+		// The padding columns stay zero (prepare); rows outside src are
+		// padding rows of the image.
+		for j := 0; j < hb; j++ {
+			ih := j - pt
+			if ih < 0 || ih >= rows {
+				clear(buf[j*Wq : (j+1)*Wq])
+				continue
 			}
-			for rh := 0; rh < sH && (sH > 1 || sW > 1); rh++ {
-				if sW == 2 && pl <= 1 {
-					convSplit2(buf, rh, sH, pt, pl, plane, Hq, Wq, iH, iW, xc)
+			copy(buf[j*Wq+d.pl:j*Wq+d.pl+iW], src[ih*iW:(ih+1)*iW])
+		}
+	}
+	for rh := 0; rh < d.sH && (d.sH > 1 || d.sW > 1); rh++ {
+		if d.sW == 2 && d.pl <= 1 {
+			convSplit2(buf, rh, d.sH, pt, d.pl, plane, Hq, Wq, rows, iW, src)
+			continue
+		}
+		for rw := 0; rw < d.sW; rw++ {
+			ph := buf[(rh*d.sW+rw)*plane : (rh*d.sW+rw+1)*plane]
+			for j := 0; j < Hq; j++ {
+				dst := ph[j*Wq : (j+1)*Wq]
+				ih := j*d.sH + rh - pt
+				if ih < 0 || ih >= rows {
+					clear(dst)
 					continue
 				}
-				for rw := 0; rw < sW; rw++ {
-					ph := buf[(rh*sW+rw)*plane : (rh*sW+rw+1)*plane]
-					for j := 0; j < Hq; j++ {
-						dst := ph[j*Wq : (j+1)*Wq]
-						ih := j*sH + rh - pt
-						if ih < 0 || ih >= iH {
-							clear(dst)
-							continue
-						}
-						xr := xc[ih*iW : (ih+1)*iW]
-						if sW == 1 {
-							// dst[k] = xr[k - pl]
-							lo := min(pl, Wq)
-							clear(dst[:lo])
-							hi := min(Wq, iW+pl)
-							copy(dst[lo:hi], xr[lo-pl:hi-pl])
-							clear(dst[hi:])
-							continue
-						}
-						// dst[k] = xr[k*sW + rw - pl] where that is inside the row.
-						kLo, kHi := convValidRange(rw-pl, sW, iW, Wq)
-						clear(dst[:kLo])
-						iw := kLo*sW + rw - pl
-						for k := kLo; k < kHi; k++ {
-							dst[k] = xr[iw]
-							iw += sW
-						}
-						clear(dst[kHi:])
-					}
+				xr := src[ih*iW : (ih+1)*iW]
+				if d.sW == 1 {
+					// dst[k] = xr[k - pl]
+					lo := min(d.pl, Wq)
+					clear(dst[:lo])
+					hi := min(Wq, iW+d.pl)
+					copy(dst[lo:hi], xr[lo-d.pl:hi-d.pl])
+					clear(dst[hi:])
+					continue
 				}
+				// dst[k] = xr[k*sW + rw - pl] where that is inside the row.
+				kLo, kHi := convValidRange(rw-d.pl, d.sW, iW, Wq)
+				clear(dst[:kLo])
+				iw := kLo*d.sW + rw - d.pl
+				for k := kLo; k < kHi; k++ {
+					dst[k] = xr[iw]
+					iw += d.sW
+				}
+				clear(dst[kHi:])
 			}
-			var bv float32
-			if b != nil {
-				bv = b[m]
-			}
-			// Bias, taps and activation in one pass, straight into y.
-			gemmasm.DepthwisePlane(yc, oH, oW, Wq, wk[:taps], offs, buf, bv, g.act, actLo, actHi)
 		}
-	})
+	}
+	// Bias, taps and activation in one pass, straight into y.
+	gemmasm.DepthwisePlane(y, r1-r0, d.oW, Wq, w[:len(d.offs)], d.offs, buf, bv, d.act, d.lo, d.hi)
 }
 
 // convSplit2 fills the two column-phase planes of row phase rh for a

@@ -1,6 +1,7 @@
 package onnx_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,6 +47,49 @@ func arenaReference(t *testing.T, g *nn.Graph, feed map[string]*nn.Tensor) map[s
 	return ref
 }
 
+// arenaClose fails unless got's float outputs are within 1e-5 of want's
+// (relative to the largest |want| of each output) and its integer outputs
+// equal. Plain inference fuses some chains of nodes (an expansion, depthwise
+// and projection convolution run as one, see nn/pf_block.go), which sums in
+// a different order than the node-by-node reference; a buffer handed out
+// twice or left unwritten (poisoned with NaN) is far outside this bound.
+func arenaClose(t *testing.T, what string, want, got map[string]*nn.Tensor) {
+	t.Helper()
+	for name, w := range want {
+		o := got[name]
+		if o == nil || !nn.SameShape(o.Shape, w.Shape) || len(o.F32) != len(w.F32) || len(o.I64) != len(w.I64) {
+			t.Fatalf("%s: output %q is %v, want %v", what, name, o, w)
+		}
+		scale := 0.0
+		for _, v := range w.F32 {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for i := range w.F32 {
+			a, b := float64(w.F32[i]), float64(o.F32[i])
+			if a != a && b != b {
+				continue
+			}
+			if !(math.Abs(a-b) <= 1e-5*scale) {
+				t.Fatalf("%s: output %q[%d] = %v, want %v (to 1e-5 of %g)", what, name, i, b, a, scale)
+			}
+		}
+		for i := range w.I64 {
+			if w.I64[i] != o.I64[i] {
+				t.Fatalf("%s: output %q[%d] = %v, want %v", what, name, i, o.I64[i], w.I64[i])
+			}
+		}
+	}
+}
+
+// cloneOutputs returns deep copies of outs.
+func cloneOutputs(outs map[string]*nn.Tensor) map[string]*nn.Tensor {
+	c := make(map[string]*nn.Tensor, len(outs))
+	for name, t := range outs {
+		c[name] = t.Clone()
+	}
+	return c
+}
+
 // arenaSame fails unless got equals want bit for bit.
 func arenaSame(t *testing.T, what string, want, got map[string]*nn.Tensor) {
 	t.Helper()
@@ -71,8 +115,9 @@ func arenaSame(t *testing.T, what string, want, got map[string]*nn.Tensor) {
 // TestArenaRepeatedRuns runs every model three times on one Context: the
 // later runs reuse the buffers of the earlier ones (poisoned with NaN when
 // handed out, so an op that leaves part of its output unwritten shows up)
-// and must give bit-identical outputs equal to a run without the buffer
-// pool, without changing the outputs an earlier run returned.
+// and must give outputs bit-identical to the first run's and close to a
+// run without the buffer pool (arenaClose), without changing the outputs
+// an earlier run returned.
 func TestArenaRepeatedRuns(t *testing.T) {
 	t.Setenv("GRAFT_ARENA_POISON", "1")
 	for _, path := range arenaModels(t) {
@@ -89,18 +134,20 @@ func TestArenaRepeatedRuns(t *testing.T) {
 			feed := randomInputs(t, g, batch, 1, 5)
 			ref := arenaReference(t, g, feed)
 			ctx := nn.NewContext(nil)
-			var first map[string]*nn.Tensor
+			var first, firstRun map[string]*nn.Tensor
 			for run := 0; run < 3; run++ {
 				got, err := g.Run(ctx, feed)
 				if err != nil {
 					t.Fatal(err)
 				}
-				arenaSame(t, "run "+string(rune('1'+run)), ref, got)
 				if run == 0 {
-					first = got
+					arenaClose(t, "run 1", ref, got)
+					first, firstRun = cloneOutputs(got), got
+					continue
 				}
+				arenaSame(t, "run "+string(rune('1'+run)), first, got)
 			}
-			arenaSame(t, "first run's outputs after two more runs", ref, first)
+			arenaSame(t, "first run's outputs after two more runs", first, firstRun)
 		})
 	}
 }
@@ -141,7 +188,8 @@ func TestArenaConcurrentRuns(t *testing.T) {
 					t.Fatal(errs[w])
 				}
 				for _, got := range rs {
-					arenaSame(t, "concurrent run", ref, got)
+					arenaClose(t, "concurrent run", ref, got)
+					arenaSame(t, "concurrent run", results[0][0], got)
 				}
 			}
 		})

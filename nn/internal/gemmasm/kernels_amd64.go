@@ -345,3 +345,50 @@ func Kernel16OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, 
 		kernel1x16zOffs, kernel2x16zOffs, kernel3x16zOffs, kernel4x16zOffs, kernel5x16zOffs, kernel6x16zOffs,
 	}, 16, rows, kc, a, base, offs, c, ldc, bias, mode, lo, hi)
 }
+
+// Kernel16OffsMasked is Kernel16OffsRows for the first cols (1 to 15)
+// columns only: it reads B rows base[offs[p] : offs[p]+cols] and C (with
+// ModeLoad) and writes C through an opmask, touching no other column, so
+// neither B's rows nor C need padding. mode combines ModeLoad and ModeClamp.
+// Only call it when OK512.
+func Kernel16OffsMasked(rows, cols, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
+	if rows < 1 || rows > 6 || cols < 1 || cols > 15 {
+		panic("gemmasm: Kernel16OffsMasked: rows out of [1, 6] or cols out of [1, 15]")
+	}
+	if mode&ModeStream != 0 {
+		panic("gemmasm: Kernel16OffsMasked: no streaming mode")
+	}
+	_ = a[kc*6-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	_ = offs[kc-1]
+	for _, o := range offs[:kc] {
+		_ = base[o+cols-1]
+	}
+	var bp *float32
+	if bias != nil {
+		_ = bias[rows-1]
+		bp = &bias[0]
+	}
+	k := [6]func(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int){
+		kernel1x16mOffs, kernel2x16mOffs, kernel3x16mOffs, kernel4x16mOffs, kernel5x16mOffs, kernel6x16mOffs,
+	}[rows-1]
+	k(kc, &a[0], &base[0], &offs[0], &c[0], ldc, bp, mode, lo, hi, 1<<cols-1)
+}
+
+//go:noescape
+func kernel1x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+
+//go:noescape
+func kernel2x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+
+//go:noescape
+func kernel3x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+
+//go:noescape
+func kernel4x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+
+//go:noescape
+func kernel5x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+
+//go:noescape
+func kernel6x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)

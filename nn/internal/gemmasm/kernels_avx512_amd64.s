@@ -1348,3 +1348,465 @@ y6noclamp:
 	VMOVUPS Z9, (DX)
 	VZEROUPPER
 	RET
+
+// func kernel1x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel1x16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·kernel1x16mOffs(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+
+m1loop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m1loop
+
+	TESTQ R10, R10
+	JZ    m1nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+
+m1nobias:
+	TESTQ $1, R11
+	JZ    m1noload
+	MOVQ  DX, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z4, Z4
+
+m1noload:
+	TESTQ $4, R11
+	JZ    m1noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMINPS Z4, Z1, Z4
+
+m1noclamp:
+	VMOVUPS Z4, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel2x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel2x16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·kernel2x16mOffs(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+
+m2loop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m2loop
+
+	TESTQ R10, R10
+	JZ    m2nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+
+m2nobias:
+	TESTQ $1, R11
+	JZ    m2noload
+	MOVQ  DX, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z4, Z4
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z5, Z5
+
+m2noload:
+	TESTQ $4, R11
+	JZ    m2noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+
+m2noclamp:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel3x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel3x16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·kernel3x16mOffs(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+
+m3loop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m3loop
+
+	TESTQ R10, R10
+	JZ    m3nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+
+m3nobias:
+	TESTQ $1, R11
+	JZ    m3noload
+	MOVQ  DX, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z4, Z4
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z5, Z5
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z6, Z6
+
+m3noload:
+	TESTQ $4, R11
+	JZ    m3noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+
+m3noclamp:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel4x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel4x16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·kernel4x16mOffs(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+m4loop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m4loop
+
+	TESTQ R10, R10
+	JZ    m4nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+	VADDPS.BCST 12(R10), Z7, Z7
+
+m4nobias:
+	TESTQ $1, R11
+	JZ    m4noload
+	MOVQ  DX, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z4, Z4
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z5, Z5
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z6, Z6
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z7, Z7
+
+m4noload:
+	TESTQ $4, R11
+	JZ    m4noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMAXPS Z7, Z0, Z7
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+	VMINPS Z7, Z1, Z7
+
+m4noclamp:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel5x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel5x16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·kernel5x16mOffs(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+
+m5loop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m5loop
+
+	TESTQ R10, R10
+	JZ    m5nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+	VADDPS.BCST 12(R10), Z7, Z7
+	VADDPS.BCST 16(R10), Z8, Z8
+
+m5nobias:
+	TESTQ $1, R11
+	JZ    m5noload
+	MOVQ  DX, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z4, Z4
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z5, Z5
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z6, Z6
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z7, Z7
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z8, Z8
+
+m5noload:
+	TESTQ $4, R11
+	JZ    m5noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMAXPS Z7, Z0, Z7
+	VMAXPS Z8, Z0, Z8
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+	VMINPS Z7, Z1, Z7
+	VMINPS Z8, Z1, Z8
+
+m5noclamp:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, K1, (DX)
+	VZEROUPPER
+	RET
+
+// func kernel6x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel6x16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·kernel6x16mOffs(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+
+m6loop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z0, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z7
+	VFMADD231PS.BCST 16(SI), Z0, Z8
+	VFMADD231PS.BCST 20(SI), Z0, Z9
+	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m6loop
+
+	TESTQ R10, R10
+	JZ    m6nobias
+	VADDPS.BCST 0(R10), Z4, Z4
+	VADDPS.BCST 4(R10), Z5, Z5
+	VADDPS.BCST 8(R10), Z6, Z6
+	VADDPS.BCST 12(R10), Z7, Z7
+	VADDPS.BCST 16(R10), Z8, Z8
+	VADDPS.BCST 20(R10), Z9, Z9
+
+m6nobias:
+	TESTQ $1, R11
+	JZ    m6noload
+	MOVQ  DX, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z4, Z4
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z5, Z5
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z6, Z6
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z7, Z7
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z8, Z8
+	ADDQ R8, R12
+	VMOVUPS.Z (R12), K1, Z0
+	VADDPS Z0, Z9, Z9
+
+m6noload:
+	TESTQ $4, R11
+	JZ    m6noclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+	VMAXPS Z4, Z0, Z4
+	VMAXPS Z5, Z0, Z5
+	VMAXPS Z6, Z0, Z6
+	VMAXPS Z7, Z0, Z7
+	VMAXPS Z8, Z0, Z8
+	VMAXPS Z9, Z0, Z9
+	VMINPS Z4, Z1, Z4
+	VMINPS Z5, Z1, Z5
+	VMINPS Z6, Z1, Z6
+	VMINPS Z7, Z1, Z7
+	VMINPS Z8, Z1, Z8
+	VMINPS Z9, Z1, Z9
+
+m6noclamp:
+	VMOVUPS Z4, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z5, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z6, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z7, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z8, K1, (DX)
+	ADDQ R8, DX
+	VMOVUPS Z9, K1, (DX)
+	VZEROUPPER
+	RET

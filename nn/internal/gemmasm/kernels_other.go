@@ -72,3 +72,8 @@ func PackA6(kb int, src []float32, lda int, dst []float32) int { return 0 }
 func Kernel16OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
 	panic("gemmasm: kernel not available on this platform")
 }
+
+// Kernel16OffsMasked is unavailable here; callers check OK512 first.
+func Kernel16OffsMasked(rows, cols, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
+	panic("gemmasm: no AVX-512 kernels")
+}

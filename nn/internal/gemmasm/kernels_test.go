@@ -133,3 +133,66 @@ func TestPackA6(t *testing.T) {
 		}
 	}
 }
+
+// TestKernel16OffsMasked checks the masked tail kernels against float64
+// sums for every row and column count, with bias, load and clamp, and that
+// no column past cols is written. B's rows end right after their cols
+// values, so a read past them would fault the slice check or the page.
+func TestKernel16OffsMasked(t *testing.T) {
+	if !OK512 {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewSource(3))
+	const kc, ldc = 29, 40
+	a := make([]float32, kc*6)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	bias := []float32{0.5, -1, 2, 0, 3, -2}
+	for cols := 1; cols < 16; cols++ {
+		// Row p of B is base[p*cols : (p+1)*cols]: packed back to back.
+		base := make([]float32, kc*cols)
+		for i := range base {
+			base[i] = float32(r.NormFloat64())
+		}
+		offs := make([]int, kc)
+		for p := range offs {
+			offs[p] = p * cols
+		}
+		for rows := 1; rows <= 6; rows++ {
+			for _, mode := range []int{0, ModeLoad, ModeClamp, ModeLoad | ModeClamp} {
+				c := make([]float32, 6*ldc)
+				for i := range c {
+					c[i] = float32(i%7) - 3
+				}
+				old := append([]float32(nil), c...)
+				lo, hi := float32(-1.5), float32(2.5)
+				Kernel16OffsMasked(rows, cols, kc, a, base, offs, c, ldc, bias, mode, lo, hi)
+				for i := 0; i < 6; i++ {
+					for j := 0; j < ldc; j++ {
+						got := c[i*ldc+j]
+						if i >= rows || j >= cols {
+							if got != old[i*ldc+j] {
+								t.Fatalf("cols %d rows %d mode %d: c[%d][%d] written", cols, rows, mode, i, j)
+							}
+							continue
+						}
+						want := float64(bias[i])
+						for p := 0; p < kc; p++ {
+							want += float64(a[p*6+i]) * float64(base[offs[p]+j])
+						}
+						if mode&ModeLoad != 0 {
+							want += float64(old[i*ldc+j])
+						}
+						if mode&ModeClamp != 0 {
+							want = math.Min(math.Max(want, float64(lo)), float64(hi))
+						}
+						if math.Abs(float64(got)-want) > 1e-4*(1+math.Abs(want)) {
+							t.Fatalf("cols %d rows %d mode %d: c[%d][%d] = %v, want %v", cols, rows, mode, i, j, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Command genkernels writes kernels_avx512_amd64.s: the AVX-512 offset
 // micro-kernels kernel{1..6}x32Offs, which differ only in how many rows of
 // C they hold (two zmm accumulators per row), kernelR6x32, their variant
-// with A read in place, and kernel{1..6}x16zOffs for 16-column tails. Run it with go generate in
+// with A read in place, kernel{1..6}x16zOffs for 16-column tails and
+// kernel{1..6}x16mOffs for ragged tails of fewer columns. Run it with go generate in
 // nn/internal/gemmasm.
 package main
 
@@ -22,6 +23,9 @@ func main() {
 	kernelR(&b)
 	for rows := 1; rows <= 6; rows++ {
 		kernel16(&b, rows)
+	}
+	for rows := 1; rows <= 6; rows++ {
+		kernel16m(&b, rows)
 	}
 	if err := os.WriteFile("kernels_avx512_amd64.s", b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -151,6 +155,89 @@ z%[1]dnoclamp:
 		}
 		p("\tVMOVNTPS Z%d, (DX)\n", 4+2*i)
 		p("\tVMOVNTPS Z%d, 64(DX)\n", 5+2*i)
+	}
+	p("\tVZEROUPPER\n\tRET\n")
+}
+
+// kernel16m writes kernel{rows}x16mOffs: kernel{rows}x16zOffs for the
+// columns of opmask kmask only (fewer than 16: the ragged last columns of a
+// product), which it reads from B and C and writes; no other column is
+// touched.
+func kernel16m(b *bytes.Buffer, rows int) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	name := fmt.Sprintf("kernel%dx16mOffs", rows)
+	p(`
+// func %s(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel%dx16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·%[1]s(SB), NOSPLIT, $0-80
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ base+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ bias+48(FP), R10
+	MOVQ mode+56(FP), R11
+	MOVQ kmask+72(FP), R12
+	KMOVW R12, K1
+	SHLQ $2, R8
+`, name, rows)
+	for r := 4; r < 4+rows; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d\n", r, r, r)
+	}
+	p(`
+m%[1]dloop:
+	MOVQ (BX), R9
+	VMOVUPS.Z (DI)(R9*4), K1, Z0
+`, rows)
+	for i := 0; i < rows; i++ {
+		p("\tVFMADD231PS.BCST %d(SI), Z0, Z%d\n", 4*i, 4+i)
+	}
+	p(`	ADDQ $24, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  m%[1]dloop
+
+	TESTQ R10, R10
+	JZ    m%[1]dnobias
+`, rows)
+	for i := 0; i < rows; i++ {
+		p("\tVADDPS.BCST %d(R10), Z%d, Z%d\n", 4*i, 4+i, 4+i)
+	}
+	p(`
+m%[1]dnobias:
+	TESTQ $1, R11
+	JZ    m%[1]dnoload
+	MOVQ  DX, R12
+`, rows)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			p("\tADDQ R8, R12\n")
+		}
+		p("\tVMOVUPS.Z (R12), K1, Z0\n\tVADDPS Z0, Z%d, Z%d\n", 4+i, 4+i)
+	}
+	p(`
+m%[1]dnoload:
+	TESTQ $4, R11
+	JZ    m%[1]dnoclamp
+	VBROADCASTSS lo+64(FP), Z0
+	VBROADCASTSS hi+68(FP), Z1
+`, rows)
+	for i := 0; i < rows; i++ {
+		p("\tVMAXPS Z%d, Z0, Z%d\n", 4+i, 4+i)
+	}
+	for i := 0; i < rows; i++ {
+		p("\tVMINPS Z%d, Z1, Z%d\n", 4+i, 4+i)
+	}
+	p("\nm%dnoclamp:\n", rows)
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			p("\tADDQ R8, DX\n")
+		}
+		p("\tVMOVUPS Z%d, K1, (DX)\n", 4+i)
 	}
 	p("\tVZEROUPPER\n\tRET\n")
 }
