@@ -112,13 +112,28 @@ func (g *Graph) pfBlockNodes(live []bool, keep map[string]bool) []*pfBlock {
 		}
 		return true
 	}
+	// pointwise reports whether Conv node i has a 1×1 kernel and group 1
+	// (its strides and pads are checked when it runs).
+	pointwise := func(i int) bool {
+		if !conv(i) || g.Nodes[i].Op.(*convOp).group != 1 {
+			return false
+		}
+		w := g.Nodes[i].Inputs[1]
+		var t *Tensor
+		if p, ok := g.Params[w]; ok {
+			t = p.Value
+		} else {
+			t = g.Consts[w]
+		}
+		return t != nil && t.Rank() == 4 && t.Shape[2] == 1 && t.Shape[3] == 1
+	}
 	act := func(i int) bool {
 		n := g.Nodes[i]
 		return (n.OpType == "Relu" || n.OpType == "Clip") && n.Domain == "" && len(n.Outputs) == 1
 	}
 	var blocks []*pfBlock
 	for j, n := range g.Nodes {
-		if !live[j] || !conv(j) || n.Op.(*convOp).group != 1 {
+		if !live[j] || !pointwise(j) {
 			continue
 		}
 		b := &pfBlock{expand: -1, expandAct: -1, dw: -1, dwAct: -1, proj: j}
@@ -133,10 +148,10 @@ func (g *Graph) pfBlockNodes(live []bool, keep map[string]bool) []*pfBlock {
 		b.dw = k
 		e := private(g.Nodes[k].Inputs[0])
 		if e >= 0 && act(e) {
-			if p := private(g.Nodes[e].Inputs[0]); p >= 0 && conv(p) && g.Nodes[p].Op.(*convOp).group == 1 {
+			if p := private(g.Nodes[e].Inputs[0]); p >= 0 && pointwise(p) {
 				b.expandAct, b.expand = e, p
 			}
-		} else if e >= 0 && conv(e) && g.Nodes[e].Op.(*convOp).group == 1 {
+		} else if e >= 0 && pointwise(e) {
 			b.expand = e
 		}
 		if blocks == nil {

@@ -296,3 +296,37 @@ func TestPfBlockGraph(t *testing.T) {
 		}
 	}
 }
+
+// TestPfBlockSkipsWideExpansion: a 3×3 Conv before the depthwise one is not
+// an expansion; the chain starts at the depthwise Conv.
+func TestPfBlockSkipsWideExpansion(t *testing.T) {
+	reg := Standard()
+	node := func(op string, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, 13, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		if err := reg.Build(n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	g := &Graph{Inputs: []ValueInfo{{Name: "x", DType: Float32}}, Outputs: []ValueInfo{{Name: "y"}}}
+	for name, shape := range map[string][]int{"ws": {8, 3, 3, 3}, "wd": {8, 1, 3, 3}, "wp": {4, 8, 1, 1}} {
+		g.AddParam(&Param{Name: name, Value: New(Float32, shape...)})
+	}
+	pads := []int{1, 1, 1, 1}
+	g.Nodes = []*Node{
+		node("Conv", map[string]any{"pads": pads, "strides": []int{2, 2}}, []string{"x", "ws"}, []string{"s"}),
+		node("Relu", nil, []string{"s"}, []string{"sr"}),
+		node("Conv", map[string]any{"pads": pads, "group": 8}, []string{"sr", "wd"}, []string{"d"}),
+		node("Relu", nil, []string{"d"}, []string{"dr"}),
+		node("Conv", nil, []string{"dr", "wp"}, []string{"y"}),
+	}
+	pl := g.buildPlan()
+	if pl.blocks == nil || pl.blocks[2] == nil || pl.blocks[0] != nil {
+		t.Fatalf("blocks %v: want one chain headed by node 2", pl.blocks)
+	}
+	if b := *pl.blocks[2]; b != (pfBlock{expand: -1, expandAct: -1, dw: 2, dwAct: 3, proj: 4}) {
+		t.Fatalf("chain %+v", b)
+	}
+}
