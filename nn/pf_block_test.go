@@ -330,3 +330,76 @@ func TestPfBlockSkipsWideExpansion(t *testing.T) {
 		t.Fatalf("chain %+v", b)
 	}
 }
+
+// BenchmarkPfBlockMobileNet times MobileNet-v2's inverted-residual chains
+// at batch 8, fused (pfBlockF32) and node by node (the three convolutions
+// with their activations fused, as Graph.Run runs them otherwise).
+func BenchmarkPfBlockMobileNet(b *testing.B) {
+	if !gemmKernelOK {
+		b.Skip("no AVX2/FMA kernels on this CPU")
+	}
+	const N = 8
+	relu6 := &convAct{lo: 0, hi: 6}
+	for _, sh := range []struct{ C, H, Cd, M, s int }{
+		{32, 112, 32, 16, 1}, {16, 112, 96, 24, 2}, {24, 56, 144, 24, 1}, {24, 56, 144, 32, 2},
+		{32, 28, 192, 32, 1}, {32, 28, 192, 64, 2}, {64, 14, 384, 64, 1}, {96, 14, 576, 96, 1},
+		{96, 14, 576, 160, 2}, {160, 7, 960, 160, 1},
+	} {
+		expand := sh.C != sh.Cd
+		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{1, 1, 1, 1}}
+		dg, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{3, 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dg.act, dg.actLo, dg.actHi = true, 0, 6
+		pw := func(h int, act bool) *convGeom {
+			g, err := convMakeGeom(&convAttrs{autoPad: "NOTSET"}, []int{h, h}, []int{1, 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.act, g.actLo, g.actHi = act, 0, 6
+			return g
+		}
+		x := make([]float32, N*sh.C*sh.H*sh.H)
+		we, be := make([]float32, sh.Cd*sh.C), make([]float32, sh.Cd)
+		wd, bd := make([]float32, sh.Cd*9), make([]float32, sh.Cd)
+		wp, bp := make([]float32, sh.M*sh.Cd), make([]float32, sh.M)
+		y := make([]float32, N*sh.M*dg.outSz)
+		flops := float64(2 * N * (sh.Cd*sh.C*sh.H*sh.H*btoi(expand) + sh.Cd*9*dg.outSz + sh.M*sh.Cd*dg.outSz))
+		name := fmt.Sprintf("C%dH%dCd%dM%ds%d", sh.C, sh.H, sh.Cd, sh.M, sh.s)
+		b.Run(name+"/fused", func(b *testing.B) {
+			bg := pfBlockGeom{N: N, C: sh.C, H: sh.H, W: sh.H, Cd: sh.Cd, M: sh.M, actE: relu6, dw: dg}
+			wE := we
+			if !expand {
+				wE = nil
+			}
+			for i := 0; i < b.N; i++ {
+				pfBlockF32(&bg, x, wE, be, wd, bd, wp, bp, y)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(name+"/nodes", func(b *testing.B) {
+			e := x
+			if expand {
+				e = make([]float32, N*sh.Cd*sh.H*sh.H)
+			}
+			d := make([]float32, N*sh.Cd*dg.outSz)
+			ge, gp := pw(sh.H, true), pw(dg.out[1], false)
+			for i := 0; i < b.N; i++ {
+				if expand {
+					convForward(ge, N, sh.C, sh.Cd, 1, x, we, be, e)
+				}
+				convForward(dg, N, sh.Cd, sh.Cd, sh.Cd, e, wd, bd, d)
+				convForward(gp, N, sh.Cd, sh.M, 1, d, wp, bp, y)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
