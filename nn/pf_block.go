@@ -285,18 +285,24 @@ func pfBlockF32(bg *pfBlockGeom, x, we, be, wd, bd, wp, bp, y []float32) {
 	HW, oHW := H*W, oH*oW
 	expand := we != nil
 	// Band rows: the most that fit the budget with the expanded rows they
-	// read (and at least one).
-	R := 1
-	for R < oH {
-		r := R + 1
+	// read (and at least one), preferring a count whose band width is a
+	// multiple of the 32-column kernel (no ragged tail per band).
+	R, aligned := 1, 0
+	for r := 1; r <= oH; r++ {
 		eRows := 0
 		if expand {
 			eRows = min((r-1)*s+reach, H)
 		}
-		if Cd*(eRows*W+r*oW) > pfBlockBudget {
+		if r > 1 && Cd*(eRows*W+r*oW) > pfBlockBudget {
 			break
 		}
 		R = r
+		if r*oW%32 == 0 {
+			aligned = r
+		}
+	}
+	if aligned > 0 && 2*aligned >= R {
+		R = aligned
 	}
 	eCap := min((R-1)*s+reach, H)
 	eS, dS := eCap*W, R*oW
