@@ -3,6 +3,7 @@ package nn
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -117,8 +118,13 @@ func gemmScaleF32(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// gemmParallel runs fn over [0,n) split into at most GOMAXPROCS contiguous
-// chunks, each on its own goroutine; small n runs inline.
+// gemmParallel runs fn over [0,n) on up to GOMAXPROCS goroutines; small n
+// runs inline. The range is cut into contiguous chunks, up to
+// gemmParallelChunks per goroutine, which the goroutines take in turn as
+// they finish the last: a thread slowed down by the rest of the machine
+// (a busy sibling hyperthread, a noisy neighbour on a shared host) then
+// does less of the work instead of holding every other thread up. fn may
+// thus be called several times per goroutine, never twice for one index.
 func gemmParallel(n int, fn func(lo, hi int)) {
 	procs := runtime.GOMAXPROCS(0)
 	if procs > n {
@@ -128,21 +134,34 @@ func gemmParallel(n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	chunks := min(n, procs*gemmParallelChunks)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	chunk := (n + procs - 1) / procs
-	for lo := 0; lo < n; lo += chunk {
-		hi := lo + chunk
-		if hi > n {
-			hi = n
+	work := func() {
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= chunks {
+				return
+			}
+			// Chunk c is [c·n/chunks, (c+1)·n/chunks): sizes differ by at
+			// most one.
+			fn(c*n/chunks, (c+1)*n/chunks)
 		}
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
 	}
+	wg.Add(procs - 1)
+	for w := 1; w < procs; w++ {
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
 	wg.Wait()
 }
+
+// gemmParallelChunks is how many chunks per goroutine gemmParallel makes
+// at most.
+const gemmParallelChunks = 4
 
 // gemmScratch hands out reusable float32 buffers (im2col and friends).
 var gemmScratch = sync.Pool{New: func() any { return new([]float32) }}

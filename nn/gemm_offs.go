@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 	"runtime"
-	"sync"
 	"unsafe"
 
 	"github.com/graftml/graft/nn/internal/gemmasm"
@@ -164,18 +163,13 @@ func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs [
 		gemmOffsBlock(wide, pa, 0, n, base, offs, &out, c, ldc)
 		return
 	}
-	procs = min(procs, panels)
-	chunk := (panels + procs - 1) / procs * nr
-	var wg sync.WaitGroup
-	for n0 := 0; n0 < n; n0 += chunk {
-		n1 := min(n0+chunk, n)
-		wg.Add(1)
-		go func(n0, n1 int) {
-			defer wg.Done()
-			gemmOffsBlock(wide, pa, n0, n1, base, offs, &out, c, ldc)
-		}(n0, n1)
-	}
-	wg.Wait()
+	// Column chunks of whole panels, taken in turn by the threads
+	// (gemmParallel); at least 8 panels (256 columns at AVX-512) each.
+	chunks := min(procs*gemmParallelChunks, max(panels/8, procs))
+	gemmParallel(chunks, func(lo, hi int) {
+		n0, n1 := lo*panels/chunks*nr, min(hi*panels/chunks*nr, n)
+		gemmOffsBlock(wide, pa, n0, n1, base, offs, &out, c, ldc)
+	})
 }
 
 // gemmOffsClamp applies out's clamp to v (NaN passes through).

@@ -81,8 +81,9 @@ func pfBlockRef(N, C, H, W, Cd, M, k, s, pt, pl, pb, pr int, actE, actD *convAct
 // TestPfBlockMatchesReference checks the fused inverted-residual kernel
 // against direct float64 loops on MobileNet-v2-like geometries: with and
 // without expansion, strides 1 and 2, odd sizes, asymmetric pads, 5×5
-// kernels, activations or none, bands of one row up to whole planes, and
-// fewer samples than threads (rows split between threads).
+// kernels, activations or none, bands of 1, 2, 3 and 5 rows and of the
+// budget's size, and fewer samples than threads (rows split between
+// threads).
 func TestPfBlockMatchesReference(t *testing.T) {
 	if !gemmKernelOK {
 		t.Skip("no AVX2/FMA kernels on this CPU")
@@ -145,13 +146,14 @@ func TestPfBlockMatchesReference(t *testing.T) {
 				if tc.actD != nil {
 					dg.act, dg.actLo, dg.actHi = true, tc.actD.lo, tc.actD.hi
 				}
-				for _, procs := range []int{1, 2, 3} {
+				for _, run := range []struct{ procs, rows int }{{1, 0}, {2, 0}, {3, 0}, {1, 1}, {2, 2}, {3, 3}, {2, 5}} {
+					procs := run.procs
 					prev := runtime.GOMAXPROCS(procs)
 					y := make([]float32, len(want))
 					for i := range y {
 						y[i] = float32(math.NaN())
 					}
-					bg := pfBlockGeom{N: tc.N, C: C, H: tc.H, W: tc.W, Cd: tc.Cd, M: tc.M, actE: tc.actE, dw: dg}
+					bg := pfBlockGeom{N: tc.N, C: C, H: tc.H, W: tc.W, Cd: tc.Cd, M: tc.M, actE: tc.actE, dw: dg, rows: run.rows}
 					pfBlockF32(&bg, x, we, be, wd, bd, wp, bp, y)
 					runtime.GOMAXPROCS(prev)
 					maxRef := 0.0
@@ -160,7 +162,7 @@ func TestPfBlockMatchesReference(t *testing.T) {
 					}
 					for i, v := range y {
 						if d := math.Abs(float64(v) - want[i]); !(d <= 1e-5*maxRef+1e-5) {
-							t.Fatalf("GOMAXPROCS %d: y[%d] = %g, want %g (max |y| %g)", procs, i, v, want[i], maxRef)
+							t.Fatalf("GOMAXPROCS %d, band rows %d: y[%d] = %g, want %g (max |y| %g)", procs, run.rows, i, v, want[i], maxRef)
 						}
 					}
 				}
