@@ -194,8 +194,8 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 // convBackAuto computes the convolution gradients dx and dw (each nil when
 // not needed, zeroed otherwise): sample-batched for ungrouped
 // convolutions with narrow outputs; otherwise, for ungrouped float32 ones,
-// dx of stride-1 convolutions on AVX2 CPUs and dw on AVX-512 CPUs as
-// implicit GEMMs (conv_implicit.go); what remains tap by tap for ungrouped
+// dx on AVX2 CPUs (stride 1, and phase by phase for strided ones) and dw
+// on AVX-512 CPUs as implicit GEMMs (conv_implicit.go); what remains tap by tap for ungrouped
 // stride-1 convolutions (conv_taps.go), per sample with im2col otherwise.
 func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
 	if G == 1 && convBatchedPays(g, N) {
@@ -204,6 +204,13 @@ func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx
 	}
 	if wf, ok := any(w).([]float32); ok && dx != nil && cvgConvBackDataImplicitOK(g, N, G) {
 		cvgConvBackDataImplicitF32(g, N, C, M, wf, any(dy).([]float32), any(dx).([]float32))
+		if dw == nil {
+			return
+		}
+		dx = nil
+	}
+	if wf, ok := any(w).([]float32); ok && dx != nil && cvgConvBackDataStridedOK(g, N, G) {
+		cvgConvBackDataStridedF32(g, N, C, M, wf, any(dy).([]float32), any(dx).([]float32))
 		if dw == nil {
 			return
 		}

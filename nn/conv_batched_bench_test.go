@@ -20,6 +20,8 @@ func BenchmarkConvBatched(b *testing.B) {
 		{"layer3", 256, 256, 14, 3, 1, 1},
 		{"layer4", 512, 512, 7, 3, 1, 1},
 		{"layer2s2", 64, 128, 56, 3, 2, 1},
+		{"layer3s2", 128, 256, 28, 3, 2, 1},
+		{"down2", 64, 128, 56, 1, 2, 0},
 		{"down4", 256, 512, 14, 1, 2, 0},
 	}
 	const N = 16
@@ -68,6 +70,9 @@ func BenchmarkConvBatched(b *testing.B) {
 		}
 		if cvgConvBackDataImplicitOK(g, N, 1) {
 			run("dx-implicit", func() { cvgConvBackDataImplicitF32(g, N, sh.C, sh.M, w, dy, dx) }, 1)
+		}
+		if cvgConvBackDataStridedOK(g, N, 1) {
+			run("dx-strided", func() { cvgConvBackDataStridedF32(g, N, sh.C, sh.M, w, dy, dx) }, 1)
 		}
 		run("fwd-batched", func() { convForwardBatched(g, N, sh.C, sh.M, convBatchSize(K, g.outSz, N), x, w, nil, y) }, 1)
 		if convTapsOK(g, N, sh.C, 1) {

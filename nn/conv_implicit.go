@@ -399,3 +399,159 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 		}
 	})
 }
+
+// cvgConvBackDataStridedOK reports whether cvgConvBackDataStridedF32
+// computes dx of a convolution: float32, ungrouped, 2-D (or 1-D) with a
+// stride above 1 and no dilation, on a CPU with the offset kernels, except
+// those the sample-batched path takes.
+func cvgConvBackDataStridedOK(g *convGeom, N, G int) bool {
+	return gemmKernelOK && G == 1 && g.in[0] == 1 && g.k[0] == 1 && g.d == [3]int{1, 1, 1} &&
+		(g.s[1] > 1 || g.s[2] > 1) && !convBatchedPays(g, N)
+}
+
+// cvgConvBackDataStridedF32 computes dx (overwritten) of a strided
+// convolution as sH·sW stride-1 products, one per phase of the input
+// positions. Padded input row P = oh·sH + kh is reached only by taps kh ≡ P
+// (mod sH), so with P = sH·Q + rh and kh = rh + sH·j,
+//
+//	dXpad[c, sH·Q+rh, sW·Qw+rw] = Σ_(m,j,jw) W[m, c, rh+sH·j, rw+sW·jw]·dY[m, Q−j, Qw−jw]
+//
+// a correlation of dY with the phase's sub-kernel. Each runs through
+// gemmOffsF32 with B rows that are shifted views of dY in a zero-padded
+// plane (as in cvgConvBackDataImplicitF32), and its rows are scattered to
+// every sH-th row and sW-th column of dx. No FLOP multiplies an inserted
+// zero, unlike a stride-1 convolution of the zero-upsampled dY.
+func cvgConvBackDataStridedF32(g *convGeom, N, C, M int, w, dy, dx []float32) {
+	iH, iW, oH, oW := g.in[1], g.in[2], g.out[1], g.out[2]
+	sH, sW, pt, pl := g.s[1], g.s[2], g.pb[1], g.pb[2]
+	kH, kW := g.k[1], g.k[2]
+	taps := kH * kW
+	// dY sits at row JH and column JW of a zero plane Hd×Wd per channel,
+	// JH and JW the largest sub-kernel offsets.
+	JH, JW := (kH-1)/sH, (kW-1)/sW
+	type phase struct {
+		rh, rw    int
+		qlo, qwlo int // first Q and Qw whose row and column are in dx
+		nq, nqw   int // how many
+		kh, kw    []int
+		pa        *gemmOffsA
+		offs      []int
+		rowsTaps  int
+	}
+	var phases []*phase
+	Hd, Wd := oH+JH, oW+JW
+	for rh := 0; rh < sH; rh++ {
+		for rw := 0; rw < sW; rw++ {
+			p := &phase{rh: rh, rw: rw}
+			// Input row ih = sH·Q + rh − pt in [0, iH).
+			p.qlo = max(0, (pt-rh+sH-1)/sH)
+			p.nq = max(0, (iH-1+pt-rh)/sH-p.qlo+1)
+			if iH-1+pt-rh < 0 {
+				p.nq = 0
+			}
+			p.qwlo = max(0, (pl-rw+sW-1)/sW)
+			p.nqw = max(0, (iW-1+pl-rw)/sW-p.qwlo+1)
+			if iW-1+pl-rw < 0 {
+				p.nqw = 0
+			}
+			if p.nq == 0 || p.nqw == 0 {
+				continue
+			}
+			for kh := rh; kh < kH; kh += sH {
+				for kw := rw; kw < kW; kw += sW {
+					p.kh, p.kw = append(p.kh, kh), append(p.kw, kw)
+				}
+			}
+			Hd = max(Hd, p.qlo+p.nq+JH+1)
+			Wd = max(Wd, p.qwlo+p.nqw+JW)
+			phases = append(phases, p)
+		}
+	}
+	S := Hd*Wd + Wd
+	nOut := 0
+	for _, p := range phases {
+		nt := len(p.kh)
+		if nt == 0 {
+			continue
+		}
+		// A[c][(m, t)] = W[m, c, kh_t, kw_t].
+		wr, releaseW := convBuf[float32](C * M * nt)
+		for c := 0; c < C; c++ {
+			for m := 0; m < M; m++ {
+				src := w[(m*C+c)*taps:][:taps]
+				dst := wr[(c*M+m)*nt:][:nt]
+				for t := range dst {
+					dst[t] = src[p.kh[t]*kW+p.kw[t]]
+				}
+			}
+		}
+		p.pa = gemmOffsPack(false, C, M*nt, wr, M*nt)
+		releaseW()
+		// B row (m, t) reads dY[m, Q−j, Qw−jw] at plane row Q−j+JH and
+		// column Qw−jw+JW, from Q = qlo and Qw = qwlo on.
+		p.offs = make([]int, M*nt)
+		for m := 0; m < M; m++ {
+			for t := range p.kh {
+				j, jw := (p.kh[t]-p.rh)/sH, (p.kw[t]-p.rw)/sW
+				p.offs[m*nt+t] = m*S + (p.qlo-j+JH)*Wd + p.qwlo - jw + JW
+			}
+		}
+		nOut = max(nOut, p.nq*Wd)
+	}
+	defer func() {
+		for _, p := range phases {
+			if p.pa != nil {
+				p.pa.release()
+			}
+		}
+	}()
+	perSample := N >= runtime.GOMAXPROCS(0)
+	gemmParallelIf(perSample, N, func(lo, hi int) {
+		dyp, releaseB := convBuf[float32](M * S)
+		defer releaseB()
+		clear(dyp)
+		out, releaseO := convBuf[float32](C * max(nOut, 1))
+		defer releaseO()
+		for n := lo; n < hi; n++ {
+			dys := dy[n*M*g.outSz:][:M*g.outSz]
+			for m := 0; m < M; m++ {
+				for oh := 0; oh < oH; oh++ {
+					copy(dyp[m*S+(oh+JH)*Wd+JW:][:oW], dys[m*g.outSz+oh*oW:][:oW])
+				}
+			}
+			dxs := dx[n*C*g.inSize:][:C*g.inSize]
+			for _, p := range phases {
+				if len(p.kh) == 0 {
+					// No tap reaches these positions (a kernel smaller
+					// than the stride): zero.
+					for c := 0; c < C; c++ {
+						for q := 0; q < p.nq; q++ {
+							row := dxs[(c*iH+sH*(p.qlo+q)+p.rh-pt)*iW:][:iW]
+							for qw, iw := 0, sW*p.qwlo+p.rw-pl; qw < p.nqw; qw, iw = qw+1, iw+sW {
+								row[iw] = 0
+							}
+						}
+					}
+					continue
+				}
+				L := p.nq * Wd
+				gemmOffsF32(perSample, p.pa, L, dyp, p.offs, nil, 0, out, L)
+				for c := 0; c < C; c++ {
+					for q := 0; q < p.nq; q++ {
+						src := out[c*L+q*Wd:][:p.nqw]
+						row := dxs[(c*iH+sH*(p.qlo+q)+p.rh-pt)*iW:][:iW]
+						iw := sW*p.qwlo + p.rw - pl
+						if sW == 1 {
+							copy(row[iw:], src)
+							continue
+						}
+						for _, v := range src {
+							row[iw] = v
+							iw += sW
+						}
+					}
+				}
+			}
+		}
+	})
+}
