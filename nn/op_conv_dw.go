@@ -186,9 +186,17 @@ type dwFlat struct {
 	Wq, plane      int   // width and size of each phase plane
 	offs           []int // tap t reads the planes from offs[t] on
 	bufLen         int   // scratch length band needs
+	// masks selects the kept columns of the wide positions for
+	// gemmasm.DepthwiseFlat (AVX-512 CPUs; nil elsewhere).
+	masks []uint64
 	act            bool
 	lo, hi         float32
 }
+
+// dwFlatMaxWidth is the output width from which band keeps to the
+// row-by-row AVX2 kernel, whose four vectors per row are as fast as the
+// AVX-512 flat kernel on wide rows (BenchmarkPfBlockMobileNet, 112×112).
+const dwFlatMaxWidth = 64
 
 // newDWFlat returns the layout of 2-D (or 1-D) depthwise geometry g for
 // bands of at most rowsCap output rows.
@@ -220,9 +228,12 @@ func newDWFlat(g *convGeom, rowsCap int) *dwFlat {
 			maxOff = max(maxOff, o)
 		}
 	}
-	// Output row oh reads the planes from oh·Wq on; the last row's partial
-	// vector may read up to 8 values past the planes' wide rows.
-	d.bufLen = max(d.sH*d.sW*d.plane, maxOff+rowsCap*d.Wq+8)
+	// Output row oh reads the planes from oh·Wq on; the last vector may
+	// read up to 16 values past the planes' wide rows.
+	d.bufLen = max(d.sH*d.sW*d.plane, maxOff+rowsCap*d.Wq+16)
+	if gemmasm.OK512 && d.oW < dwFlatMaxWidth {
+		d.masks = gemmasm.DepthwiseFlatMasks(rowsCap*d.Wq, d.oW, d.Wq)
+	}
 	if g.act {
 		d.lo, d.hi = float32(g.actLo), float32(g.actHi)
 	}
@@ -299,7 +310,13 @@ func (d *dwFlat) band(buf, src []float32, row0, rows, r0, r1 int, w []float32, b
 			}
 		}
 	}
-	// Bias, taps and activation in one pass, straight into y.
+	// Bias, taps and activation in one pass, straight into y: on AVX-512
+	// CPUs over the wide positions, sixteen at a time whatever the row
+	// width (rows of 7 or 14 fill whole vectors).
+	if d.masks != nil {
+		gemmasm.DepthwiseFlat(y, (r1-r0)*Wq, d.oW, Wq, w[:len(d.offs)], d.offs, buf, d.masks, bv, d.act, d.lo, d.hi)
+		return
+	}
 	gemmasm.DepthwisePlane(y, r1-r0, d.oW, Wq, w[:len(d.offs)], d.offs, buf, bv, d.act, d.lo, d.hi)
 }
 

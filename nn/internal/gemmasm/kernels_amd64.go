@@ -392,3 +392,39 @@ func kernel5x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, b
 
 //go:noescape
 func kernel6x16mOffs(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+
+//go:noescape
+func dwFlat16(nvec, ntaps int, w *float32, offs *int, base, y *float32, masks *uint64, last uint64, bias, lo, hi float32, act int)
+
+// DepthwiseFlat computes a depthwise plane over its "wide" positions with
+// AVX-512: for every p < n (n = rows·wq) whose column p mod wq is below
+// ow, in order,
+//
+//	y[k] = bias + Σ_t w[t]·base[offs[t]+p], clamped to [lo, hi] when act
+//
+// (NaN passes through), k counting those positions. masks (from
+// DepthwiseFlatMasks for wq and ow, at least ⌈n/16⌉ entries) selects them
+// sixteen positions at a time, so rows of any width fill whole vectors.
+// Tap t reads base up to offs[t]+⌈n/16⌉·16 (checked). Only call it when
+// OK512.
+func DepthwiseFlat(y []float32, n, ow, wq int, w []float32, offs []int, base []float32, masks []uint64, bias float32, act bool, lo, hi float32) {
+	if n <= 0 || ow <= 0 || len(w) == 0 {
+		return
+	}
+	nvec := (n + 15) / 16
+	rows := n / wq
+	_ = y[rows*ow-1]
+	_ = masks[nvec-1]
+	for _, o := range offs[:len(w)] {
+		_ = base[o+nvec*16-1]
+	}
+	// The last vector also drops the positions from n on.
+	v := nvec - 1
+	keep := uint64(1)<<(n-16*v) - 1
+	last := flatMask(masks[v] & 0xffff & keep)
+	a := 0
+	if act {
+		a = 1
+	}
+	dwFlat16(nvec, len(w), &w[0], &offs[0], &base[0], &y[0], &masks[0], last, bias, lo, hi, a)
+}

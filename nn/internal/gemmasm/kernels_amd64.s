@@ -624,3 +624,179 @@ packloop:
 	JNZ  packloop
 	VZEROUPPER
 	RET
+
+// func dwFlat16(nvec, ntaps int, w *float32, offs *int, base, y *float32, masks *uint64, last uint64, bias, lo, hi float32, act int)
+//
+// AVX-512 depthwise plane over "wide" positions: for v < nvec,
+//   acc = bias + sum over t < ntaps of w[t] * base[offs[t] + 16v : 16v+16],
+// clamped to [lo, hi] when act (NaN passes through); the lanes set in the
+// low 16 bits of masks[v] (of last for v = nvec-1) are compressed and
+// stored at y, which then advances by their count (bits 32 and up; bits
+// 16-31 hold the store mask of that many lanes). Four vectors go per step
+// (four independent accumulator chains), then one at a time. nvec, ntaps
+// >= 1.
+TEXT ·dwFlat16(SB), NOSPLIT, $0-88
+	MOVQ nvec+0(FP), CX
+	MOVQ ntaps+8(FP), BX
+	MOVQ w+16(FP), R10
+	MOVQ offs+24(FP), R9
+	MOVQ base+32(FP), SI
+	MOVQ y+40(FP), DI
+	MOVQ masks+48(FP), R8
+	VBROADCASTSS bias+64(FP), Z5
+	VBROADCASTSS lo+68(FP), Z6
+	VBROADCASTSS hi+72(FP), Z7
+	// The last vector uses last: run every other one first.
+	DECQ CX
+
+fquad:
+	CMPQ CX, $4
+	JLT  fsingle
+	VMOVAPS Z5, Z0
+	VMOVAPS Z5, Z1
+	VMOVAPS Z5, Z2
+	VMOVAPS Z5, Z3
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+fquadtap:
+	MOVQ (R12), AX
+	LEAQ (SI)(AX*4), DX
+	VBROADCASTSS (R13), Z4
+	VFMADD231PS (DX), Z4, Z0
+	VFMADD231PS 64(DX), Z4, Z1
+	VFMADD231PS 128(DX), Z4, Z2
+	VFMADD231PS 192(DX), Z4, Z3
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  fquadtap
+	CMPQ act+80(FP), $0
+	JZ   fquadstore
+	VMAXPS Z0, Z6, Z0
+	VMAXPS Z1, Z6, Z1
+	VMAXPS Z2, Z6, Z2
+	VMAXPS Z3, Z6, Z3
+	VMINPS Z0, Z7, Z0
+	VMINPS Z1, Z7, Z1
+	VMINPS Z2, Z7, Z2
+	VMINPS Z3, Z7, Z3
+
+fquadstore:
+	MOVQ (R8), AX
+	CMPW AX, $0xffff
+	JNE  fq0mask
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	JMP  fq0done
+
+fq0mask:
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	VCOMPRESSPS Z0, K1, Z8
+	VMOVUPS Z8, K2, (DI)
+	LEAQ (DI)(AX*4), DI
+
+fq0done:
+	MOVQ 8(R8), AX
+	CMPW AX, $0xffff
+	JNE  fq1mask
+	VMOVUPS Z1, (DI)
+	ADDQ $64, DI
+	JMP  fq1done
+
+fq1mask:
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	VCOMPRESSPS Z1, K1, Z8
+	VMOVUPS Z8, K2, (DI)
+	LEAQ (DI)(AX*4), DI
+
+fq1done:
+	MOVQ 16(R8), AX
+	CMPW AX, $0xffff
+	JNE  fq2mask
+	VMOVUPS Z2, (DI)
+	ADDQ $64, DI
+	JMP  fq2done
+
+fq2mask:
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	VCOMPRESSPS Z2, K1, Z8
+	VMOVUPS Z8, K2, (DI)
+	LEAQ (DI)(AX*4), DI
+
+fq2done:
+	MOVQ 24(R8), AX
+	CMPW AX, $0xffff
+	JNE  fq3mask
+	VMOVUPS Z3, (DI)
+	ADDQ $64, DI
+	JMP  fq3done
+
+fq3mask:
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	VCOMPRESSPS Z3, K1, Z8
+	VMOVUPS Z8, K2, (DI)
+	LEAQ (DI)(AX*4), DI
+
+fq3done:
+	ADDQ $32, R8
+	ADDQ $256, SI
+	SUBQ $4, CX
+	JMP  fquad
+
+fsingle:
+	// CX vectors before the last remain (0 to 3); then the last one.
+	INCQ CX
+
+fone:
+	VMOVAPS Z5, Z0
+	MOVQ BX, R11
+	MOVQ R9, R12
+	MOVQ R10, R13
+
+fonetap:
+	MOVQ (R12), AX
+	VBROADCASTSS (R13), Z4
+	VFMADD231PS (SI)(AX*4), Z4, Z0
+	ADDQ $8, R12
+	ADDQ $4, R13
+	DECQ R11
+	JNZ  fonetap
+	CMPQ act+80(FP), $0
+	JZ   fonestore
+	VMAXPS Z0, Z6, Z0
+	VMINPS Z0, Z7, Z0
+
+fonestore:
+	MOVQ (R8), AX
+	CMPQ CX, $1
+	JNE  fonemask
+	MOVQ last+56(FP), AX
+
+fonemask:
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	SHRQ $16, AX
+	VCOMPRESSPS Z0, K1, Z8
+	VMOVUPS Z8, K2, (DI)
+	LEAQ (DI)(AX*4), DI
+	ADDQ $8, R8
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  fone
+	VZEROUPPER
+	RET

@@ -77,3 +77,8 @@ func Kernel16OffsRows(rows, kc int, a, base []float32, offs []int, c []float32, 
 func Kernel16OffsMasked(rows, cols, kc int, a, base []float32, offs []int, c []float32, ldc int, bias []float32, mode int, lo, hi float32) {
 	panic("gemmasm: no AVX-512 kernels")
 }
+
+// DepthwiseFlat is unavailable here; callers check OK512 first.
+func DepthwiseFlat(y []float32, n, ow, wq int, w []float32, offs []int, base []float32, masks []uint64, bias float32, act bool, lo, hi float32) {
+	panic("gemmasm: no AVX-512 kernels")
+}

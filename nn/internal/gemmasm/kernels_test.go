@@ -196,3 +196,65 @@ func TestKernel16OffsMasked(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseFlat checks the flat AVX-512 depthwise kernel against
+// float64 sums on planes whose rows are narrower than, equal to and wider
+// than a vector, with 1, 4 and 9 taps, with and without the clamp (a NaN
+// input stays NaN), on whole planes and on row counts whose last vector
+// is cut short; nothing past the kept outputs is written.
+func TestDepthwiseFlat(t *testing.T) {
+	if !OK512 {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewSource(4))
+	for _, sh := range []struct{ rows, ow, wq int }{{7, 7, 9}, {14, 14, 16}, {5, 28, 30}, {3, 56, 58}, {4, 16, 16}, {9, 3, 5}, {1, 1, 3}, {6, 13, 13}} {
+		for _, ntaps := range []int{1, 4, 9} {
+			for _, act := range []bool{false, true} {
+				n := sh.rows * sh.wq
+				offs := make([]int, ntaps)
+				w := make([]float32, ntaps)
+				maxOff := 0
+				for i := range offs {
+					offs[i] = r.Intn(2*sh.wq + 3)
+					maxOff = max(maxOff, offs[i])
+					w[i] = float32(r.NormFloat64())
+				}
+				base := make([]float32, maxOff+(n+15)/16*16)
+				for i := range base {
+					base[i] = float32(r.NormFloat64() * 3)
+				}
+				base[offs[0]] = float32(math.NaN()) // output 0 is NaN
+				masks := DepthwiseFlatMasks(n, sh.ow, sh.wq)
+				y := make([]float32, sh.rows*sh.ow+5)
+				for i := range y {
+					y[i] = 42
+				}
+				lo, hi := float32(-1), float32(2)
+				DepthwiseFlat(y, n, sh.ow, sh.wq, w, offs, base, masks, 0.25, act, lo, hi)
+				k := 0
+				for p := 0; p < n; p++ {
+					if p%sh.wq >= sh.ow {
+						continue
+					}
+					want := 0.25
+					for t, o := range offs {
+						want += float64(w[t]) * float64(base[o+p])
+					}
+					if act && !math.IsNaN(want) {
+						want = math.Min(math.Max(want, float64(lo)), float64(hi))
+					}
+					got := float64(y[k])
+					if math.IsNaN(want) != math.IsNaN(got) || !math.IsNaN(want) && math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+						t.Fatalf("%+v taps %d act %v: y[%d] (position %d) = %v, want %v", sh, ntaps, act, k, p, got, want)
+					}
+					k++
+				}
+				for i := k; i < len(y); i++ {
+					if y[i] != 42 {
+						t.Fatalf("%+v taps %d: y[%d] past the %d outputs written", sh, ntaps, i, k)
+					}
+				}
+			}
+		}
+	}
+}
