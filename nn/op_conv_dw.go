@@ -188,9 +188,9 @@ type dwFlat struct {
 	bufLen         int   // scratch length band needs
 	// masks selects the kept columns of the wide positions for
 	// gemmasm.DepthwiseFlat (AVX-512 CPUs; nil elsewhere).
-	masks []uint64
-	act            bool
-	lo, hi         float32
+	masks  []uint64
+	act    bool
+	lo, hi float32
 }
 
 // dwFlatMaxWidth is the output width from which band keeps to the
