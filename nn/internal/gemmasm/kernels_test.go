@@ -258,3 +258,57 @@ func TestDepthwiseFlat(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwisePlane checks the AVX2 row-by-row depthwise kernel (used
+// for wide rows, and for all rows on CPUs without AVX-512) against
+// float64 sums on rows narrower than, equal to and wider than its vectors,
+// with and without the clamp; nothing past the outputs is written.
+func TestDepthwisePlane(t *testing.T) {
+	if !OK {
+		t.Skip("no AVX2/FMA")
+	}
+	r := rand.New(rand.NewSource(5))
+	for _, sh := range []struct{ rows, ow, wq int }{{7, 7, 9}, {14, 14, 16}, {5, 28, 30}, {3, 56, 58}, {2, 112, 114}, {9, 3, 5}, {1, 1, 3}, {6, 13, 13}} {
+		for _, ntaps := range []int{1, 9} {
+			for _, act := range []bool{false, true} {
+				offs := make([]int, ntaps)
+				w := make([]float32, ntaps)
+				maxOff := 0
+				for i := range offs {
+					offs[i] = r.Intn(2*sh.wq + 3)
+					maxOff = max(maxOff, offs[i])
+					w[i] = float32(r.NormFloat64())
+				}
+				base := make([]float32, maxOff+(sh.rows-1)*sh.wq+(sh.ow+7)&^7)
+				for i := range base {
+					base[i] = float32(r.NormFloat64() * 3)
+				}
+				y := make([]float32, sh.rows*sh.ow+5)
+				for i := range y {
+					y[i] = 42
+				}
+				lo, hi := float32(-1), float32(2)
+				DepthwisePlane(y[:sh.rows*sh.ow], sh.rows, sh.ow, sh.wq, w, offs, base, 0.25, act, lo, hi)
+				for row := 0; row < sh.rows; row++ {
+					for i := 0; i < sh.ow; i++ {
+						want := 0.25
+						for t, o := range offs {
+							want += float64(w[t]) * float64(base[o+row*sh.wq+i])
+						}
+						if act {
+							want = math.Min(math.Max(want, float64(lo)), float64(hi))
+						}
+						if got := float64(y[row*sh.ow+i]); math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+							t.Fatalf("%+v taps %d act %v: y[%d][%d] = %v, want %v", sh, ntaps, act, row, i, got, want)
+						}
+					}
+				}
+				for i := sh.rows * sh.ow; i < len(y); i++ {
+					if y[i] != 42 {
+						t.Fatalf("%+v: y[%d] past the outputs written", sh, i)
+					}
+				}
+			}
+		}
+	}
+}
