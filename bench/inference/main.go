@@ -44,6 +44,7 @@ func main() {
 	batches := flag.String("batches", "1,8", "batch sizes")
 	runs := flag.Int("runs", 10, "timed runs per measurement (median reported)")
 	warm := flag.Int("warmup", 2, "untimed warm-up runs")
+	rounds := flag.Int("rounds", 5, "alternate the engines this many times, runs/rounds timed runs each")
 	threads := flag.Int("threads", 2, "threads for both runtimes (GOMAXPROCS for graft)")
 	asJSON := flag.Bool("json", false, "print JSON")
 	only := flag.String("only", "", "run one engine alone: graft or onnxruntime (for its peak RSS)")
@@ -98,27 +99,7 @@ func main() {
 			rows = append(rows, row{Model: name, Note: "graft import: " + err.Error()})
 			continue
 		}
-		// Every batch of graft first, then onnxruntime's session (opened
-		// only now) on the same inputs: onnxruntime's worker threads spin
-		// for a while after each run and took CPU from graft's runs that
-		// followed them.
-		var graftRows []measured
-		for _, b := range parseInts(*batches) {
-			graftRows = append(graftRows, measureGraft(name, g, b, *runs, *warm))
-		}
-		var sess *ortref.Session
-		if ortErr == nil {
-			sess, err = ortref.Open(path, *threads)
-			if err != nil {
-				ortErr = err
-			}
-		}
-		for i := range graftRows {
-			rows = append(rows, measureORTOn(g, &graftRows[i], sess, ortErr, *runs, *warm))
-		}
-		if sess != nil {
-			sess.Close()
-		}
+		rows = append(rows, measurePair(name, path, g, parseInts(*batches), *threads, *runs, *warm, *rounds, ortErr)...)
 		debug.FreeOSMemory()
 	}
 	if *asJSON {
@@ -151,74 +132,117 @@ func main() {
 	}
 }
 
-// measured is graft's side of one row: the inputs it ran on and its
-// outputs, for onnxruntime to be timed and compared on afterwards.
-type measured struct {
-	r        row
-	feed     map[string]*nn.Tensor
-	graftOut map[string]*nn.Tensor
-}
+// ortSpinPause is how long the engines rest after an onnxruntime block
+// before graft's: onnxruntime's worker threads spin for a while after
+// each run and took CPU from graft's runs that followed at once.
+const ortSpinPause = 200 * time.Millisecond
 
-// measureGraft times graft on random inputs at one batch size.
-func measureGraft(name string, g *nn.Graph, batch, runs, warm int) measured {
-	m := measured{r: row{Model: name, Batch: batch}}
-	feed, err := onnx.ZeroInputs(g, batch)
-	if err != nil {
-		m.r.Note = err.Error()
-		return m
-	}
-	rng := rand.New(rand.NewSource(1))
-	for _, t := range feed {
-		for i := range t.F32 {
-			t.F32[i] = float32(rng.NormFloat64())
-		}
-	}
-	m.feed = feed
-	times := make([]float64, 0, runs)
-	for i := 0; i < warm+runs; i++ {
-		start := time.Now()
-		out, err := g.Run(nil, feed)
-		el := time.Since(start)
-		if err != nil {
-			m.r.Note = "graft: " + err.Error()
-			return m
-		}
-		m.graftOut = out
-		if i >= warm {
-			times = append(times, ms(el))
-		}
-	}
-	m.r.GraftMS = median(times)
-	return m
-}
-
-// measureORTOn times onnxruntime on the inputs graft ran on and compares
-// the outputs, completing m's row.
-func measureORTOn(g *nn.Graph, m *measured, sess *ortref.Session, ortErr error, runs, warm int) row {
-	r := m.r
-	if r.Note != "" {
-		return r
-	}
-	var ortOut map[string]*nn.Tensor
-	var ortTimes []float64
-	if sess != nil {
+// measurePair times graft and onnxruntime (when ortErr is nil) on the
+// same random inputs at each batch size, in alternating blocks: after
+// warm untimed runs of each, rounds rounds of runs/rounds timed runs of
+// graft then of onnxruntime. A slow phase of a shared machine then slows
+// both engines' medians alike instead of whichever ran in it. Graft's
+// outputs are compared with onnxruntime's.
+func measurePair(name, path string, g *nn.Graph, batches []int, threads, runs, warm, rounds int, ortErr error) []row {
+	rounds = max(1, min(rounds, runs))
+	var sess *ortref.Session
+	if ortErr == nil {
 		var err error
-		if ortTimes, ortOut, err = timeORT(sess, m.feed, runs, warm); err != nil {
-			r.Note = "onnxruntime: " + err.Error()
+		if sess, err = ortref.Open(path, threads); err != nil {
+			ortErr = err
 		}
 	}
-	if len(ortTimes) > 0 {
-		r.ORTMS = median(ortTimes)
-		r.Ratio = r.GraftMS / r.ORTMS
-		for _, o := range g.Outputs {
-			if d, err := nn.Compare(m.graftOut[o.Name], ortOut[o.Name], 0, 0); err == nil && d.MaxAbs > r.MaxAbsDiff {
-				r.MaxAbsDiff = d.MaxAbs
+	if sess != nil {
+		defer sess.Close()
+	}
+	var rows []row
+	for _, batch := range batches {
+		r := row{Model: name, Batch: batch}
+		feed, err := onnx.ZeroInputs(g, batch)
+		if err != nil {
+			r.Note = err.Error()
+			rows = append(rows, r)
+			continue
+		}
+		rng := rand.New(rand.NewSource(1))
+		for _, t := range feed {
+			for i := range t.F32 {
+				t.F32[i] = float32(rng.NormFloat64())
 			}
 		}
-	} else if ortErr != nil && r.Note == "" {
-		r.Note = "no onnxruntime"
+		graftOut, _, err := timeGraft(g, feed, warm)
+		if err != nil {
+			r.Note = "graft: " + err.Error()
+			rows = append(rows, r)
+			continue
+		}
+		var ortOut map[string]*nn.Tensor
+		if sess != nil {
+			if _, ortOut, err = timeORT(sess, feed, 0, warm); err != nil {
+				r.Note = "onnxruntime: " + err.Error()
+				sess.Close()
+				sess = nil
+			}
+		}
+		var gt, ot []float64
+		for k := 0; k < rounds; k++ {
+			n := runs*(k+1)/rounds - runs*k/rounds
+			if sess != nil {
+				time.Sleep(ortSpinPause)
+			}
+			out, t, err := timeGraft(g, feed, n)
+			if err != nil {
+				r.Note = "graft: " + err.Error()
+				break
+			}
+			gt, graftOut = append(gt, t...), out
+			if sess != nil {
+				t, out, err := timeORT(sess, feed, n, 0)
+				if err != nil {
+					r.Note = "onnxruntime: " + err.Error()
+					sess.Close()
+					sess = nil
+					continue
+				}
+				ot = append(ot, t...)
+				ortOut = out
+			}
+		}
+		if len(gt) > 0 {
+			r.GraftMS = median(gt)
+		}
+		if len(ot) > 0 && r.GraftMS > 0 {
+			r.ORTMS = median(ot)
+			r.Ratio = r.GraftMS / r.ORTMS
+			for _, o := range g.Outputs {
+				if d, err := nn.Compare(graftOut[o.Name], ortOut[o.Name], 0, 0); err == nil && d.MaxAbs > r.MaxAbsDiff {
+					r.MaxAbsDiff = d.MaxAbs
+				}
+			}
+		} else if ortErr != nil && r.Note == "" {
+			r.Note = "no onnxruntime"
+		}
+		rows = append(rows, r)
 	}
-	return r
+	return rows
+}
+
+// timeGraft runs g n times on feed and returns the last outputs and the
+// latencies in ms.
+func timeGraft(g *nn.Graph, feed map[string]*nn.Tensor, n int) (map[string]*nn.Tensor, []float64, error) {
+	var out map[string]*nn.Tensor
+	times := make([]float64, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		o, err := g.Run(nil, feed)
+		el := time.Since(start)
+		if err != nil {
+			return out, times, err
+		}
+		out = o
+		times = append(times, ms(el))
+	}
+	return out, times, nil
 }
 
 // measureORT times onnxruntime alone on random inputs of the shapes the
