@@ -44,6 +44,7 @@ type config struct {
 	infRuns      int
 	infWarmup    int
 	trainRuns    int
+	trainRounds  int
 	trainWarmup  int
 	transferRuns int
 	builds       []string
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&c.infRuns, "inference-runs", 10, "timed inference runs (median reported)")
 	flag.IntVar(&c.infWarmup, "inference-warmup", 2, "untimed inference warm-up runs")
 	flag.IntVar(&c.trainRuns, "train-runs", 3, "timed training steps per process (median reported)")
+	flag.IntVar(&c.trainRounds, "train-rounds", 3, "rounds of training processes, the engines alternating (median of the rounds reported)")
 	flag.IntVar(&c.trainWarmup, "train-warmup", 1, "untimed training steps per process")
 	flag.IntVar(&c.transferRuns, "transfer-runs", 3, "processes per side for the transfer task (median wall time reported)")
 	flag.StringVar(&builds, "builds", "pure,openblas", "builds to measure: pure (pure Go) and/or openblas (-tags openblas)")

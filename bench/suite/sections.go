@@ -203,9 +203,9 @@ type trainJSON struct {
 
 const trainBatch = 16
 
-// trainRows measures fine-tuning throughput: per model and mode one
-// PyTorch process, then one graft process per build, each with its own
-// peak RSS.
+// trainRows measures fine-tuning throughput: per model and mode,
+// c.trainRounds rounds of one PyTorch process then one graft process per
+// build, each with its own peak RSS.
 func trainRows(c *config, builds []*buildResult, torch avail) {
 	for _, m := range c.trainModels {
 		path := filepath.Join(c.models, m+"_bn.onnx")
@@ -232,29 +232,66 @@ func trainRows(c *config, builds []*buildResult, torch avail) {
 				graftParams = n
 				base.Details["graft_trainable_params"] = n
 			}
-			// The reference, once for all builds.
-			var ref trainJSON
+			// The engines alternate in rounds (PyTorch, then each build),
+			// one process each per round, so that a slow phase of a shared
+			// machine slows all of them alike; each engine's result is the
+			// median over its rounds, its peak RSS the largest.
 			refNote := ""
+			var refRuns []float64
+			var ref trainJSON
+			graftRuns := make([][]float64, len(builds))
+			graftLast := make([]trainJSON, len(builds))
+			graftRSS := make([]float64, len(builds))
+			graftErr := make([]string, len(builds))
+			refArgs := []string{c.python, filepath.Join("bench", "pytorch_train_step.py"), m, mode, "--batch", strconv.Itoa(trainBatch),
+				"--runs", strconv.Itoa(c.trainRuns), "--warmup", strconv.Itoa(c.trainWarmup), "--threads", strconv.Itoa(c.threads)}
 			if !torch.ok {
 				refNote = noteNoTorch
 			} else {
-				args := []string{c.python, filepath.Join("bench", "pytorch_train_step.py"), m, mode, "--batch", strconv.Itoa(trainBatch),
-					"--runs", strconv.Itoa(c.trainRuns), "--warmup", strconv.Itoa(c.trainWarmup), "--threads", strconv.Itoa(c.threads)}
-				base.RefCmd = strings.Join(args, " ")
-				progress("PyTorch: training step %s", name)
-				p := runProc(c, args...)
-				if err := p.lastJSON(&ref); err != nil {
-					refNote = "PyTorch run failed: " + err.Error()
-				} else {
-					base.Reference = ref.SamplesPerS
-					base.RefRSSMiB = p.peakRSSMiB
-					base.RefName = "PyTorch " + ref.Torch
-					base.Details["reference_median_ms"] = ref.MedianMS
-					base.Details["reference_cpu_ms_per_step"] = ref.CPUMSPerStep
-					base.Details["reference_trainable_params"] = ref.TrainableParams
+				base.RefCmd = strings.Join(refArgs, " ")
+			}
+			graftArgs := func(b *buildResult) []string {
+				return []string{b.graft, "bench", path, "--train", "--batch", strconv.Itoa(trainBatch), "--freeze", spec,
+					"--runs", strconv.Itoa(c.trainRuns), "--warmup", strconv.Itoa(c.trainWarmup), "--threads", strconv.Itoa(c.threads), "--json"}
+			}
+			for round := 1; round <= c.trainRounds && base.Note == ""; round++ {
+				if torch.ok && refNote == "" {
+					progress("PyTorch: training step %s (round %d of %d)", name, round, c.trainRounds)
+					p := runProc(c, refArgs...)
+					var rj trainJSON
+					if err := p.lastJSON(&rj); err != nil {
+						refNote = "PyTorch run failed: " + err.Error()
+					} else {
+						ref = rj
+						refRuns = append(refRuns, rj.SamplesPerS)
+						base.RefRSSMiB = max(base.RefRSSMiB, p.peakRSSMiB)
+					}
+				}
+				for i, b := range builds {
+					if b.Error != "" || graftErr[i] != "" {
+						continue
+					}
+					progress("%s build: graft training step %s (round %d of %d)", b.Name, name, round, c.trainRounds)
+					p := runProc(c, graftArgs(b)...)
+					var g trainJSON
+					if err := p.lastJSON(&g); err != nil {
+						graftErr[i] = "graft bench failed: " + err.Error()
+						continue
+					}
+					graftLast[i] = g
+					graftRuns[i] = append(graftRuns[i], g.SamplesPerS)
+					graftRSS[i] = max(graftRSS[i], p.peakRSSMiB)
 				}
 			}
-			for _, b := range builds {
+			if len(refRuns) > 0 {
+				base.Reference = median(refRuns)
+				base.RefName = "PyTorch " + ref.Torch
+				base.Details["reference_median_ms"] = ref.MedianMS
+				base.Details["reference_cpu_ms_per_step"] = ref.CPUMSPerStep
+				base.Details["reference_trainable_params"] = ref.TrainableParams
+				base.Details["reference_rounds"] = refRuns
+			}
+			for i, b := range builds {
 				if b.Error != "" {
 					continue
 				}
@@ -265,22 +302,19 @@ func trainRows(c *config, builds []*buildResult, torch avail) {
 				if base.Note != "" {
 					continue
 				}
-				args := []string{b.graft, "bench", path, "--train", "--batch", strconv.Itoa(trainBatch), "--freeze", spec,
-					"--runs", strconv.Itoa(c.trainRuns), "--warmup", strconv.Itoa(c.trainWarmup), "--threads", strconv.Itoa(c.threads), "--json"}
-				r.GraftCmd = strings.Join(args, " ")
-				progress("%s build: graft training step %s", b.Name, name)
-				p := runProc(c, args...)
-				var g trainJSON
-				if err := p.lastJSON(&g); err != nil {
-					r.Note = appendNote(r.Note, "graft bench failed: "+err.Error())
+				r.GraftCmd = strings.Join(graftArgs(b), " ")
+				if graftErr[i] != "" || len(graftRuns[i]) == 0 {
+					r.Note = appendNote(r.Note, graftErr[i])
 					continue
 				}
+				g := graftLast[i]
 				if b.BLAS == "" {
 					b.BLAS = g.BLAS
 				}
-				r.Graft = g.SamplesPerS
-				r.GraftRSSMiB = p.peakRSSMiB
+				r.Graft = median(graftRuns[i])
+				r.GraftRSSMiB = graftRSS[i]
 				r.Details["graft_median_ms"] = g.MedianMS
+				r.Details["graft_rounds"] = graftRuns[i]
 				if g.CPUMS > 0 {
 					r.Details["graft_cpu_ms_per_step"] = g.CPUMS
 				}
