@@ -132,6 +132,7 @@ func (g *Graph) pfBlockNodes(live []bool, keep map[string]bool) []*pfBlock {
 		return (n.OpType == "Relu" || n.OpType == "Clip") && n.Domain == "" && len(n.Outputs) == 1
 	}
 	var blocks []*pfBlock
+	isProj := map[int]bool{} // projections of chains found so far
 	for j, n := range g.Nodes {
 		if !live[j] || !pointwise(j) {
 			continue
@@ -147,17 +148,21 @@ func (g *Graph) pfBlockNodes(live []bool, keep map[string]bool) []*pfBlock {
 		}
 		b.dw = k
 		e := private(g.Nodes[k].Inputs[0])
+		// An earlier chain's projection is not also this one's expansion
+		// (dw → 1×1 → dw → 1×1, as in MobileNet-v1): it stays the end of
+		// that chain, and this one starts at its depthwise Conv.
 		if e >= 0 && act(e) {
-			if p := private(g.Nodes[e].Inputs[0]); p >= 0 && pointwise(p) {
+			if p := private(g.Nodes[e].Inputs[0]); p >= 0 && pointwise(p) && !isProj[p] {
 				b.expandAct, b.expand = e, p
 			}
-		} else if e >= 0 && pointwise(e) {
+		} else if e >= 0 && pointwise(e) && !isProj[e] {
 			b.expand = e
 		}
 		if blocks == nil {
 			blocks = make([]*pfBlock, len(g.Nodes))
 		}
 		blocks[b.head()] = b
+		isProj[j] = true
 	}
 	return blocks
 }

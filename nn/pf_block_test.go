@@ -405,3 +405,64 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestPfBlockChainedDepthwise: in dw → 1×1 → dw → 1×1 (MobileNet-v1
+// style) the first 1×1 Conv ends the first chain and is not the second's
+// expansion; both chains fuse and match the node-by-node run.
+func TestPfBlockChainedDepthwise(t *testing.T) {
+	if !gemmKernelOK {
+		t.Skip("no AVX2/FMA kernels on this CPU")
+	}
+	rng := rand.New(rand.NewSource(8))
+	reg := Standard()
+	node := func(op string, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, 13, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		if err := reg.Build(n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	g := &Graph{Inputs: []ValueInfo{{Name: "x", DType: Float32}}, Outputs: []ValueInfo{{Name: "y"}}}
+	for name, shape := range map[string][]int{"wd1": {8, 1, 3, 3}, "wp1": {16, 8, 1, 1}, "wd2": {16, 1, 3, 3}, "wp2": {4, 16, 1, 1}} {
+		v := New(Float32, shape...)
+		for i := range v.F32 {
+			v.F32[i] = float32(rng.NormFloat64() * 0.3)
+		}
+		g.AddParam(&Param{Name: name, Value: v})
+	}
+	dw := func(c int) map[string]any { return map[string]any{"pads": []int{1, 1, 1, 1}, "group": c} }
+	g.Nodes = []*Node{
+		node("Conv", dw(8), []string{"x", "wd1"}, []string{"d1"}),
+		node("Relu", nil, []string{"d1"}, []string{"d1r"}),
+		node("Conv", nil, []string{"d1r", "wp1"}, []string{"p1"}),
+		node("Conv", dw(16), []string{"p1", "wd2"}, []string{"d2"}),
+		node("Relu", nil, []string{"d2"}, []string{"d2r"}),
+		node("Conv", nil, []string{"d2r", "wp2"}, []string{"y"}),
+	}
+	pl := g.buildPlan()
+	if pl.blocks == nil || pl.blocks[0] == nil || pl.blocks[3] == nil || pl.blocks[2] != nil {
+		t.Fatalf("blocks %v: want chains headed by nodes 0 and 3", pl.blocks)
+	}
+	if b := *pl.blocks[3]; b.expand != -1 || b.dw != 3 || b.proj != 5 {
+		t.Fatalf("second chain %+v", b)
+	}
+	x := New(Float32, 2, 8, 12, 12)
+	for i := range x.F32 {
+		x.F32[i] = float32(rng.NormFloat64())
+	}
+	got, err := g.Run(nil, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := g.Run(&Context{Context: NewContext(nil).Context, Observe: func(*Node, []*Tensor, []*Tensor) {}}, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range ref["y"].F32 {
+		if d := math.Abs(float64(v - got["y"].F32[i])); !(d <= 1e-5*(1+math.Abs(float64(v)))) {
+			t.Fatalf("y[%d] = %v, node by node %v", i, got["y"].F32[i], v)
+		}
+	}
+}
