@@ -3,7 +3,10 @@ package finetune
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/graftml/graft/nn"
 )
@@ -77,6 +80,14 @@ func (o *SGD) Name() string { return "sgd" }
 func (o *SGD) Step(params []*nn.Param, grads []*nn.Tensor, lr float64) {
 	o.step++
 	mom, wd := float32(o.Momentum), float32(o.WeightDecay)
+	// The update is elementwise: it runs in slices of at most sgdChunk
+	// values spread over the threads (a serial pass over resnet18's 11.7M
+	// parameters took about 1.5% of a training step's wall time).
+	type slice struct {
+		w, g, buf []float32
+		fresh     bool
+	}
+	var work []slice
 	for k, p := range params {
 		g := grads[k]
 		if g == nil {
@@ -93,10 +104,23 @@ func (o *SGD) Step(params []*nn.Param, grads []*nn.Tensor, lr float64) {
 				fresh = true
 			}
 		}
-		for i := range w {
-			d := g.F32[i] + wd*w[i]
+		for lo := 0; lo < len(w); lo += sgdChunk {
+			hi := min(lo+sgdChunk, len(w))
+			sl := slice{w: w[lo:hi], g: g.F32[lo:hi], fresh: fresh}
 			if buf != nil {
-				if fresh { // PyTorch: the first buffer is the gradient itself
+				sl.buf = buf[lo:hi]
+			}
+			work = append(work, sl)
+		}
+	}
+	eta := float32(lr)
+	parallelFor(len(work), func(i int) {
+		sl := work[i]
+		w, g, buf := sl.w, sl.g, sl.buf
+		for i := range w {
+			d := g[i] + wd*w[i]
+			if buf != nil {
+				if sl.fresh { // PyTorch: the first buffer is the gradient itself
 					buf[i] = d
 				} else {
 					buf[i] = mom*buf[i] + d
@@ -107,9 +131,37 @@ func (o *SGD) Step(params []*nn.Param, grads []*nn.Tensor, lr float64) {
 					d = buf[i]
 				}
 			}
-			w[i] -= float32(lr) * d
+			w[i] -= eta * d
 		}
+	})
+}
+
+// sgdChunk is the largest slice of a parameter SGD.Step updates as one
+// task.
+const sgdChunk = 1 << 16
+
+// parallelFor calls fn(i) for every i in [0, n) on up to GOMAXPROCS
+// goroutines, which take the indices in turn.
+func parallelFor(n int, fn func(i int)) {
+	procs := min(runtime.GOMAXPROCS(0), n)
+	if procs <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
 	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(procs)
+	for w := 0; w < procs; w++ {
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // State implements Optimizer.

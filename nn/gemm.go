@@ -161,7 +161,7 @@ func gemmParallel(n int, fn func(lo, hi int)) {
 
 // gemmParallelChunks is how many chunks per goroutine gemmParallel makes
 // at most.
-const gemmParallelChunks = 4
+const gemmParallelChunks = 8
 
 // gemmScratch hands out reusable float32 buffers (im2col and friends).
 var gemmScratch = sync.Pool{New: func() any { return new([]float32) }}
