@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -163,17 +164,49 @@ func gemmParallel(n int, fn func(lo, hi int)) {
 // at most.
 const gemmParallelChunks = 8
 
-// gemmScratch hands out reusable float32 buffers (im2col and friends).
-var gemmScratch = sync.Pool{New: func() any { return new([]float32) }}
+// gemmScratch hands out reusable float32 buffers (im2col and friends),
+// one pool per size class: a request takes a buffer at least as large as
+// it needs, so scratch of many sizes (a network's layers) is reused
+// across calls instead of reallocated, and zeroed by the runtime on the
+// calling thread, whenever a smaller buffer came out of a shared pool.
+var gemmScratch [gemmScratchClasses]sync.Pool
+
+// gemmScratchClasses covers buffers up to 2^40 values in classes four per
+// octave (a buffer is at most 19% larger than requested).
+const gemmScratchClasses = 4 * 40
+
+// gemmScratchClass returns the size class of n values and its capacity.
+func gemmScratchClass(n int) (int, int) {
+	if n <= 1024 {
+		return 0, 1024
+	}
+	e := bits.Len(uint(n - 1)) // 2^(e-1) < n <= 2^e
+	lo := 1 << (e - 1)
+	q := lo / 4
+	k := (n - lo + q - 1) / q // 1..4
+	return 4*(e-11) + k, lo + k*q
+}
 
 // gemmGetBuf returns a buffer of length n from the pool (contents undefined).
 func gemmGetBuf(n int) *[]float32 {
-	p := gemmScratch.Get().(*[]float32)
-	if cap(*p) < n {
-		*p = make([]float32, n)
+	c, size := gemmScratchClass(n)
+	p, _ := gemmScratch[c].Get().(*[]float32)
+	if p == nil {
+		b := make([]float32, size)
+		p = &b
 	}
 	*p = (*p)[:n]
 	return p
 }
 
-func gemmPutBuf(p *[]float32) { gemmScratch.Put(p) }
+// gemmPutBuf returns a buffer from gemmGetBuf to its pool.
+func gemmPutBuf(p *[]float32) {
+	c, size := gemmScratchClass(cap(*p))
+	if size != cap(*p) {
+		// Not one of ours (or resized): file it under the class it fills.
+		c--
+	}
+	if c >= 0 {
+		gemmScratch[c].Put(p)
+	}
+}
