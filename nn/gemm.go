@@ -162,7 +162,7 @@ func gemmParallel(n int, fn func(lo, hi int)) {
 
 // gemmParallelChunks is how many chunks per goroutine gemmParallel makes
 // at most.
-const gemmParallelChunks = 8
+const gemmParallelChunks = 4
 
 // gemmScratch hands out reusable float32 buffers (im2col and friends),
 // one pool per size class: a request takes a buffer at least as large as

@@ -165,7 +165,7 @@ func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs [
 	}
 	// Column chunks of whole panels, taken in turn by the threads
 	// (gemmParallel); at least 8 panels (256 columns at AVX-512) each.
-	chunks := min(procs*gemmParallelChunks, max(panels/4, procs))
+	chunks := min(procs*gemmParallelChunks, max(panels/8, procs))
 	gemmParallel(chunks, func(lo, hi int) {
 		n0, n1 := lo*panels/chunks*nr, min(hi*panels/chunks*nr, n)
 		gemmOffsBlock(wide, pa, n0, n1, base, offs, &out, c, ldc)
