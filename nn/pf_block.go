@@ -295,9 +295,10 @@ func pfBlockF32(bg *pfBlockGeom, x, we, be, wd, bd, wp, bp, y []float32) {
 	s, pt, reach := dg.s[1], dg.pb[1], (dg.k[1]-1)*dg.d[1]+1
 	HW, oHW := H*W, oH*oW
 	expand := we != nil
-	// Band rows: the most that fit the budget with the expanded rows they
-	// read (and at least one), preferring a count whose band width is a
-	// multiple of the 32-column kernel (no ragged tail per band).
+	// Band rows: the whole plane if it fits the budget with the expanded
+	// rows it reads, else the most that fit (at least one), preferring a
+	// count whose band width is a multiple of the 32-column kernel (no
+	// ragged tail per band).
 	R, aligned := 1, 0
 	for r := 1; r <= oH; r++ {
 		eRows := 0
@@ -312,7 +313,7 @@ func pfBlockF32(bg *pfBlockGeom, x, we, be, wd, bd, wp, bp, y []float32) {
 			aligned = r
 		}
 	}
-	if aligned > 0 && 2*aligned >= R {
+	if aligned > 0 && 2*aligned >= R && R < oH {
 		R = aligned
 	}
 	if bg.rows > 0 {
