@@ -55,7 +55,7 @@ func printTables(w io.Writer, res *results, markdown bool) {
 	}
 	fmt.Fprintln(w)
 	var foot []string
-	foot = append(foot, "references (onnxruntime runs in each build's inference process; PyTorch runs once per row, shared by both tables):")
+	foot = append(foot, "references (onnxruntime runs in each build's inference process; PyTorch runs in every round of a fine-tune row, shared by both tables):")
 	for _, k := range []string{"onnxruntime", "pytorch", "fashion_mnist", "bench_models"} {
 		if v, ok := res.References[k]; ok {
 			if markdown {
