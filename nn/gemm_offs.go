@@ -164,8 +164,10 @@ func gemmOffsRun(wide, serial bool, pa *gemmOffsA, n int, base []float32, offs [
 		return
 	}
 	// Column chunks of whole panels, taken in turn by the threads
-	// (gemmParallel); at least 8 panels (256 columns at AVX-512) each.
-	chunks := min(procs*gemmParallelChunks, max(panels/8, procs))
+	// (gemmParallel). Up to gemmParallelChunks per thread even for narrow
+	// products: three chunks of a 784-column product (resnet18's batched
+	// 7×7 layers) left one thread idle for a third of it.
+	chunks := min(procs*gemmParallelChunks, panels)
 	gemmParallel(chunks, func(lo, hi int) {
 		n0, n1 := lo*panels/chunks*nr, min(hi*panels/chunks*nr, n)
 		gemmOffsBlock(wide, pa, n0, n1, base, offs, &out, c, ldc)
