@@ -136,6 +136,11 @@ func gemmParallel(n int, fn func(lo, hi int)) {
 		return
 	}
 	chunks := min(n, procs*gemmParallelChunks)
+	if n <= procs*gemmParallelItems {
+		// Few items (samples, blocks of rows): one per chunk, so the
+		// threads finish at most one item apart.
+		chunks = n
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	work := func() {
@@ -161,8 +166,12 @@ func gemmParallel(n int, fn func(lo, hi int)) {
 }
 
 // gemmParallelChunks is how many chunks per goroutine gemmParallel makes
-// at most.
-const gemmParallelChunks = 4
+// at most, unless there are at most gemmParallelItems items per goroutine:
+// then every item is a chunk.
+const (
+	gemmParallelChunks = 4
+	gemmParallelItems  = 16
+)
 
 // gemmScratch hands out reusable float32 buffers (im2col and friends),
 // one pool per size class: a request takes a buffer at least as large as
