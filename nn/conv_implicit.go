@@ -402,11 +402,14 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 
 // cvgConvBackDataStridedOK reports whether cvgConvBackDataStridedF32
 // computes dx of a convolution: float32, ungrouped, 2-D (or 1-D) with a
-// stride above 1 and no dilation, on a CPU with the offset kernels, except
-// those the sample-batched path takes.
+// stride above 1, no dilation and a kernel at least as large as the stride,
+// on a CPU with the offset kernels, except those the sample-batched path
+// takes. (A kernel smaller than the stride, as in resnet18's 1×1 stride-2
+// downsampling, leaves most phases unreached: their zero fill made the path
+// 2× slower than im2col there, BenchmarkConvBatched down2.)
 func cvgConvBackDataStridedOK(g *convGeom, N, G int) bool {
 	return gemmKernelOK && G == 1 && g.in[0] == 1 && g.k[0] == 1 && g.d == [3]int{1, 1, 1} &&
-		(g.s[1] > 1 || g.s[2] > 1) && !convBatchedPays(g, N)
+		(g.s[1] > 1 || g.s[2] > 1) && g.k[1] >= g.s[1] && g.k[2] >= g.s[2] && !convBatchedPays(g, N)
 }
 
 // cvgConvBackDataStridedF32 computes dx (overwritten) of a strided
