@@ -123,26 +123,9 @@ func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
 			if !cvgConvBackDataImplicitOK(g, 1, 1) {
 				t.Fatalf("geometry %+v not accepted by cvgConvBackDataImplicitOK", g)
 			}
-			K := tc.C * g.kSize
-			x := randF64(rng, tc.N*tc.C*g.inSize).F64
-			w := randF64(rng, tc.M*K).F64
-			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
-			want := make([]float64, len(x))
-			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, want, nil)
-			dx := make([]float32, len(x))
-			for i := range dx {
-				dx[i] = float32(math.NaN())
-			}
-			cvgConvBackDataImplicitF32(g, tc.N, tc.C, tc.M, toF32(w), toF32(dy), dx)
-			scale := 0.0
-			for _, v := range want {
-				scale = max(scale, math.Abs(v))
-			}
-			for i, wv := range want {
-				if d := math.Abs(float64(dx[i]) - wv); !(d <= 1e-5*(scale+1)) {
-					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], wv)
-				}
-			}
+			cvgCheckDx(t, rng, g, tc.N, tc.C, tc.M, func(w, dy, dx []float32) {
+				cvgConvBackDataImplicitF32(g, tc.N, tc.C, tc.M, w, dy, dx)
+			})
 		})
 	}
 }
@@ -184,26 +167,9 @@ func TestConvBackDataStridedMatchesIm2col(t *testing.T) {
 			if small := tc.k[0] < tc.strides[0] || tc.k[len(tc.k)-1] < tc.strides[len(tc.strides)-1]; cvgConvBackDataStridedOK(g, 1, 1) == small {
 				t.Fatalf("geometry %+v: cvgConvBackDataStridedOK = %v", g, !small)
 			}
-			K := tc.C * g.kSize
-			x := randF64(rng, tc.N*tc.C*g.inSize).F64
-			w := randF64(rng, tc.M*K).F64
-			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
-			want := make([]float64, len(x))
-			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, want, nil)
-			dx := make([]float32, len(x))
-			for i := range dx {
-				dx[i] = float32(math.NaN())
-			}
-			cvgConvBackDataStridedF32(g, tc.N, tc.C, tc.M, toF32(w), toF32(dy), dx)
-			scale := 0.0
-			for _, v := range want {
-				scale = max(scale, math.Abs(v))
-			}
-			for i, wv := range want {
-				if d := math.Abs(float64(dx[i]) - wv); !(d <= 1e-5*(scale+1)) {
-					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], wv)
-				}
-			}
+			cvgCheckDx(t, rng, g, tc.N, tc.C, tc.M, func(w, dy, dx []float32) {
+				cvgConvBackDataStridedF32(g, tc.N, tc.C, tc.M, w, dy, dx)
+			})
 		})
 	}
 }
@@ -350,4 +316,30 @@ func toF32(v []float64) []float32 {
 		out[i] = float32(e)
 	}
 	return out
+}
+
+// cvgCheckDx runs the float32 input gradient fn(w, dy, dx) of geometry g on
+// random operands, dx poisoned with NaN, and compares it with the float64
+// im2col reference (cvgConvBack) to 1e-5 of the largest value.
+func cvgCheckDx(t *testing.T, rng *rand.Rand, g *convGeom, N, C, M int, fn func(w, dy, dx []float32)) {
+	t.Helper()
+	x := randF64(rng, N*C*g.inSize).F64
+	w := randF64(rng, M*C*g.kSize).F64
+	dy := randF64(rng, N*M*g.outSz).F64
+	want := make([]float64, len(x))
+	cvgConvBack(g, N, C, M, 1, x, w, dy, want, nil)
+	dx := make([]float32, len(x))
+	for i := range dx {
+		dx[i] = float32(math.NaN())
+	}
+	fn(toF32(w), toF32(dy), dx)
+	scale := 0.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(v))
+	}
+	for i, wv := range want {
+		if d := math.Abs(float64(dx[i]) - wv); !(d <= 1e-5*(scale+1)) {
+			t.Fatalf("dx[%d] = %v, want %v", i, dx[i], wv)
+		}
+	}
 }

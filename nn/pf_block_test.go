@@ -181,16 +181,7 @@ func TestPfBlockGraph(t *testing.T) {
 		t.Skip("no AVX2/FMA kernels on this CPU")
 	}
 	rng := rand.New(rand.NewSource(5))
-	reg := Standard()
-	node := func(op string, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, 13, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
-		if err := reg.Build(n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	node := pfTestNodes(t)
 	f32 := func(scale float64, shape ...int) *Tensor {
 		x := New(Float32, shape...)
 		for i := range x.F32 {
@@ -302,16 +293,7 @@ func TestPfBlockGraph(t *testing.T) {
 // TestPfBlockSkipsWideExpansion: a 3×3 Conv before the depthwise one is not
 // an expansion; the chain starts at the depthwise Conv.
 func TestPfBlockSkipsWideExpansion(t *testing.T) {
-	reg := Standard()
-	node := func(op string, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, 13, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
-		if err := reg.Build(n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	node := pfTestNodes(t)
 	g := &Graph{Inputs: []ValueInfo{{Name: "x", DType: Float32}}, Outputs: []ValueInfo{{Name: "y"}}}
 	for name, shape := range map[string][]int{"ws": {8, 3, 3, 3}, "wd": {8, 1, 3, 3}, "wp": {4, 8, 1, 1}} {
 		g.AddParam(&Param{Name: name, Value: New(Float32, shape...)})
@@ -414,16 +396,7 @@ func TestPfBlockChainedDepthwise(t *testing.T) {
 		t.Skip("no AVX2/FMA kernels on this CPU")
 	}
 	rng := rand.New(rand.NewSource(8))
-	reg := Standard()
-	node := func(op string, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, 13, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
-		if err := reg.Build(n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	node := pfTestNodes(t)
 	g := &Graph{Inputs: []ValueInfo{{Name: "x", DType: Float32}}, Outputs: []ValueInfo{{Name: "y"}}}
 	for name, shape := range map[string][]int{"wd1": {8, 1, 3, 3}, "wp1": {16, 8, 1, 1}, "wd2": {16, 1, 3, 3}, "wp2": {4, 16, 1, 1}} {
 		v := New(Float32, shape...)
@@ -464,5 +437,20 @@ func TestPfBlockChainedDepthwise(t *testing.T) {
 		if d := math.Abs(float64(v - got["y"].F32[i])); !(d <= 1e-5*(1+math.Abs(float64(v)))) {
 			t.Fatalf("y[%d] = %v, node by node %v", i, got["y"].F32[i], v)
 		}
+	}
+}
+
+// pfTestNodes returns a constructor of built opset-13 nodes for the plan
+// tests: node(op, attrs, inputs, outputs).
+func pfTestNodes(t *testing.T) func(op string, attrs map[string]any, ins, outs []string) *Node {
+	reg := Standard()
+	return func(op string, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, 13, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		if err := reg.Build(n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 }

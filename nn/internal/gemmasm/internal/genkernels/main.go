@@ -21,11 +21,10 @@ func main() {
 		kernel(&b, rows)
 	}
 	kernelR(&b)
-	for rows := 1; rows <= 6; rows++ {
-		kernel16(&b, rows)
-	}
-	for rows := 1; rows <= 6; rows++ {
-		kernel16m(&b, rows)
+	for _, masked := range []bool{false, true} {
+		for rows := 1; rows <= 6; rows++ {
+			kernel16(&b, rows, masked)
+		}
 	}
 	if err := os.WriteFile("kernels_avx512_amd64.s", b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -159,89 +158,6 @@ z%[1]dnoclamp:
 	p("\tVZEROUPPER\n\tRET\n")
 }
 
-// kernel16m writes kernel{rows}x16mOffs: kernel{rows}x16zOffs for the
-// columns of opmask kmask only (fewer than 16: the ragged last columns of a
-// product), which it reads from B and C and writes; no other column is
-// touched.
-func kernel16m(b *bytes.Buffer, rows int) {
-	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	name := fmt.Sprintf("kernel%dx16mOffs", rows)
-	p(`
-// func %s(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
-//
-// kernel%dx16zOffs restricted to the columns set in kmask: B, C (mode&1)
-// and the stores go through the opmask, so nothing past the last valid
-// column is read or written.
-TEXT ·%[1]s(SB), NOSPLIT, $0-80
-	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ base+16(FP), DI
-	MOVQ offs+24(FP), BX
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
-	MOVQ bias+48(FP), R10
-	MOVQ mode+56(FP), R11
-	MOVQ kmask+72(FP), R12
-	KMOVW R12, K1
-	SHLQ $2, R8
-`, name, rows)
-	for r := 4; r < 4+rows; r++ {
-		p("\tVPXORD Z%d, Z%d, Z%d\n", r, r, r)
-	}
-	p(`
-m%[1]dloop:
-	MOVQ (BX), R9
-	VMOVUPS.Z (DI)(R9*4), K1, Z0
-`, rows)
-	for i := 0; i < rows; i++ {
-		p("\tVFMADD231PS.BCST %d(SI), Z0, Z%d\n", 4*i, 4+i)
-	}
-	p(`	ADDQ $24, SI
-	ADDQ $8, BX
-	DECQ CX
-	JNZ  m%[1]dloop
-
-	TESTQ R10, R10
-	JZ    m%[1]dnobias
-`, rows)
-	for i := 0; i < rows; i++ {
-		p("\tVADDPS.BCST %d(R10), Z%d, Z%d\n", 4*i, 4+i, 4+i)
-	}
-	p(`
-m%[1]dnobias:
-	TESTQ $1, R11
-	JZ    m%[1]dnoload
-	MOVQ  DX, R12
-`, rows)
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			p("\tADDQ R8, R12\n")
-		}
-		p("\tVMOVUPS.Z (R12), K1, Z0\n\tVADDPS Z0, Z%d, Z%d\n", 4+i, 4+i)
-	}
-	p(`
-m%[1]dnoload:
-	TESTQ $4, R11
-	JZ    m%[1]dnoclamp
-	VBROADCASTSS lo+64(FP), Z0
-	VBROADCASTSS hi+68(FP), Z1
-`, rows)
-	for i := 0; i < rows; i++ {
-		p("\tVMAXPS Z%d, Z0, Z%d\n", 4+i, 4+i)
-	}
-	for i := 0; i < rows; i++ {
-		p("\tVMINPS Z%d, Z1, Z%d\n", 4+i, 4+i)
-	}
-	p("\nm%dnoclamp:\n", rows)
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			p("\tADDQ R8, DX\n")
-		}
-		p("\tVMOVUPS Z%d, K1, (DX)\n", 4+i)
-	}
-	p("\tVZEROUPPER\n\tRET\n")
-}
-
 // kernelR writes kernelR6x32.
 func kernelR(b *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
@@ -312,18 +228,37 @@ rloop:
 	p("\tVZEROUPPER\n\tRET\n")
 }
 
-// kernel16 writes kernel{rows}x16zOffs: one zmm accumulator per row.
-func kernel16(b *bytes.Buffer, rows int) {
+// kernel16 writes kernel{rows}x16zOffs: one zmm accumulator per row; with
+// masked, kernel{rows}x16mOffs, the same for the columns of opmask kmask
+// only (fewer than 16: the ragged last columns of a product), which it
+// reads from B and C and writes; no other column is touched.
+func kernel16(b *bytes.Buffer, rows int, masked bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	name := fmt.Sprintf("kernel%dx16zOffs", rows)
-	p(`
+	// l prefixes the labels; load and store are B's and C's accesses.
+	l, name := "y", fmt.Sprintf("kernel%dx16zOffs", rows)
+	loadB := "VMOVUPS (DI)(R9*4), Z0"
+	if masked {
+		l, name = "m", fmt.Sprintf("kernel%dx16mOffs", rows)
+		loadB = "VMOVUPS.Z (DI)(R9*4), K1, Z0"
+		p(`
+// func %s(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32, kmask int)
+//
+// kernel%dx16zOffs restricted to the columns set in kmask: B, C (mode&1)
+// and the stores go through the opmask, so nothing past the last valid
+// column is read or written.
+TEXT ·%[1]s(SB), NOSPLIT, $0-80
+`, name, rows)
+	} else {
+		p(`
 // func %s(kc int, a, base *float32, offs *int, c *float32, ldc int, bias *float32, mode int, lo, hi float32)
 //
 // kernel6x32Offs for %d rows × 16 columns (one zmm register per row): the
 // last 16 columns of a product whose width is not a multiple of 32. mode
 // combines load (1) and clamp (4).
 TEXT ·%[1]s(SB), NOSPLIT, $0-72
-	MOVQ kc+0(FP), CX
+`, name, rows)
+	}
+	p(`	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ base+16(FP), DI
 	MOVQ offs+24(FP), BX
@@ -331,61 +266,72 @@ TEXT ·%[1]s(SB), NOSPLIT, $0-72
 	MOVQ ldc+40(FP), R8
 	MOVQ bias+48(FP), R10
 	MOVQ mode+56(FP), R11
-	SHLQ $2, R8
-`, name, rows)
+`)
+	if masked {
+		p("\tMOVQ kmask+72(FP), R12\n\tKMOVW R12, K1\n")
+	}
+	p("\tSHLQ $2, R8\n")
 	for r := 4; r < 4+rows; r++ {
 		p("\tVPXORD Z%d, Z%d, Z%d\n", r, r, r)
 	}
 	p(`
-y%[1]dloop:
+%[1]s%[2]dloop:
 	MOVQ (BX), R9
-	VMOVUPS (DI)(R9*4), Z0
-`, rows)
+	%[3]s
+`, l, rows, loadB)
 	for i := 0; i < rows; i++ {
 		p("\tVFMADD231PS.BCST %d(SI), Z0, Z%d\n", 4*i, 4+i)
 	}
 	p(`	ADDQ $24, SI
 	ADDQ $8, BX
 	DECQ CX
-	JNZ  y%[1]dloop
+	JNZ  %[1]s%[2]dloop
 
 	TESTQ R10, R10
-	JZ    y%[1]dnobias
-`, rows)
+	JZ    %[1]s%[2]dnobias
+`, l, rows)
 	for i := 0; i < rows; i++ {
 		p("\tVADDPS.BCST %d(R10), Z%d, Z%d\n", 4*i, 4+i, 4+i)
 	}
 	p(`
-y%[1]dnobias:
+%[1]s%[2]dnobias:
 	TESTQ $1, R11
-	JZ    y%[1]dnoload
+	JZ    %[1]s%[2]dnoload
 	MOVQ  DX, R12
-`, rows)
+`, l, rows)
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			p("\tADDQ R8, R12\n")
 		}
-		p("\tVADDPS (R12), Z%d, Z%d\n", 4+i, 4+i)
+		if masked {
+			p("\tVMOVUPS.Z (R12), K1, Z0\n\tVADDPS Z0, Z%d, Z%d\n", 4+i, 4+i)
+		} else {
+			p("\tVADDPS (R12), Z%d, Z%d\n", 4+i, 4+i)
+		}
 	}
 	p(`
-y%[1]dnoload:
+%[1]s%[2]dnoload:
 	TESTQ $4, R11
-	JZ    y%[1]dnoclamp
+	JZ    %[1]s%[2]dnoclamp
 	VBROADCASTSS lo+64(FP), Z0
 	VBROADCASTSS hi+68(FP), Z1
-`, rows)
+`, l, rows)
 	for i := 0; i < rows; i++ {
 		p("\tVMAXPS Z%d, Z0, Z%d\n", 4+i, 4+i)
 	}
 	for i := 0; i < rows; i++ {
 		p("\tVMINPS Z%d, Z1, Z%d\n", 4+i, 4+i)
 	}
-	p("\ny%dnoclamp:\n", rows)
+	p("\n%s%dnoclamp:\n", l, rows)
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			p("\tADDQ R8, DX\n")
 		}
-		p("\tVMOVUPS Z%d, (DX)\n", 4+i)
+		if masked {
+			p("\tVMOVUPS Z%d, K1, (DX)\n", 4+i)
+		} else {
+			p("\tVMOVUPS Z%d, (DX)\n", 4+i)
+		}
 	}
 	p("\tVZEROUPPER\n\tRET\n")
 }
