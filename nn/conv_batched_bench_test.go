@@ -28,10 +28,7 @@ func BenchmarkConvBatched(b *testing.B) {
 	rng := rand.New(rand.NewSource(1))
 	for _, sh := range shapes {
 		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{sh.p, sh.p, sh.p, sh.p}}
-		g, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{sh.k, sh.k})
-		if err != nil {
-			b.Fatal(err)
-		}
+		g := convTestGeom(b, &a, []int{sh.H, sh.H}, []int{sh.k, sh.k})
 		K := sh.C * g.kSize
 		f := func(n int) []float32 {
 			s := make([]float32, n)
@@ -93,10 +90,7 @@ func BenchmarkConvBatched(b *testing.B) {
 func BenchmarkConvIm2col(b *testing.B) {
 	for _, sh := range []struct{ C, H, s int }{{64, 56, 1}, {128, 28, 1}, {256, 14, 1}, {512, 7, 1}, {64, 56, 2}} {
 		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{1, 1, 1, 1}}
-		g, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{3, 3})
-		if err != nil {
-			b.Fatal(err)
-		}
+		g := convTestGeom(b, &a, []int{sh.H, sh.H}, []int{3, 3})
 		x := make([]float32, sh.C*g.inSize)
 		col := make([]float32, sh.C*g.kSize*g.outSz)
 		b.Run(fmt.Sprintf("C%dH%ds%d", sh.C, sh.H, sh.s), func(b *testing.B) {

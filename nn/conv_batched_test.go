@@ -108,10 +108,7 @@ func TestConvTapsMatchesIm2col(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.strides}
-			g, err := convMakeGeom(&a, tc.in, tc.k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := convTestGeom(t, &a, tc.in, tc.k)
 			if !convTapsOK(g, tc.N, convTapsMinC, 1) {
 				t.Fatalf("geometry %+v not accepted by convTapsOK", g)
 			}
@@ -192,10 +189,7 @@ func TestConvIm2colSmallMatchesGeneral(t *testing.T) {
 		{[]int{4, 4}, []int{1, 1}, nil},
 	} {
 		a := convAttrs{autoPad: "NOTSET", pads: tc.pads}
-		g, err := convMakeGeom(&a, tc.in, tc.k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := convTestGeom(t, &a, tc.in, tc.k)
 		if !convIm2colSmallOK(g) {
 			t.Fatalf("%v: small path not taken", tc)
 		}

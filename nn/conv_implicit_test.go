@@ -43,10 +43,7 @@ func TestConvImplicitMatchesIm2col(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.strides}
-			g, err := convMakeGeom(&a, tc.in, tc.k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := convTestGeom(t, &a, tc.in, tc.k)
 			if tc.relu {
 				g.act, g.actLo, g.actHi = true, 0, math.Inf(1)
 			}
@@ -116,10 +113,7 @@ func TestConvBackDataImplicitMatchesIm2col(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
-			g, err := convMakeGeom(&a, tc.in, tc.k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := convTestGeom(t, &a, tc.in, tc.k)
 			if !cvgConvBackDataImplicitOK(g, 1, 1) {
 				t.Fatalf("geometry %+v not accepted by cvgConvBackDataImplicitOK", g)
 			}
@@ -158,10 +152,7 @@ func TestConvBackDataStridedMatchesIm2col(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, strides: tc.strides}
-			g, err := convMakeGeom(&a, tc.in, tc.k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := convTestGeom(t, &a, tc.in, tc.k)
 			// Kernels smaller than the stride are not dispatched here but
 			// must still be computed right.
 			if small := tc.k[0] < tc.strides[0] || tc.k[len(tc.k)-1] < tc.strides[len(tc.strides)-1]; cvgConvBackDataStridedOK(g, 1, 1) == small {
@@ -174,8 +165,9 @@ func TestConvBackDataStridedMatchesIm2col(t *testing.T) {
 	}
 }
 
-// The float32 depthwise kernels (whole-plane, with its in-place 3×3 path,
-// and row-by-row) agree with the generic depthwise kernel run in float64,
+// The float32 depthwise kernels (whole-plane: on AVX-512 CPUs the flat
+// kernel for rows narrower than 64 and the row kernel for wider ones; and
+// row-by-row) agree with the generic depthwise kernel run in float64,
 // with and without a fused clamp, on strides 1 and 2, odd and tiny sizes,
 // asymmetric pads, dilation, a channel multiplier and outputs narrower
 // than one vector; a NaN input stays NaN through the fused clamp.
@@ -205,10 +197,7 @@ func TestConvDepthwiseF32MatchesGeneric(t *testing.T) {
 		for _, act := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/act%v", tc.name, act), func(t *testing.T) {
 				a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.str}
-				g, err := convMakeGeom(&a, tc.in, tc.k)
-				if err != nil {
-					t.Fatal(err)
-				}
+				g := convTestGeom(t, &a, tc.in, tc.k)
 				if act {
 					g.act, g.actLo, g.actHi = true, 0, 6
 				}
@@ -275,10 +264,7 @@ func TestConvBackWeightImplicitMatchesIm2col(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.str}
-			g, err := convMakeGeom(&a, tc.in, tc.k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := convTestGeom(t, &a, tc.in, tc.k)
 			if !cvgConvBackWeightImplicitOK(g, 1, 1) {
 				t.Fatalf("geometry %+v not accepted by cvgConvBackWeightImplicitOK", g)
 			}

@@ -150,53 +150,46 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 			g.runRelease(pl, i, vals, pool)
 			continue
 		}
-		args = args[:0]
-		for _, in := range n.Inputs {
-			if in == "" {
-				args = append(args, nil)
-				continue
-			}
-			t, ok := vals[in]
-			if !ok && blockOut[i] == nil {
-				return nil, fmt.Errorf("node %s: input %q has no value", n.Label(), in)
-			}
-			args = append(args, t)
-		}
-		if n.Op == nil {
-			return nil, fmt.Errorf("node %s: not built", n.Label())
-		}
 		var outs []*Tensor
 		var err error
-		if pl.blocks != nil && pl.blocks[i] != nil && plain {
-			b := pl.blocks[i]
-			if y, ok := g.pfBlockRun(ctx, b, vals); ok {
-				if inBlock == nil {
-					inBlock = make([]bool, len(g.Nodes))
-					blockOut = map[int]*Tensor{}
+		// A fused chain's projection takes the output computed at the
+		// chain's head; its own input was never produced.
+		y := blockOut[i]
+		if y == nil {
+			if args, err = runArgs(n, vals, args[:0]); err != nil {
+				return nil, err
+			}
+			if pl.blocks != nil && pl.blocks[i] != nil && plain {
+				b := pl.blocks[i]
+				if out, ok := g.pfBlockRun(ctx, b, vals); ok {
+					if inBlock == nil {
+						inBlock = make([]bool, len(g.Nodes))
+						blockOut = map[int]*Tensor{}
+					}
+					for _, j := range b.inner() {
+						inBlock[j] = true
+					}
+					blockOut[b.proj] = out
+					if pool != nil {
+						// Held until the projection node hands it out.
+						pool.ref(out, 1)
+					}
+					g.runRelease(pl, i, vals, pool)
+					continue
 				}
-				for _, j := range b.inner() {
-					inBlock[j] = true
-				}
-				blockOut[b.proj] = y
-				if pool != nil {
-					// Held until the projection node hands it out.
-					pool.ref(y, 1)
-				}
-				g.runRelease(pl, i, vals, pool)
-				continue
 			}
 		}
 		switch {
-		case blockOut[i] != nil:
-			outs = []*Tensor{blockOut[i]}
+		case y != nil:
+			outs = []*Tensor{y}
 			if pool != nil {
-				pool.ref(outs[0], -1) // the output loop below takes it over
+				pool.ref(y, -1) // the output loop below takes it over
 			}
 			delete(blockOut, i)
 		case fused != nil && fused[i]:
 			// The producing Conv applied this activation already.
 			outs = []*Tensor{args[0]}
-		case pl.fuse != nil && pl.fuse[i] > 0 && !ctx.Training && ctx.Observe == nil && args[0].DType == Float32:
+		case pl.fuse != nil && pl.fuse[i] > 0 && plain && args[0].DType == Float32:
 			j := int(pl.fuse[i] - 1)
 			if act := pfFusedAct(g.Nodes[j], vals); act != nil {
 				outs, err = n.Op.(*convOp).run(ctx, args, act)
@@ -242,6 +235,26 @@ func (g *Graph) run(ctx *Context, pl *plan, pool *arPool, inputs map[string]*Ten
 		res[o.Name] = t
 	}
 	return res, nil
+}
+
+// runArgs appends node n's inputs from vals to args (nil for an omitted
+// optional input) and checks that n is built.
+func runArgs(n *Node, vals map[string]*Tensor, args []*Tensor) ([]*Tensor, error) {
+	for _, in := range n.Inputs {
+		if in == "" {
+			args = append(args, nil)
+			continue
+		}
+		t, ok := vals[in]
+		if !ok {
+			return nil, fmt.Errorf("node %s: input %q has no value", n.Label(), in)
+		}
+		args = append(args, t)
+	}
+	if n.Op == nil {
+		return nil, fmt.Errorf("node %s: not built", n.Label())
+	}
+	return args, nil
 }
 
 // runRelease drops the values whose last reader is node i.

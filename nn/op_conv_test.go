@@ -393,10 +393,7 @@ func BenchmarkConvDepthwiseMobileNet(b *testing.B) {
 func BenchmarkConvDepthwiseS2Kernels(b *testing.B) {
 	for _, sh := range [][2]int{{96, 112}, {144, 56}, {192, 28}, {576, 14}} {
 		a := convAttrs{autoPad: "NOTSET", strides: []int{2, 2}, pads: []int{1, 1, 1, 1}}
-		g, err := convMakeGeom(&a, []int{sh[1], sh[1]}, []int{3, 3})
-		if err != nil {
-			b.Fatal(err)
-		}
+		g := convTestGeom(b, &a, []int{sh[1], sh[1]}, []int{3, 3})
 		C, N := sh[0], 8
 		x := make([]float32, N*C*g.inSize)
 		w := make([]float32, C*9)
@@ -424,4 +421,15 @@ func BenchmarkConvPointwiseMobileNet(b *testing.B) {
 			benchConv(b, []int{8, sh[0], sh[2], sh[2]}, []int{sh[1], sh[0], 1, 1}, nil)
 		})
 	}
+}
+
+// convTestGeom is convMakeGeom for tests and benchmarks: it stops tb on an
+// invalid geometry.
+func convTestGeom(tb testing.TB, a *convAttrs, in, k []int) *convGeom {
+	tb.Helper()
+	g, err := convMakeGeom(a, in, k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
 }

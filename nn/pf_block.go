@@ -192,9 +192,11 @@ func (g *Graph) pfBlockRun(ctx *Context, b *pfBlock, vals map[string]*Tensor) (y
 		}
 		return t.F32, f32(t, m)
 	}
-	pointwise := func(i int, shape []int) (*convGeom, bool) {
+	// pointwise reports whether 1×1 Conv node i on an input of spatial
+	// shape has stride 1 and no padding.
+	pointwise := func(i int, shape []int) bool {
 		geo, err := convMakeGeom(&nodes[i].Op.(*convOp).attrs, shape, []int{1, 1})
-		return geo, err == nil && convPointwise(geo)
+		return err == nil && convPointwise(geo)
 	}
 	x := in(b.head(), 0)
 	if !f32(x) || x.Rank() != 4 {
@@ -212,7 +214,7 @@ func (g *Graph) pfBlockRun(ctx *Context, b *pfBlock, vals map[string]*Tensor) (y
 		if !f32(w, bg.Cd, bg.C, 1, 1) {
 			return nil, false
 		}
-		if _, ok := pointwise(b.expand, x.Shape[2:]); !ok {
+		if !pointwise(b.expand, x.Shape[2:]) {
 			return nil, false
 		}
 		we = w.F32
@@ -251,7 +253,7 @@ func (g *Graph) pfBlockRun(ctx *Context, b *pfBlock, vals map[string]*Tensor) (y
 		return nil, false
 	}
 	bg.M = wp.Shape[0]
-	if _, ok := pointwise(b.proj, dg.out[1:]); !ok {
+	if !pointwise(b.proj, dg.out[1:]) {
 		return nil, false
 	}
 	bp, ok := bias(b.proj, bg.M)

@@ -136,10 +136,7 @@ func TestPfBlockMatchesReference(t *testing.T) {
 				wp := rnd(tc.M*tc.Cd, 1/math.Sqrt(float64(tc.Cd)))
 				want, oH, oW := pfBlockRef(tc.N, C, tc.H, tc.W, tc.Cd, tc.M, tc.k, tc.s, tc.pt, tc.pl, tc.pb, tc.pr, tc.actE, tc.actD, x, we, be, wd, bd, wp, bp)
 				a := convAttrs{autoPad: "NOTSET", strides: []int{tc.s, tc.s}, pads: []int{tc.pt, tc.pl, tc.pb, tc.pr}}
-				dg, err := convMakeGeom(&a, []int{tc.H, tc.W}, []int{tc.k, tc.k})
-				if err != nil {
-					t.Fatal(err)
-				}
+				dg := convTestGeom(t, &a, []int{tc.H, tc.W}, []int{tc.k, tc.k})
 				if dg.out[1] != oH || dg.out[2] != oW {
 					t.Fatalf("geometry %dx%d, reference %dx%d", dg.out[1], dg.out[2], oH, oW)
 				}
@@ -331,16 +328,10 @@ func BenchmarkPfBlockMobileNet(b *testing.B) {
 	} {
 		expand := sh.C != sh.Cd
 		a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{1, 1, 1, 1}}
-		dg, err := convMakeGeom(&a, []int{sh.H, sh.H}, []int{3, 3})
-		if err != nil {
-			b.Fatal(err)
-		}
+		dg := convTestGeom(b, &a, []int{sh.H, sh.H}, []int{3, 3})
 		dg.act, dg.actLo, dg.actHi = true, 0, 6
 		pw := func(h int, act bool) *convGeom {
-			g, err := convMakeGeom(&convAttrs{autoPad: "NOTSET"}, []int{h, h}, []int{1, 1})
-			if err != nil {
-				b.Fatal(err)
-			}
+			g := convTestGeom(b, &convAttrs{autoPad: "NOTSET"}, []int{h, h}, []int{1, 1})
 			g.act, g.actLo, g.actHi = act, 0, 6
 			return g
 		}
