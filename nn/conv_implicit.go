@@ -316,24 +316,12 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 				d := dyT[j*L*M:][:L*M]
 				dys := dy[n*M*g.outSz:][:M*g.outSz]
 				if pointwise {
-					for m := 0; m < M; m++ {
-						for q, v := range dys[m*g.outSz:][:g.outSz] {
-							d[q*M+m] = v
-						}
-					}
+					convTransposeF32(d, M, dys, g.outSz, M, g.outSz)
 					continue
 				}
 				for oh := 0; oh < oH; oh++ {
+					convTransposeF32(d[oh*tg.Wq*M:], M, dys[oh*oW:], g.outSz, M, oW)
 					clear(d[(oh*tg.Wq+oW)*M : (oh+1)*tg.Wq*M])
-				}
-				for m := 0; m < M; m++ {
-					row := dys[m*g.outSz:][:g.outSz]
-					for oh := 0; oh < oH; oh++ {
-						dd := d[oh*tg.Wq*M+m:]
-						for ow, v := range row[oh*oW : (oh+1)*oW] {
-							dd[ow*M] = v
-						}
-					}
 				}
 			}
 		})
@@ -557,4 +545,43 @@ func cvgConvBackDataStridedF32(g *convGeom, N, C, M int, w, dy, dx []float32) {
 			}
 		}
 	})
+}
+
+// convTransposeF32 writes the transpose of the rows×cols matrix src (row
+// stride lds) to dst (row stride ldd): dst[c·ldd+r] = src[r·lds+c]. It
+// takes 16 or 8 source rows at a time (gemmasm.Transpose16 and Transpose8
+// for their leading multiple of 8 columns), so that each destination row
+// gets a cache line (or half of one) per visit instead of one value.
+func convTransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	r := 0
+	if gemmasm.OK {
+		for ; r+16 <= rows; r += 16 {
+			c0 := gemmasm.Transpose16(cols, src[r*lds:], lds, dst[r:], ldd)
+			for i := r; i < r+16; i++ {
+				for c, v := range src[i*lds+c0 : i*lds+cols] {
+					dst[(c0+c)*ldd+i] = v
+				}
+			}
+		}
+	}
+	for ; r+8 <= rows; r += 8 {
+		c0 := 0
+		if gemmasm.OK {
+			c0 = gemmasm.Transpose8(cols, src[r*lds:], lds, dst[r:], ldd)
+		}
+		s0, s1 := src[r*lds:][:cols], src[(r+1)*lds:][:cols]
+		s2, s3 := src[(r+2)*lds:][:cols], src[(r+3)*lds:][:cols]
+		s4, s5 := src[(r+4)*lds:][:cols], src[(r+5)*lds:][:cols]
+		s6, s7 := src[(r+6)*lds:][:cols], src[(r+7)*lds:][:cols]
+		for c := c0; c < cols; c++ {
+			d := dst[c*ldd+r:][:8]
+			d[0], d[1], d[2], d[3] = s0[c], s1[c], s2[c], s3[c]
+			d[4], d[5], d[6], d[7] = s4[c], s5[c], s6[c], s7[c]
+		}
+	}
+	for ; r < rows; r++ {
+		for c, v := range src[r*lds:][:cols] {
+			dst[c*ldd+r] = v
+		}
+	}
 }

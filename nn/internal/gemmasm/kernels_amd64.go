@@ -428,3 +428,36 @@ func DepthwiseFlat(y []float32, n, ow, wq int, w []float32, offs []int, base []f
 	}
 	dwFlat16(nvec, len(w), &w[0], &offs[0], &base[0], &y[0], &masks[0], last, bias, lo, hi, a)
 }
+
+//go:noescape
+func transpose8F32(n int, src *float32, lds int, dst *float32, ldd int)
+
+// Transpose8 writes the transpose of 8 rows of src (row i is src[i*lds:])
+// to dst, dst[c*ldd+i] = src[i*lds+c], for the largest column range
+// [0, n) with n a multiple of 8 and at most cols, and returns n. Only call
+// it when OK is true.
+func Transpose8(cols int, src []float32, lds int, dst []float32, ldd int) int {
+	n := cols &^ 7
+	if n == 0 {
+		return 0
+	}
+	_ = src[7*lds+n-1]
+	_ = dst[(n-1)*ldd+7]
+	transpose8F32(n, &src[0], lds, &dst[0], ldd)
+	return n
+}
+
+//go:noescape
+func transpose16F32(n int, src *float32, lds int, dst *float32, ldd int)
+
+// Transpose16 is Transpose8 for 16 rows (dst[c*ldd+i] for i < 16).
+func Transpose16(cols int, src []float32, lds int, dst []float32, ldd int) int {
+	n := cols &^ 7
+	if n == 0 {
+		return 0
+	}
+	_ = src[15*lds+n-1]
+	_ = dst[(n-1)*ldd+15]
+	transpose16F32(n, &src[0], lds, &dst[0], ldd)
+	return n
+}

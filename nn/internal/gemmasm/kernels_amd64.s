@@ -595,3 +595,109 @@ fonemask:
 	JNZ  fone
 	VZEROUPPER
 	RET
+
+// TR8x8 loads 8 rows of 8 values from (A), (A)(R8*1), (A)(R8*2),
+// (A)(BX*1), (B), (B)(R8*1), (B)(R8*2), (B)(BX*1) (R8 = row stride in
+// bytes, BX = 3·R8), transposes them in registers and stores the 8 columns
+// at (D)+off, (D)(R14*1)+off, ... (R14 = destination stride in bytes,
+// R11 = 3·R14), the last four through DX = D + 4·R14.
+#define TR8x8(A, B, D, off) \
+	VMOVUPS (A), Y0 \
+	VMOVUPS (A)(R8*1), Y1 \
+	VMOVUPS (A)(R8*2), Y2 \
+	VMOVUPS (A)(BX*1), Y3 \
+	VMOVUPS (B), Y4 \
+	VMOVUPS (B)(R8*1), Y5 \
+	VMOVUPS (B)(R8*2), Y6 \
+	VMOVUPS (B)(BX*1), Y7 \
+	VUNPCKLPS Y1, Y0, Y8 \
+	VUNPCKHPS Y1, Y0, Y9 \
+	VUNPCKLPS Y3, Y2, Y10 \
+	VUNPCKHPS Y3, Y2, Y11 \
+	VUNPCKLPS Y5, Y4, Y12 \
+	VUNPCKHPS Y5, Y4, Y13 \
+	VUNPCKLPS Y7, Y6, Y14 \
+	VUNPCKHPS Y7, Y6, Y15 \
+	VSHUFPS $0x44, Y10, Y8, Y0 \
+	VSHUFPS $0xee, Y10, Y8, Y1 \
+	VSHUFPS $0x44, Y11, Y9, Y2 \
+	VSHUFPS $0xee, Y11, Y9, Y3 \
+	VSHUFPS $0x44, Y14, Y12, Y4 \
+	VSHUFPS $0xee, Y14, Y12, Y5 \
+	VSHUFPS $0x44, Y15, Y13, Y6 \
+	VSHUFPS $0xee, Y15, Y13, Y7 \
+	VPERM2F128 $0x20, Y4, Y0, Y8 \
+	VPERM2F128 $0x20, Y5, Y1, Y9 \
+	VPERM2F128 $0x20, Y6, Y2, Y10 \
+	VPERM2F128 $0x20, Y7, Y3, Y11 \
+	VPERM2F128 $0x31, Y4, Y0, Y12 \
+	VPERM2F128 $0x31, Y5, Y1, Y13 \
+	VPERM2F128 $0x31, Y6, Y2, Y14 \
+	VPERM2F128 $0x31, Y7, Y3, Y15 \
+	LEAQ (D)(R14*4), DX \
+	VMOVUPS Y8, off(D) \
+	VMOVUPS Y9, off(D)(R14*1) \
+	VMOVUPS Y10, off(D)(R14*2) \
+	VMOVUPS Y11, off(D)(R11*1) \
+	VMOVUPS Y12, off(DX) \
+	VMOVUPS Y13, off(DX)(R14*1) \
+	VMOVUPS Y14, off(DX)(R14*2) \
+	VMOVUPS Y15, off(DX)(R11*1)
+
+// func transpose8F32(n int, src *float32, lds int, dst *float32, ldd int)
+//
+// Transposes 8 rows of n values (row i at src[i*lds:]) into n rows of 8
+// (dst[c*ldd+i] = src[i*lds+c]) for n a positive multiple of 8, eight
+// columns at a time through an 8×8 register transpose.
+TEXT ·transpose8F32(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	MOVQ dst+24(FP), DI
+	MOVQ ldd+32(FP), R14
+	SHLQ $2, R8
+	SHLQ $2, R14
+	LEAQ (R8)(R8*2), BX
+	LEAQ (SI)(R8*4), R9
+	LEAQ (R14)(R14*2), R11
+
+tr8loop:
+	TR8x8(SI, R9, DI, 0)
+	LEAQ (DX)(R14*4), DI
+	ADDQ $32, SI
+	ADDQ $32, R9
+	SUBQ $8, CX
+	JNZ  tr8loop
+	VZEROUPPER
+	RET
+
+// func transpose16F32(n int, src *float32, lds int, dst *float32, ldd int)
+//
+// transpose8F32 for 16 rows: each destination row gets its 16 values (a
+// whole cache line when aligned) from two 8×8 transposes in a row.
+TEXT ·transpose16F32(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	MOVQ dst+24(FP), DI
+	MOVQ ldd+32(FP), R14
+	SHLQ $2, R8
+	SHLQ $2, R14
+	LEAQ (R8)(R8*2), BX
+	LEAQ (SI)(R8*4), R9
+	LEAQ (R9)(R8*4), R10
+	LEAQ (R10)(R8*4), R12
+	LEAQ (R14)(R14*2), R11
+
+tr16loop:
+	TR8x8(SI, R9, DI, 0)
+	TR8x8(R10, R12, DI, 32)
+	LEAQ (DX)(R14*4), DI
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R12
+	SUBQ $8, CX
+	JNZ  tr16loop
+	VZEROUPPER
+	RET

@@ -82,3 +82,9 @@ func Kernel16OffsMasked(rows, cols, kc int, a, base []float32, offs []int, c []f
 func DepthwiseFlat(y []float32, n, ow, wq int, w []float32, offs []int, base []float32, masks []uint64, bias float32, act bool, lo, hi float32) {
 	panic("gemmasm: no AVX-512 kernels")
 }
+
+// Transpose8 transposes nothing without the assembly kernels: it returns 0.
+func Transpose8(cols int, src []float32, lds int, dst []float32, ldd int) int { return 0 }
+
+// Transpose16 transposes nothing without the assembly kernels: it returns 0.
+func Transpose16(cols int, src []float32, lds int, dst []float32, ldd int) int { return 0 }

@@ -134,6 +134,51 @@ func TestPackA6(t *testing.T) {
 	}
 }
 
+// TestTranspose checks the 8- and 16-row transposes for column counts below, at
+// and past multiples of 8, with padded strides on both sides, and that
+// nothing outside the 8 destination columns of each row is written.
+func TestTranspose(t *testing.T) {
+	if !OK {
+		t.Skip("no AVX2/FMA")
+	}
+	for _, tc := range []struct {
+		rows int
+		fn   func(int, []float32, int, []float32, int) int
+	}{{8, Transpose8}, {16, Transpose16}} {
+		for _, cols := range []int{5, 8, 16, 29, 64} {
+			checkTranspose(t, tc.rows, cols, tc.fn)
+		}
+	}
+}
+
+// checkTranspose checks one transpose kernel on a rows×cols matrix.
+func checkTranspose(t *testing.T, rows, cols int, fn func(int, []float32, int, []float32, int) int) {
+	t.Helper()
+	lds, ldd := cols+3, rows+3
+	src := make([]float32, (rows-1)*lds+cols)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	dst := make([]float32, (cols-1)*ldd+rows)
+	for i := range dst {
+		dst[i] = -1
+	}
+	n := fn(cols, src, lds, dst, ldd)
+	if n != cols&^7 {
+		t.Fatalf("rows=%d cols=%d: transposed %d", rows, cols, n)
+	}
+	for i, v := range dst {
+		c, r := i/ldd, i%ldd
+		want := float32(-1)
+		if c < n && r < rows {
+			want = src[r*lds+c]
+		}
+		if v != want {
+			t.Fatalf("rows=%d cols=%d: dst[%d*%d+%d] = %v, want %v", rows, cols, c, ldd, r, v, want)
+		}
+	}
+}
+
 // TestKernel16OffsMasked checks the masked tail kernels against float64
 // sums for every row and column count, with bias, load and clamp, and that
 // no column past cols is written. B's rows end right after their cols
