@@ -51,7 +51,9 @@ func cvgMaxPool(ctx *Context, n *Node, in, out, dOut []*Tensor, need []bool) ([]
 	if len(out) > 0 && out[0] != nil && out[0].DType == x.DType && SameShape(out[0].Shape, dy.Shape) {
 		y = out[0]
 	}
-	if x.F32 != nil {
+	if arg := tmSavedPoolArg(ctx, n, x); arg != nil && len(arg) == dy.Len() && x.F32 != nil {
+		cvgMaxPoolBackArg(geo, planes, arg, x.F32, dy.F32, dx.F32)
+	} else if x.F32 != nil {
 		cvgMaxPoolBack(geo, planes, x.F32, convData[float32](y), dy.F32, dx.F32)
 		dx.RoundToDType()
 	} else {
@@ -173,30 +175,43 @@ func cvgMaxPoolBack2D[T float32 | float64](g *convGeom, planes int, hLo, hHi, wL
 					w0 := ow*sw - g.pb[2]
 					bi := -1
 					if full && wLo[ow] == 0 && wHi[ow] == 3 {
+						// The first of the nine equal to the maximum, found
+						// without branches (conditional moves, last to
+						// first): the argmax of random data defeats the
+						// branch predictor.
 						r := h0*iW + w0
 						w := xc[r : r+2*iW+3]
-						switch {
-						case w[0] == m:
-							bi = r
-						case w[1] == m:
-							bi = r + 1
-						case w[2] == m:
-							bi = r + 2
-						case w[iW] == m:
-							bi = r + iW
-						case w[iW+1] == m:
-							bi = r + iW + 1
-						case w[iW+2] == m:
-							bi = r + iW + 2
-						case w[2*iW] == m:
-							bi = r + 2*iW
-						case w[2*iW+1] == m:
-							bi = r + 2*iW + 1
-						case w[2*iW+2] == m:
-							bi = r + 2*iW + 2
+						w1, w2 := w[iW:][:3], w[2*iW:][:3]
+						k := -1
+						if w2[2] == m {
+							k = 2*iW + 2
 						}
-						if bi >= 0 {
-							dxc[bi] += dyr[ow]
+						if w2[1] == m {
+							k = 2*iW + 1
+						}
+						if w2[0] == m {
+							k = 2 * iW
+						}
+						if w1[2] == m {
+							k = iW + 2
+						}
+						if w1[1] == m {
+							k = iW + 1
+						}
+						if w1[0] == m {
+							k = iW
+						}
+						if w[2] == m {
+							k = 2
+						}
+						if w[1] == m {
+							k = 1
+						}
+						if w[0] == m {
+							k = 0
+						}
+						if k >= 0 {
+							dxc[r+k] += dyr[ow]
 							continue
 						}
 					}
@@ -216,6 +231,40 @@ func cvgMaxPoolBack2D[T float32 | float64](g *convGeom, planes int, hLo, hHi, wL
 						}
 					}
 					dxc[bi] += dyr[ow]
+				}
+			}
+		}
+	})
+}
+
+// cvgMaxPoolBackArg adds each dy to the element of its 2-D window that the
+// forward pass recorded in arg (window row·3 + column, poolMax3x3s2F32);
+// windows recorded as poolArgNone fall back to the forward comparison scan
+// of x.
+func cvgMaxPoolBackArg(g *convGeom, planes int, arg []uint8, x, dy, dx []float32) {
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	var off [9]int
+	for k := range off {
+		off[k] = k/3*iW + k%3
+	}
+	gemmParallel(planes, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dxc := dx[p*g.inSize:][:g.inSize]
+			for oh := 0; oh < oH; oh++ {
+				h0 := oh*g.s[1] - g.pb[1]
+				r := p*g.outSz + oh*oW
+				ar, dyr := arg[r:][:oW], dy[r:][:oW]
+				for ow, k := range ar {
+					if k < 9 {
+						dxc[h0*iW+ow*g.s[2]-g.pb[2]+off[k]] += dyr[ow]
+						continue
+					}
+					hLo, hHi := cvgTapRanges(oH, g.s[1], g.pb[1], g.d[1], g.k[1], iH)
+					wLo, wHi := cvgTapRanges(oW, g.s[2], g.pb[2], g.d[2], g.k[2], iW)
+					if bi := cvgArgmax(g, x[p*g.inSize:][:g.inSize], 0, oh, ow, 0, 1, hLo[oh], hHi[oh], wLo[ow], wHi[ow], iH, iW); bi >= 0 {
+						dxc[bi] += dyr[ow]
+					}
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -588,6 +589,70 @@ func TestConvGradTape(t *testing.T) {
 			num := (lp - lm) / (2 * eps)
 			if math.Abs(num-gr.F64[i]) > 1e-7+1e-5*math.Abs(num) {
 				t.Errorf("%s[%d]: tape gradient %v, numeric %v", name, i, gr.F64[i], num)
+			}
+		}
+	}
+}
+
+// A training tape (ForwardTrain) records where the ResNet stem's max
+// pooling found its maxima and its backward pass routes the gradient
+// there: the same gradients, bit for bit, as the comparison scan of a full
+// Forward tape. A tape whose backward pass skips the pooling records
+// nothing.
+func TestMaxPoolTrainTapeRecordsArgmax(t *testing.T) {
+	rng := rand.New(rand.NewSource(22))
+	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
+		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
+		n.Name = op + "_" + outs[0]
+		n.Inputs, n.Outputs = ins, outs
+		return n
+	}
+	g := &Graph{
+		Inputs:  []ValueInfo{{Name: "x", DType: Float32}},
+		Outputs: []ValueInfo{{Name: "y"}},
+	}
+	f32 := func(shape ...int) *Tensor {
+		t := New(Float32, shape...)
+		for i := range t.F32 {
+			t.F32[i] = float32(rng.NormFloat64())
+		}
+		return t
+	}
+	g.AddParam(&Param{Name: "w1", Value: f32(4, 2, 3, 3)})
+	g.AddParam(&Param{Name: "w2", Value: f32(3, 4, 1, 1)})
+	pool := node("MaxPool", 12, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"r1"}, []string{"p1"})
+	g.Nodes = []*Node{
+		node("Conv", 11, map[string]any{"pads": []int{1, 1, 1, 1}}, []string{"x", "w1"}, []string{"c1"}),
+		node("Relu", 14, nil, []string{"c1"}, []string{"r1"}),
+		pool,
+		node("Conv", 11, nil, []string{"p1", "w2"}, []string{"y"}),
+	}
+	x, seed := f32(2, 2, 13, 12), f32(2, 3, 7, 6)
+	ctx := NewContext(nil)
+	ref, _, err := g.Forward(ctx, map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Backward(ctx, map[string]*Tensor{"y": seed}, []string{"w1", "w2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wrt := range [][]string{{"w1", "w2"}, {"w2"}} {
+		tp, err := g.ForwardTrain(ctx, map[string]*Tensor{"x": x}, []string{"y"}, wrt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded := tp.tm.step.poolArg[pool] != nil
+		if recorded != (len(wrt) == 2) {
+			t.Fatalf("wrt %v: max pooling positions recorded: %v", wrt, recorded)
+		}
+		got, err := tp.Backward(ctx, map[string]*Tensor{"y": seed.Clone()}, wrt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range wrt {
+			if !slices.Equal(got[w].F32, want[w].F32) {
+				t.Fatalf("wrt %v: gradient of %s differs from the full tape's", wrt, w)
 			}
 		}
 	}

@@ -13,6 +13,8 @@ type poolOp struct {
 	includePad   bool
 	storageOrder int
 	nOut         int
+	// node is the graph node, the key of what a training tape records.
+	node *Node
 }
 
 func poolNew(max bool) func(n *Node) (Op, error) {
@@ -35,6 +37,7 @@ func poolNew(max bool) func(n *Node) (Op, error) {
 			includePad:   n.AttrInt("count_include_pad", 0) != 0,
 			storageOrder: int(n.AttrInt("storage_order", 0)),
 			nOut:         len(n.Outputs),
+			node:         n,
 		}, nil
 	}
 }
@@ -76,8 +79,18 @@ func (p *poolOp) Run(ctx *Context, in []*Tensor) ([]*Tensor, error) {
 	switch st {
 	case StoreF32:
 		if idx == nil {
-			if !poolMax3x3s2F32(geo, planes, x.F32, y.F32) {
+			// A training tape whose backward pass will differentiate this
+			// node keeps the positions of the maxima.
+			var arg []uint8
+			if ctx != nil && ctx.tm != nil && ctx.tm.backward && ctx.tm.poolArg != nil && x.DType == Float32 {
+				arg = make([]uint8, len(y.F32))
+			}
+			if !poolMax3x3s2F32(geo, planes, x.F32, y.F32, arg) {
+				arg = nil
 				poolMaxRows(geo, planes, x.F32, y.F32)
+			}
+			if arg != nil {
+				ctx.tm.poolArg[p.node] = &tmPoolArg{x: tmKey(x), n: x.Len(), arg: arg}
 			}
 			y.RoundToDType()
 			break

@@ -7,7 +7,10 @@ import "math"
 // of its (up to) nine inputs in registers, instead of updating the output
 // row once per tap. It reports false, doing nothing, for other geometries.
 // Like the general kernel it uses the builtin max (NaN propagates).
-func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
+//
+// With arg (one per output), it also records which element of each window
+// the backward pass routes the gradient to, as poolArgMax3x3s2 encodes it.
+func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32, arg []uint8) bool {
 	if g.in[0] != 1 || g.k != [3]int{1, 3, 3} || g.s != [3]int{1, 2, 2} || g.d != [3]int{1, 1, 1} {
 		return false
 	}
@@ -26,6 +29,7 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
 	negInf := float32(math.Inf(-1))
 	gemmParallel(planes, func(lo, hi int) {
 		var rows [3][]float32
+		var rkh [3]int // the window row of rows[r]
 		for p := lo; p < hi; p++ {
 			xc := x[p*g.inSize:][:g.inSize]
 			yc := y[p*g.outSz:][:g.outSz]
@@ -33,11 +37,15 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
 				nr := 0
 				for kh := 0; kh < 3; kh++ {
 					if ih := 2*oh - pt + kh; ih >= 0 && ih < iH {
-						rows[nr] = xc[ih*iW : (ih+1)*iW]
+						rows[nr], rkh[nr] = xc[ih*iW:(ih+1)*iW], kh
 						nr++
 					}
 				}
 				yr := yc[oh*oW : (oh+1)*oW]
+				var ar []uint8
+				if arg != nil {
+					ar = arg[p*g.outSz+oh*oW:][:oW]
+				}
 				edge := func(ow int) {
 					m := negInf
 					for r := 0; r < nr; r++ {
@@ -48,6 +56,17 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
 						}
 					}
 					yr[ow] = m
+					if ar == nil {
+						return
+					}
+					ar[ow] = poolArgNone
+					for r := nr - 1; r >= 0; r-- {
+						for kw := 2; kw >= 0; kw-- {
+							if iw := 2*ow - pl + kw; iw >= 0 && iw < iW && rows[r][iw] == m {
+								ar[ow] = uint8(rkh[r]*3 + kw)
+							}
+						}
+					}
 				}
 				for ow := 0; ow < min(owLo, oW); ow++ {
 					edge(ow)
@@ -55,6 +74,16 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
 				switch nr {
 				case 3:
 					r0, r1, r2 := rows[0], rows[1], rows[2]
+					if ar != nil {
+						for ow := owLo; ow < owHi; ow++ {
+							b := 2*ow - pl
+							a0, a1, a2 := r0[b:b+3], r1[b:b+3], r2[b:b+3]
+							m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2], a2[0], a2[1], a2[2])
+							yr[ow] = m
+							ar[ow] = poolArgRows(m, a0, a1, a2, 0, 1, 2)
+						}
+						break
+					}
 					for ow := owLo; ow < owHi; ow++ {
 						b := 2*ow - pl
 						a0, a1, a2 := r0[b:b+3], r1[b:b+3], r2[b:b+3]
@@ -63,6 +92,16 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
 					}
 				case 2:
 					r0, r1 := rows[0], rows[1]
+					if ar != nil {
+						for ow := owLo; ow < owHi; ow++ {
+							b := 2*ow - pl
+							a0, a1 := r0[b:b+3], r1[b:b+3]
+							m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2])
+							yr[ow] = m
+							ar[ow] = poolArgRows(m, a0, a1, a1, rkh[0], rkh[1], rkh[1])
+						}
+						break
+					}
 					for ow := owLo; ow < owHi; ow++ {
 						b := 2*ow - pl
 						a0, a1 := r0[b:b+3], r1[b:b+3]
@@ -80,4 +119,44 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32) bool {
 		}
 	})
 	return true
+}
+
+// poolArgNone is the recorded window position of a 3×3 max-pooling window
+// whose maximum no element equals (a NaN): the backward pass scans it.
+const poolArgNone = 255
+
+// poolArgRows returns the window position kh·3+kw of the first element
+// (rows in order, then columns) of three window rows equal to m, whose
+// window rows are h0, h1 and h2; poolArgNone when none is. The conditional
+// assignments, last to first, compile to conditional moves: where the
+// maximum of random data lies defeats a branch predictor.
+func poolArgRows(m float32, a0, a1, a2 []float32, h0, h1, h2 int) uint8 {
+	k := poolArgNone
+	if c := poolArg3(m, a2); c < 3 {
+		k = h2*3 + c
+	}
+	if c := poolArg3(m, a1); c < 3 {
+		k = h1*3 + c
+	}
+	if c := poolArg3(m, a0); c < 3 {
+		k = h0*3 + c
+	}
+	return uint8(k)
+}
+
+// poolArg3 returns the index of the first of a[0:3] equal to m, 3 when
+// none is.
+func poolArg3(m float32, a []float32) int {
+	a = a[:3]
+	k := 3
+	if a[2] == m {
+		k = 2
+	}
+	if a[1] == m {
+		k = 1
+	}
+	if a[0] == m {
+		k = 0
+	}
+	return k
 }

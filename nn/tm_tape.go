@@ -24,8 +24,36 @@ type tmStep struct {
 	// saved holds BatchNormalization batch statistics from the forward
 	// pass, so the backward pass need not recompute them.
 	saved map[*Node]*tmBNStats
+	// poolArg holds the window positions MaxPool nodes picked in the
+	// forward pass (poolMax3x3s2F32's arg), for their backward pass.
+	poolArg map[*Node]*tmPoolArg
 	// inplace: the forward op may write its output over input 0.
 	inplace bool
+	// backward: the backward pass of the running node will run, so it
+	// may record what that pass reads (poolArg).
+	backward bool
+}
+
+// tmPoolArg are the window positions a MaxPool node picked from the input
+// whose data starts at x.
+type tmPoolArg struct {
+	x   any
+	n   int
+	arg []uint8
+}
+
+// tmSavedPoolArg returns the window positions MaxPool node n recorded in
+// the forward pass of the tape being differentiated, if it recorded them
+// for input x.
+func tmSavedPoolArg(ctx *Context, n *Node, x *Tensor) []uint8 {
+	if ctx == nil || ctx.tm == nil {
+		return nil
+	}
+	a := ctx.tm.poolArg[n]
+	if a == nil || a.x != tmKey(x) || a.n != x.Len() {
+		return nil
+	}
+	return a.arg
 }
 
 // tmBNStats are the batch statistics a BatchNormalization node computed
@@ -242,7 +270,7 @@ func (g *Graph) ForwardTrain(ctx *Context, known map[string]*Tensor, targets, wr
 	tt := &tmTape{
 		pool: ctx.Buffers, bufs: map[any]*tmBuf{}, keep: map[string]bool{},
 		targets: map[string]bool{}, wrt: map[string]bool{}, release: map[int][]string{},
-		step: tmStep{saved: map[*Node]*tmBNStats{}},
+		step: tmStep{saved: map[*Node]*tmBNStats{}, poolArg: map[*Node]*tmPoolArg{}},
 	}
 	need := map[string]bool{}
 	for _, t := range targets {
@@ -445,9 +473,10 @@ func (g *Graph) ForwardTrain(ctx *Context, known map[string]*Tensor, targets, wr
 			// BatchNormalization can normalize in place (in a frozen
 			// prefix, where no backward reads its input).
 			tt.step.inplace = ctx.Observe == nil && n.Domain == "" && n.OpType == "BatchNormalization" && len(args) > 0 && free(0)
+			tt.step.backward = bw[i]
 			var err error
 			outs, err = runOp(&fctx, n, args)
-			tt.step.inplace = false
+			tt.step.inplace, tt.step.backward = false, false
 			if err != nil {
 				return nil, fmt.Errorf("node %s: %w", n.Label(), err)
 			}
