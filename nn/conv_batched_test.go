@@ -183,7 +183,7 @@ func TestPoolMax3x3s2MatchesGeneral(t *testing.T) {
 // poolArgNone and fall back to the scan).
 func TestPoolMaxArgBackMatchesScan(t *testing.T) {
 	rng := rand.New(rand.NewSource(6))
-	for _, in := range [][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {30, 31}} {
+	for _, in := range [][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {30, 31}, {37, 112}, {36, 75}} {
 		for _, pads := range [][]int{nil, {1, 1, 1, 1}, {0, 1, 1, 0}, {1, 0, 0, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}} {
 			a := convAttrs{autoPad: "NOTSET", strides: []int{2, 2}, pads: pads}
 			g, err := convMakeGeom(&a, in[:], []int{3, 3})

@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
+)
 
 // poolMax3x3s2F32 is max pooling with a 3×3 window and stride 2 (the
 // ResNet stem's), float32, 2-D, no dilation: each output takes the maximum
@@ -74,17 +78,37 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32, arg []uint8) bool 
 				switch nr {
 				case 3:
 					r0, r1, r2 := rows[0], rows[1], rows[2]
+					ow0 := owLo
+					if gemmasm.OK512 && owHi > owLo {
+						// AVX-512: 16 windows at a time.
+						b := 2*owLo - pl
+						var as []uint8
+						if ar != nil {
+							as = ar[owLo:owHi]
+						}
+						ow0 += gemmasm.MaxPool3x3s2(yr[owLo:owHi], as, r0[b:], r1[b:], r2[b:])
+					}
 					if ar != nil {
-						for ow := owLo; ow < owHi; ow++ {
+						for ow := ow0; ow < owHi; ow++ {
 							b := 2*ow - pl
 							a0, a1, a2 := r0[b:b+3], r1[b:b+3], r2[b:b+3]
 							m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2], a2[0], a2[1], a2[2])
 							yr[ow] = m
-							ar[ow] = poolArgRows(m, a0, a1, a2, 0, 1, 2)
+							k := poolArgNone
+							if c := poolArg3(m, a2); c < 3 {
+								k = 6 + c
+							}
+							if c := poolArg3(m, a1); c < 3 {
+								k = 3 + c
+							}
+							if c := poolArg3(m, a0); c < 3 {
+								k = c
+							}
+							ar[ow] = uint8(k)
 						}
 						break
 					}
-					for ow := owLo; ow < owHi; ow++ {
+					for ow := ow0; ow < owHi; ow++ {
 						b := 2*ow - pl
 						a0, a1, a2 := r0[b:b+3], r1[b:b+3], r2[b:b+3]
 						m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2], a2[0], a2[1], a2[2])
@@ -98,7 +122,14 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32, arg []uint8) bool 
 							a0, a1 := r0[b:b+3], r1[b:b+3]
 							m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2])
 							yr[ow] = m
-							ar[ow] = poolArgRows(m, a0, a1, a1, rkh[0], rkh[1], rkh[1])
+							k := poolArgNone
+							if c := poolArg3(m, a1); c < 3 {
+								k = rkh[1]*3 + c
+							}
+							if c := poolArg3(m, a0); c < 3 {
+								k = rkh[0]*3 + c
+							}
+							ar[ow] = uint8(k)
 						}
 						break
 					}
@@ -125,27 +156,10 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32, arg []uint8) bool 
 // whose maximum no element equals (a NaN): the backward pass scans it.
 const poolArgNone = 255
 
-// poolArgRows returns the window position kh·3+kw of the first element
-// (rows in order, then columns) of three window rows equal to m, whose
-// window rows are h0, h1 and h2; poolArgNone when none is. The conditional
-// assignments, last to first, compile to conditional moves: where the
-// maximum of random data lies defeats a branch predictor.
-func poolArgRows(m float32, a0, a1, a2 []float32, h0, h1, h2 int) uint8 {
-	k := poolArgNone
-	if c := poolArg3(m, a2); c < 3 {
-		k = h2*3 + c
-	}
-	if c := poolArg3(m, a1); c < 3 {
-		k = h1*3 + c
-	}
-	if c := poolArg3(m, a0); c < 3 {
-		k = h0*3 + c
-	}
-	return uint8(k)
-}
-
 // poolArg3 returns the index of the first of a[0:3] equal to m, 3 when
-// none is.
+// none is. Its conditional assignments, last to first, compile to
+// conditional moves: where the maximum of random data lies defeats a
+// branch predictor. (The pooling loops combine three rows the same way.)
 func poolArg3(m float32, a []float32) int {
 	a = a[:3]
 	k := 3

@@ -461,3 +461,27 @@ func Transpose16(cols int, src []float32, lds int, dst []float32, ldd int) int {
 	transpose16F32(n, &src[0], lds, &dst[0], ldd)
 	return n
 }
+
+//go:noescape
+func maxPool3x3s2F32(n int, r0, r1, r2, y *float32, arg *uint8)
+
+// MaxPool3x3s2 computes 3×3 stride-2 max pooling over three input rows
+// for the largest multiple of 16 outputs, at most len(y), whose windows
+// lie inside all three rows, and returns that count: y[j] is the maximum
+// of r_i[2j+c] for i, c in 0..2 (NaN when any is NaN), and when arg is not
+// nil arg[j] = i·3+c of the first of them equal to y[j] (255 when none
+// is). Only call it when OK512 is true.
+func MaxPool3x3s2(y []float32, arg []uint8, r0, r1, r2 []float32) int {
+	w := min(len(r0), len(r1), len(r2))
+	n := min(len(y), (w-2)/2) &^ 15
+	if n <= 0 {
+		return 0
+	}
+	var a *uint8
+	if arg != nil {
+		_ = arg[n-1]
+		a = &arg[0]
+	}
+	maxPool3x3s2F32(n, &r0[0], &r1[0], &r2[0], &y[0], a)
+	return n
+}

@@ -701,3 +701,128 @@ tr16loop:
 	JNZ  tr16loop
 	VZEROUPPER
 	RET
+
+// Lane indices of the even and odd elements of a pair of 16-float vectors.
+DATA poolEvenIdx<>+0(SB)/8, $0x0000000200000000
+DATA poolEvenIdx<>+8(SB)/8, $0x0000000600000004
+DATA poolEvenIdx<>+16(SB)/8, $0x0000000a00000008
+DATA poolEvenIdx<>+24(SB)/8, $0x0000000e0000000c
+DATA poolEvenIdx<>+32(SB)/8, $0x0000001200000010
+DATA poolEvenIdx<>+40(SB)/8, $0x0000001600000014
+DATA poolEvenIdx<>+48(SB)/8, $0x0000001a00000018
+DATA poolEvenIdx<>+56(SB)/8, $0x0000001e0000001c
+GLOBL poolEvenIdx<>(SB), RODATA|NOPTR, $64
+
+// POOLROW loads the 33 values from (R) needed by 16 windows of one row
+// (window j reads R[2j], R[2j+1], R[2j+2]) and leaves column 0, 1 and 2
+// of the 16 windows in A, B and C. Z31 holds the even lane indices, Z30
+// the odd ones; Z9 is scratch.
+#define POOLROW(R, A, B, C) \
+	VMOVUPS (R), A \
+	VMOVUPS (R), B \
+	VMOVUPS 64(R), Z9 \
+	VPERMT2PS Z9, Z31, A \
+	VPERMT2PS Z9, Z30, B \
+	VMOVUPS 8(R), C \
+	VMOVUPS 72(R), Z9 \
+	VPERMT2PS Z9, Z31, C
+
+// func maxPool3x3s2F32(n int, r0, r1, r2, y *float32, arg *uint8)
+//
+// AVX-512 3×3 stride-2 max pooling of n outputs (a positive multiple of
+// 16) from three input rows: y[j] is the maximum of r_i[2j+c] for i, c in
+// 0..2 (NaN when any of them is NaN), and with arg not nil, arg[j] is the
+// position i·3+c of the first of them (in that order) equal to y[j], 255
+// when none is (a NaN window). It reads r_i[0 : 2n+2].
+TEXT ·maxPool3x3s2F32(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), R8
+	MOVQ r2+24(FP), R9
+	MOVQ y+32(FP), DI
+	MOVQ arg+40(FP), DX
+	VMOVUPS poolEvenIdx<>(SB), Z31
+	MOVL $1, AX
+	VPBROADCASTD AX, Z30
+	VPADDD Z30, Z31, Z30
+	MOVL $0x7fc00000, AX
+	VPBROADCASTD AX, Z19
+	MOVL $255, AX
+	VPBROADCASTD AX, Z29
+	MOVL $0, AX
+	VPBROADCASTD AX, Z20
+	MOVL $1, AX
+	VPBROADCASTD AX, Z21
+	MOVL $2, AX
+	VPBROADCASTD AX, Z22
+	MOVL $3, AX
+	VPBROADCASTD AX, Z23
+	MOVL $4, AX
+	VPBROADCASTD AX, Z24
+	MOVL $5, AX
+	VPBROADCASTD AX, Z25
+	MOVL $6, AX
+	VPBROADCASTD AX, Z26
+	MOVL $7, AX
+	VPBROADCASTD AX, Z27
+	MOVL $8, AX
+	VPBROADCASTD AX, Z28
+
+mploop:
+	POOLROW(SI, Z0, Z1, Z2)
+	POOLROW(R8, Z3, Z4, Z5)
+	POOLROW(R9, Z6, Z7, Z8)
+	VMAXPS Z1, Z0, Z10
+	VMAXPS Z3, Z2, Z11
+	VMAXPS Z5, Z4, Z12
+	VMAXPS Z7, Z6, Z13
+	VMAXPS Z11, Z10, Z10
+	VMAXPS Z13, Z12, Z12
+	VMAXPS Z12, Z10, Z10
+	VMAXPS Z8, Z10, Z13
+	// NaN lanes: any unordered pair.
+	VCMPPS $3, Z1, Z0, K1
+	VCMPPS $3, Z3, Z2, K2
+	KORW K2, K1, K1
+	VCMPPS $3, Z5, Z4, K2
+	KORW K2, K1, K1
+	VCMPPS $3, Z7, Z6, K2
+	KORW K2, K1, K1
+	VCMPPS $3, Z8, Z8, K2
+	KORW K2, K1, K1
+	VMOVAPS Z19, K1, Z13
+	VMOVUPS Z13, (DI)
+	TESTQ DX, DX
+	JZ    mpnext
+	// The first position equal to the maximum: set from last to first.
+	VMOVDQA32 Z29, Z14
+	VCMPPS $0, Z13, Z8, K1
+	VMOVDQA32 Z28, K1, Z14
+	VCMPPS $0, Z13, Z7, K1
+	VMOVDQA32 Z27, K1, Z14
+	VCMPPS $0, Z13, Z6, K1
+	VMOVDQA32 Z26, K1, Z14
+	VCMPPS $0, Z13, Z5, K1
+	VMOVDQA32 Z25, K1, Z14
+	VCMPPS $0, Z13, Z4, K1
+	VMOVDQA32 Z24, K1, Z14
+	VCMPPS $0, Z13, Z3, K1
+	VMOVDQA32 Z23, K1, Z14
+	VCMPPS $0, Z13, Z2, K1
+	VMOVDQA32 Z22, K1, Z14
+	VCMPPS $0, Z13, Z1, K1
+	VMOVDQA32 Z21, K1, Z14
+	VCMPPS $0, Z13, Z0, K1
+	VMOVDQA32 Z20, K1, Z14
+	VPMOVDB Z14, (DX)
+	ADDQ $16, DX
+
+mpnext:
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $128, R9
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JNZ  mploop
+	VZEROUPPER
+	RET

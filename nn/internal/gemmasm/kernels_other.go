@@ -88,3 +88,6 @@ func Transpose8(cols int, src []float32, lds int, dst []float32, ldd int) int { 
 
 // Transpose16 transposes nothing without the assembly kernels: it returns 0.
 func Transpose16(cols int, src []float32, lds int, dst []float32, ldd int) int { return 0 }
+
+// MaxPool3x3s2 pools nothing without the assembly kernels: it returns 0.
+func MaxPool3x3s2(y []float32, arg []uint8, r0, r1, r2 []float32) int { return 0 }

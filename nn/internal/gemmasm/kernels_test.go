@@ -179,6 +179,68 @@ func checkTranspose(t *testing.T, rows, cols int, fn func(int, []float32, int, [
 	}
 }
 
+// TestMaxPool3x3s2 checks the AVX-512 pooling rows against a scalar
+// reference with ties (values on a coarse grid) and NaNs, with and without
+// the positions, and that it stops where its windows would leave a row.
+func TestMaxPool3x3s2(t *testing.T) {
+	if !OK512 {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewSource(4))
+	for _, w := range []int{33, 34, 65, 111, 112, 200} {
+		var rows [3][]float32
+		for i := range rows {
+			rows[i] = make([]float32, w)
+			for j := range rows[i] {
+				rows[i][j] = float32(r.Intn(5))
+			}
+		}
+		rows[1][w/3] = float32(math.NaN())
+		y := make([]float32, w)
+		arg := make([]uint8, w)
+		for _, withArg := range []bool{true, false} {
+			a := arg
+			if !withArg {
+				a = nil
+			}
+			n := MaxPool3x3s2(y, a, rows[0], rows[1], rows[2])
+			if want := (w - 2) / 2 &^ 15; n != want {
+				t.Fatalf("w=%d: pooled %d, want %d", w, n, want)
+			}
+			for j := 0; j < n; j++ {
+				m, k, nan := float32(math.Inf(-1)), -1, false
+				for i := 0; i < 3; i++ {
+					for c := 0; c < 3; c++ {
+						v := rows[i][2*j+c]
+						nan = nan || v != v
+						if v > m {
+							m = v
+						}
+					}
+				}
+				for i := 0; i < 3 && k < 0 && !nan; i++ {
+					for c := 0; c < 3 && k < 0; c++ {
+						if rows[i][2*j+c] == m {
+							k = i*3 + c
+						}
+					}
+				}
+				if nan {
+					if y[j] == y[j] {
+						t.Fatalf("w=%d: y[%d] = %v, want NaN", w, j, y[j])
+					}
+					k = 255
+				} else if y[j] != m {
+					t.Fatalf("w=%d: y[%d] = %v, want %v", w, j, y[j], m)
+				}
+				if withArg && int(arg[j]) != k {
+					t.Fatalf("w=%d: arg[%d] = %d, want %d", w, j, arg[j], k)
+				}
+			}
+		}
+	}
+}
+
 // TestKernel16OffsMasked checks the masked tail kernels against float64
 // sums for every row and column count, with bias, load and clamp, and that
 // no column past cols is written. B's rows end right after their cols
