@@ -17,6 +17,8 @@ package nn
 // GOMAXPROCS), im2col, col2im and the gathers over samples × channels.
 // Only ungrouped convolutions (group = 1) take this path.
 
+import "github.com/graftml/graft/nn/internal/gemmasm"
+
 // convBatchBudget bounds the column matrix of one chunk, in elements
 // (8M floats: 32 MB).
 const convBatchBudget = 8 << 20
@@ -136,10 +138,29 @@ func convForwardBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 // samples.
 func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w, dy, dx, dw []T) {
 	K := C * g.kSize
-	col, releaseCol := convBuf[T](K * nb * g.outSz)
+	// col has one row of zeros after its K rows (rowsW's ragged last panel).
+	col, releaseCol := convBuf[T]((K + 1) * nb * g.outSz)
 	defer releaseCol()
 	dyc, releaseDy := convBuf[T](M * nb * g.outSz)
 	defer releaseDy()
+	// float32 on AVX-512 CPUs: dWᵀ = col·dỸᵀ on KernelR6x32, which reads
+	// col's rows in place, with dỸ transposed (rowsW), instead of a BLAS
+	// product: accumulated over the chunks in acc, stored once.
+	var rowsW struct {
+		on         bool
+		acc, dyT   []float32
+		aoffs      []int
+		relA, relT func()
+	}
+	if _, ok := any(x).([]float32); ok && dw != nil && gemmasm.OK512 {
+		rowsW.on = true
+		rowsW.acc, rowsW.relA = convBuf[float32](K * M)
+		defer rowsW.relA()
+		rowsW.dyT, rowsW.relT = convBuf[float32](nb*g.outSz*M + 2*gemmNR)
+		defer rowsW.relT()
+		clear(rowsW.dyT[nb*g.outSz*M:])
+		rowsW.aoffs = make([]int, K)
+	}
 	pointwise := convPointwise(g)
 	if dx != nil && !pointwise {
 		clear(dx)
@@ -157,7 +178,19 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 		cnb := min(nb, N-n0)
 		ld := cnb * g.outSz
 		convGatherChunk(dy, M, g.outSz, n0, cnb, dyc)
-		if dw != nil {
+		if dw != nil && rowsW.on {
+			convChunkCols(g, C, n0, cnb, x, col)
+			cf := any(col).([]float32)
+			clear(cf[K*ld : (K+1)*ld])
+			gemmParallel((M+15)/16, func(lo, hi int) {
+				m0, m1 := lo*16, min(hi*16, M)
+				convTransposeF32(rowsW.dyT[m0:], M, any(dyc).([]float32)[m0*ld:], ld, m1-m0, ld)
+			})
+			for r := range rowsW.aoffs {
+				rowsW.aoffs[r] = r * ld
+			}
+			cvgWeightRows(K, M, ld, 1, cf, func(int) int { return 0 }, rowsW.aoffs, K*ld, rowsW.dyT, rowsW.acc, n0 == 0)
+		} else if dw != nil {
 			convChunkCols(g, C, n0, cnb, x, col)
 			var beta T
 			if n0 > 0 {
@@ -188,6 +221,9 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 				}
 			})
 		}
+	}
+	if rowsW.on {
+		cvgWeightStore(K, M, rowsW.acc, any(dw).([]float32), false)
 	}
 }
 

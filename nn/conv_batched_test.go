@@ -73,6 +73,60 @@ func TestConvBatchedMatchesPerSample(t *testing.T) {
 	}
 }
 
+// The float32 batched backward pass (whose weight gradient runs on
+// KernelR6x32 on AVX-512 CPUs) agrees with the float64 per-sample kernel
+// to float32 rounding, in one chunk and in several, with output channels
+// that fill no, one and several 32-wide panels and row counts that leave a
+// ragged last panel.
+func TestConvBackBatchedF32(t *testing.T) {
+	cases := []struct {
+		name          string
+		in, k         []int
+		strides, pads []int
+		N, C, M       int
+	}{
+		{"3x3 pad1 M5", []int{7, 6}, []int{3, 3}, nil, []int{1, 1, 1, 1}, 5, 3, 5},
+		{"3x3 pad1 M40", []int{7, 7}, []int{3, 3}, nil, []int{1, 1, 1, 1}, 4, 5, 40},
+		{"3x3 s2 M64", []int{9, 8}, []int{3, 3}, []int{2, 2}, []int{1, 1, 1, 1}, 3, 4, 64},
+		{"1x1 s2 M33", []int{6, 6}, []int{1, 1}, []int{2, 2}, nil, 3, 12, 33},
+	}
+	rng := rand.New(rand.NewSource(8))
+	for _, tc := range cases {
+		a := convAttrs{autoPad: "NOTSET", strides: tc.strides, pads: tc.pads}
+		g := convTestGeom(t, &a, tc.in, tc.k)
+		K := tc.C * g.kSize
+		x := randF64(rng, tc.N*tc.C*g.inSize).F64
+		w := randF64(rng, tc.M*K).F64
+		dy := randF64(rng, tc.N*tc.M*g.outSz).F64
+		wantDX := make([]float64, len(x))
+		wantDW := make([]float64, len(w))
+		cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, wantDX, wantDW)
+		for _, nb := range []int{1, 2, tc.N} {
+			dx := make([]float32, len(x))
+			dw := make([]float32, len(w))
+			for i := range dw {
+				dw[i] = float32(math.NaN()) // must be overwritten
+			}
+			cvgConvBackBatched(g, tc.N, tc.C, tc.M, nb, toF32(x), toF32(w), toF32(dy), dx, dw)
+			for _, c := range []struct {
+				what string
+				got  []float32
+				want []float64
+			}{{"dx", dx, wantDX}, {"dw", dw, wantDW}} {
+				scale := 0.0
+				for _, v := range c.want {
+					scale = max(scale, math.Abs(v))
+				}
+				for i, v := range c.want {
+					if d := math.Abs(float64(c.got[i]) - v); !(d <= 1e-5*(scale+1)) {
+						t.Fatalf("%s nb=%d: %s[%d] = %v, want %v", tc.name, nb, c.what, i, c.got[i], v)
+					}
+				}
+			}
+		}
+	}
+}
+
 func convBatchedClose(t *testing.T, what string, got, want []float64) {
 	t.Helper()
 	for i := range want {

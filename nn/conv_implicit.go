@@ -296,11 +296,6 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 	clear(dyT[nb*L*M:])
 	acc, releaseA := convBuf[float32](K * M)
 	defer releaseA()
-	panels := (K + gemmMR - 1) / gemmMR
-	// Blocks of up to cvgConvWeightRB panels, at least 4 per thread when
-	// there are few panels (an RGB stem has 25), for balance.
-	rb := max(1, min(cvgConvWeightRB, panels/(4*runtime.GOMAXPROCS(0))))
-	blocks := (panels + rb - 1) / rb
 	for n0 := 0; n0 < N; n0 += nb {
 		cnb := min(nb, N-n0)
 		gemmParallel(cnb, func(lo, hi int) {
@@ -325,62 +320,101 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 				}
 			}
 		})
-		gemmParallel(blocks, func(lo, hi int) {
-			bo := make([]int, cvgConvWeightKC)
-			var arows [gemmMR]int
-			var tmp [gemmMR * 2 * gemmNR]float32
-			for blk := lo; blk < hi; blk++ {
-				p0, p1 := blk*rb, min((blk+1)*rb, panels)
-				for j := 0; j < cnb; j++ {
-					aBase := j * P // sample j's rows of A in xs
-					if inPlace {
-						aBase = (n0 + j) * P
-					}
-					for pc := 0; pc < L; pc += cvgConvWeightKC {
-						kb := min(cvgConvWeightKC, L-pc)
-						load := n0+j > 0 || pc > 0
-						for jr := 0; jr < M; jr += 2 * gemmNR {
-							for p := 0; p < kb; p++ {
-								bo[p] = (j*L+pc+p)*M + jr
+		aBase := func(j int) int { return j * P } // sample j's rows of A in xs
+		if inPlace {
+			aBase = func(j int) int { return (n0 + j) * P }
+		}
+		cvgWeightRows(K, M, L, cnb, xs, aBase, aoffs, zeroRow, dyT, acc, n0 == 0)
+	}
+	cvgWeightStore(K, M, acc, dw, false)
+}
+
+// cvgWeightRows accumulates the transposed weight gradient
+//
+//	acc[r][m] (+)= Σ_(j<cnb) Σ_(q<L) xs[aBase(j)+aoffs[r]+q]·dyT[(j·L+q)·M+m]
+//
+// for r < K, m < M, overwriting acc when first: A's rows are read in place
+// at any offsets (KernelR6x32) and B is dyT, sample j's [L][M] block of
+// transposed output gradients, with 32 values of slack after the last.
+// xs[zeroRow:] holds L zeros for the rows past K of a ragged last panel.
+// Workers own disjoint blocks of rows of acc, whose accumulators stay in
+// cache while every sample streams past them.
+func cvgWeightRows(K, M, L, cnb int, xs []float32, aBase func(j int) int, aoffs []int, zeroRow int, dyT, acc []float32, first bool) {
+	panels := (K + gemmMR - 1) / gemmMR
+	// Blocks of up to cvgConvWeightRB panels, at least 4 per thread when
+	// there are few panels (an RGB stem has 25), for balance.
+	rb := max(1, min(cvgConvWeightRB, panels/(4*runtime.GOMAXPROCS(0))))
+	blocks := (panels + rb - 1) / rb
+	gemmParallel(blocks, func(lo, hi int) {
+		bo := make([]int, cvgConvWeightKC)
+		var arows [gemmMR]int
+		var tmp [gemmMR * 2 * gemmNR]float32
+		for blk := lo; blk < hi; blk++ {
+			p0, p1 := blk*rb, min((blk+1)*rb, panels)
+			for j := 0; j < cnb; j++ {
+				ab := aBase(j)
+				for pc := 0; pc < L; pc += cvgConvWeightKC {
+					kb := min(cvgConvWeightKC, L-pc)
+					load := !first || j > 0 || pc > 0
+					for jr := 0; jr < M; jr += 2 * gemmNR {
+						for p := 0; p < kb; p++ {
+							bo[p] = (j*L+pc+p)*M + jr
+						}
+						nr := min(2*gemmNR, M-jr)
+						for ip := p0; ip < p1; ip++ {
+							r0 := ip * gemmMR
+							mr := min(gemmMR, K-r0)
+							for i := range arows {
+								if i < mr {
+									arows[i] = ab + aoffs[r0+i] + pc
+								} else {
+									arows[i] = zeroRow
+								}
 							}
-							nr := min(2*gemmNR, M-jr)
-							for ip := p0; ip < p1; ip++ {
-								r0 := ip * gemmMR
-								mr := min(gemmMR, K-r0)
-								for i := range arows {
-									if i < mr {
-										arows[i] = aBase + aoffs[r0+i] + pc
-									} else {
-										arows[i] = zeroRow
+							if mr == gemmMR && nr == 2*gemmNR {
+								gemmasm.KernelR6x32(kb, arows[:], xs, dyT, bo, acc[r0*M+jr:], M, load)
+								continue
+							}
+							gemmasm.KernelR6x32(kb, arows[:], xs, dyT, bo, tmp[:], 2*gemmNR, false)
+							for i := 0; i < mr; i++ {
+								row := acc[(r0+i)*M+jr:][:nr]
+								t := tmp[i*2*gemmNR:][:nr]
+								if load {
+									for q := range row {
+										row[q] += t[q]
 									}
-								}
-								if mr == gemmMR && nr == 2*gemmNR {
-									gemmasm.KernelR6x32(kb, arows[:], xs, dyT, bo, acc[r0*M+jr:], M, load)
-									continue
-								}
-								gemmasm.KernelR6x32(kb, arows[:], xs, dyT, bo, tmp[:], 2*gemmNR, false)
-								for i := 0; i < mr; i++ {
-									row := acc[(r0+i)*M+jr:][:nr]
-									t := tmp[i*2*gemmNR:][:nr]
-									if load {
-										for q := range row {
-											row[q] += t[q]
-										}
-									} else {
-										copy(row, t)
-									}
+								} else {
+									copy(row, t)
 								}
 							}
 						}
 					}
 				}
 			}
+		}
+	})
+}
+
+// cvgWeightStore writes the transposed weight gradient acc [K][M] to dw
+// [M][K], adding to it when add.
+func cvgWeightStore(K, M int, acc, dw []float32, add bool) {
+	if !add && gemmasm.OK {
+		// 16 rows of acc (columns of dw) per task.
+		gemmParallel((K+15)/16, func(lo, hi int) {
+			r0, r1 := lo*16, min(hi*16, K)
+			convTransposeF32(dw[r0:], K, acc[r0*M:], M, r1-r0, M)
 		})
+		return
 	}
-	// acc is dWᵀ [K][M]; dw is [M][K].
 	gemmParallel(M, func(lo, hi int) {
 		for m := lo; m < hi; m++ {
 			row := dw[m*K:][:K]
+			if add {
+				for k := range row {
+					row[k] += acc[k*M+m]
+				}
+				continue
+			}
 			for k := range row {
 				row[k] = acc[k*M+m]
 			}
