@@ -28,14 +28,30 @@ type gemmOffsA struct {
 // product uses it any more.
 func gemmOffsPack(trans bool, m, k int, a []float32, lda int) *gemmOffsA {
 	pa := &gemmOffsA{m: m, k: k, mPad: (m + gemmMR - 1) / gemmMR * gemmMR}
-	pa.buf = gemmGetBuf(pa.mPad*k + 2) // gemmPackA's slack
+	pa.buf = gemmGetBuf(pa.mPad * k)
 	pa.data = *pa.buf
-	for pc := 0; pc < k; pc += gemmOffsKC {
-		kb := min(gemmOffsKC, k-pc)
-		gemmPackA(trans, a, lda, 0, m, pc, kb, 1, pa.data[pc*pa.mPad:])
+	// Tasks of an inner-dimension block and up to 16 row panels (96 rows,
+	// whole cache lines of a transposed A), in parallel for a large A (a
+	// layer's weights: 2.4M values in resnet18's last layers, packed on
+	// every call).
+	blocks := (k + gemmOffsKC - 1) / gemmOffsKC
+	const groupRows = 16 * gemmMR
+	groups := (m + groupRows - 1) / groupRows
+	pack := func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			b, ic := t/groups, t%groups*groupRows
+			pc := b * gemmOffsKC
+			kb := min(gemmOffsKC, k-pc)
+			gemmPackA(trans, a, lda, ic, min(groupRows, m-ic), pc, kb, 1, pa.data[pc*pa.mPad+ic*kb:])
+		}
 	}
+	gemmParallelIf(m*k >= gemmOffsPackParallel, blocks*groups, pack)
 	return pa
 }
+
+// gemmOffsPackParallel is the size of A (values) from which gemmOffsPack
+// packs in parallel.
+const gemmOffsPackParallel = 1 << 16
 
 // gemmOffsRows describes A (m×k) with A[i][p] = base[offs[i]+p]; every row
 // must lie inside base. Nothing is packed until a product runs.

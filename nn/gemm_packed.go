@@ -116,12 +116,12 @@ func gemmPackA(trans bool, a []float32, lda, ic, mb, pc, kb int, alpha float32, 
 		if mr == gemmMR {
 			row := ic + ir
 			if !trans {
-				// Eight columns at a time by the vector transpose (alpha 1;
-				// it stores 2 values past each group, which the next group,
-				// panel or block overwrites: buffers carry 2 of slack).
+				// Eight columns at a time by the vector transpose (alpha 1),
+				// which leaves the last columns to the loop below and
+				// writes nothing past the panel.
 				p0 := 0
 				if alpha == 1 && gemmKernelOK {
-					p0 = gemmasm.PackA6(kb, a[row*lda+pc:], lda, panel[:gemmMR*kb+2])
+					p0 = gemmasm.PackA6(kb, a[row*lda+pc:], lda, panel[:gemmMR*kb])
 				}
 				r0 := a[row*lda+pc:][:kb]
 				r1 := a[(row+1)*lda+pc:][:kb]

@@ -304,11 +304,12 @@ func packA6(kb int, src *float32, lda int, dst *float32)
 
 // PackA6 packs 6 rows of A (row i is src[i*lda:]) into dst as groups of
 // 6, dst[p*6+i] = src[i*lda+p], for the largest p range whose length is a
-// multiple of 8 and at most kb, and returns that length. dst must hold 2
-// values more than it packs (each group is stored 8 wide). Only call it
-// when OK is true.
+// multiple of 8 and less than kb, and returns that length. Each group is
+// stored 8 wide, so the packing writes 2 values past the range, which the
+// caller's packing of the remaining columns overwrites: nothing past the
+// panel's 6·kb values is written. Only call it when OK is true.
 func PackA6(kb int, src []float32, lda int, dst []float32) int {
-	n := kb &^ 7
+	n := (kb - 1) &^ 7
 	if n == 0 {
 		return 0
 	}

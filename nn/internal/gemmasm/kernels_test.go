@@ -110,18 +110,18 @@ func TestPackA6(t *testing.T) {
 	if !OK {
 		t.Skip("no AVX2/FMA")
 	}
-	for _, kb := range []int{7, 8, 16, 29} {
+	for _, kb := range []int{7, 8, 9, 16, 17, 29} {
 		lda := kb + 3
 		src := make([]float32, 6*lda)
 		for i := range src {
 			src[i] = float32(i)
 		}
-		dst := make([]float32, kb*6+2)
+		dst := make([]float32, kb*6)
 		for i := range dst {
 			dst[i] = -1
 		}
 		n := PackA6(kb, src, lda, dst)
-		if n != kb&^7 {
+		if n != (kb-1)&^7 {
 			t.Fatalf("kb=%d: packed %d", kb, n)
 		}
 		for p := 0; p < n; p++ {
