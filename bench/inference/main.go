@@ -137,12 +137,21 @@ func main() {
 // each run and took CPU from graft's runs that followed at once.
 const ortSpinPause = 200 * time.Millisecond
 
+// blockWarm is the number of untimed runs that start every block of
+// either engine. The first run after an idle spell is slow on this
+// virtual machine (graft mobilenet_v2 at batch 8: 48-71 ms after a 200 ms
+// sleep, 41 ms back to back; 20 ms of busy work before it removed the
+// difference), and without them only graft's blocks, which follow the
+// pause, started cold while onnxruntime's followed graft's runs.
+const blockWarm = 1
+
 // measurePair times graft and onnxruntime (when ortErr is nil) on the
 // same random inputs at each batch size, in alternating blocks: after
 // warm untimed runs of each, rounds rounds of runs/rounds timed runs of
-// graft then of onnxruntime. A slow phase of a shared machine then slows
-// both engines' medians alike instead of whichever ran in it. Graft's
-// outputs are compared with onnxruntime's.
+// graft then of onnxruntime, each block after blockWarm untimed runs. A
+// slow phase of a shared machine then slows both engines' medians alike
+// instead of whichever ran in it. Graft's outputs are compared with
+// onnxruntime's.
 func measurePair(name, path string, g *nn.Graph, batches []int, threads, runs, warm, rounds int, ortErr error) []row {
 	rounds = max(1, min(rounds, runs))
 	var sess *ortref.Session
@@ -190,14 +199,14 @@ func measurePair(name, path string, g *nn.Graph, batches []int, threads, runs, w
 			if sess != nil {
 				time.Sleep(ortSpinPause)
 			}
-			out, t, err := timeGraft(g, feed, n)
+			out, t, err := timeGraft(g, feed, blockWarm+n)
 			if err != nil {
 				r.Note = "graft: " + err.Error()
 				break
 			}
-			gt, graftOut = append(gt, t...), out
+			gt, graftOut = append(gt, t[blockWarm:]...), out
 			if sess != nil {
-				t, out, err := timeORT(sess, feed, n, 0)
+				t, out, err := timeORT(sess, feed, n, blockWarm)
 				if err != nil {
 					r.Note = "onnxruntime: " + err.Error()
 					sess.Close()
