@@ -419,6 +419,8 @@ func (t *Trainer) restore(s map[string][]float32) {
 			copy(p.Value.F32, v)
 		}
 	}
+	// The values changed in place: Run must not reuse weights it packed.
+	t.G.ReleaseBuffers()
 }
 
 func clipGlobalNorm(gs []*nn.Tensor, maxNorm float64) {

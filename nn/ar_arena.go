@@ -210,12 +210,27 @@ func (g *Graph) arRelease(p *arPool) {
 }
 
 // ReleaseBuffers drops the buffers Run keeps between runs for reuse (the
-// memory of the intermediate values of one run per concurrent caller).
-// The next Run allocates them again.
+// memory of the intermediate values of one run per concurrent caller) and
+// the weights it keeps packed for its matrix products. The next Run
+// allocates and packs them again. Forward and ForwardTrain call it; call it
+// after changing the values of parameters or constants in place, so that
+// the next Run reads the new values.
 func (g *Graph) ReleaseBuffers() {
 	g.arMu.Lock()
 	g.arIdle = nil
+	g.packs = nil
 	g.arMu.Unlock()
+}
+
+// packCache returns the packed-weight cache of plain inference runs,
+// making it on first use.
+func (g *Graph) packCache() *packCache {
+	g.arMu.Lock()
+	defer g.arMu.Unlock()
+	if g.packs == nil {
+		g.packs = newPackCache(g)
+	}
+	return g.packs
 }
 
 // arPlan returns g's execution plan, building it on first use.

@@ -112,8 +112,9 @@ func convForwardBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 	var pw *gemmOffsA
 	var offs []int
 	if wf, ok := any(w).([]float32); ok && gemmKernelOK {
-		pw = gemmOffsPack(false, M, K, wf, K)
-		defer pw.release()
+		var release func()
+		pw, release = g.packs.pack(false, M, K, wf, K)
+		defer release()
 		offs = make([]int, K)
 	}
 	for n0 := 0; n0 < N; n0 += nb {

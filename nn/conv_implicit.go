@@ -64,8 +64,8 @@ const convStreamMin = 4 << 20
 // a time with the product split over threads).
 func convForwardImplicitF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 	K := C * g.kSize
-	pa := gemmOffsPack(false, M, K, w, K)
-	defer pa.release()
+	pa, release := g.packs.pack(false, M, K, w, K)
+	defer release()
 	perSample := N >= runtime.GOMAXPROCS(0)
 	if convPointwise(g) {
 		offs := make([]int, C)

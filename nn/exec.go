@@ -99,6 +99,7 @@ func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor
 		pool = g.arAcquire()
 		rc := *ctx
 		rc.ar = pool
+		rc.packs = g.packCache()
 		orig := ctx
 		ctx = &rc
 		defer func() {

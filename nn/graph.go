@@ -239,8 +239,11 @@ type Graph struct {
 	// arMu guards plan creation in Run and arIdle, the buffer pools kept
 	// between inference runs (see arPool); arPoison makes new pools fill
 	// handed-out buffers with NaN (tests).
-	arMu     sync.Mutex
-	arIdle   []*arPool
+	arMu   sync.Mutex
+	arIdle []*arPool
+	// packs caches packed constant weights for plain inference runs
+	// (guarded by arMu; nil until a run needs it).
+	packs    *packCache
 	arPoison bool
 }
 
@@ -281,9 +284,15 @@ func (g *Graph) Producers() map[string]*Node {
 	return m
 }
 
-// Invalidate drops cached execution plans; call it after editing Nodes,
-// Inputs or Outputs.
-func (g *Graph) Invalidate() { g.plan = nil }
+// Invalidate drops cached execution plans and the weights Run keeps packed;
+// call it after editing Nodes, Inputs, Outputs or Params (after changing
+// only parameter values in place, ReleaseBuffers is enough).
+func (g *Graph) Invalidate() {
+	g.plan = nil
+	g.arMu.Lock()
+	g.packs = nil
+	g.arMu.Unlock()
+}
 
 // SortNodes orders Nodes topologically (stable with respect to the original
 // order). It fails on cycles and on inputs that no node, parameter, constant

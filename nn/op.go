@@ -39,6 +39,9 @@ type Context struct {
 	Buffers *BufferPool
 	// tm is the state of the ForwardTrain tape being run or differentiated.
 	tm *tmStep
+	// packs is the packed-weight cache of the current plain Graph.Run (nil
+	// elsewhere).
+	packs *packCache
 }
 
 // NewContext returns an inference context.

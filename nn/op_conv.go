@@ -99,6 +99,7 @@ func (c *convOp) run(ctx *Context, in []*Tensor, act *convAct) ([]*Tensor, error
 	if act != nil {
 		geo.act, geo.actLo, geo.actHi = true, act.lo, act.hi
 	}
+	geo.packs = ctx.packs
 	// convForward writes every element of y.
 	y := ctx.arNew(x.DType, append([]int{N, M}, geo.outShape()...)...)
 	if y.F32 != nil {

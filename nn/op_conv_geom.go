@@ -65,6 +65,8 @@ type convGeom struct {
 	// is computed (a Relu or Clip fused into the convolution at inference).
 	act          bool
 	actLo, actHi float64
+	// packs, when set (plain inference), keeps the packed weights.
+	packs *packCache
 }
 
 // convEpilogue applies g's fused activation, if any, to outputs s.

@@ -202,7 +202,7 @@ func (g *Graph) pfBlockRun(ctx *Context, b *pfBlock, vals map[string]*Tensor) (y
 	if !f32(x) || x.Rank() != 4 {
 		return nil, false
 	}
-	bg := pfBlockGeom{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3]}
+	bg := pfBlockGeom{N: x.Shape[0], C: x.Shape[1], H: x.Shape[2], W: x.Shape[3], packs: ctx.packs}
 	wd := in(b.dw, 1)
 	if !f32(wd) || wd.Rank() != 4 || wd.Shape[1] != 1 {
 		return nil, false
@@ -277,6 +277,8 @@ type pfBlockGeom struct {
 	// rows, when positive, sets the band height in output rows instead
 	// of the budget (tests use it to run many bands on small inputs).
 	rows int
+	// packs keeps the packed weights between runs (nil: pack every run).
+	packs *packCache
 }
 
 // pfBlockBudget bounds, in values, a thread's expanded rows and depthwise
@@ -329,8 +331,9 @@ func pfBlockF32(bg *pfBlockGeom, x, we, be, wd, bd, wp, bp, y []float32) {
 	var offsE []int
 	outE := gemmOffsOut{bias: be}
 	if expand {
-		paE = gemmOffsPack(false, Cd, C, we, C)
-		defer paE.release()
+		var release func()
+		paE, release = bg.packs.pack(false, Cd, C, we, C)
+		defer release()
 		offsE = make([]int, C)
 		for c := range offsE {
 			offsE[c] = c * HW
@@ -343,8 +346,8 @@ func pfBlockF32(bg *pfBlockGeom, x, we, be, wd, bd, wp, bp, y []float32) {
 		}
 	}
 	clampE := gemmOffsOut{clamp: true, lo: outE.lo, hi: outE.hi}
-	paP := gemmOffsPack(false, M, Cd, wp, Cd)
-	defer paP.release()
+	paP, releaseP := bg.packs.pack(false, M, Cd, wp, Cd)
+	defer releaseP()
 	offsP := make([]int, Cd)
 	for m := range offsP {
 		offsP[m] = m * dS

@@ -262,6 +262,8 @@ func (g *Graph) ForwardTrain(ctx *Context, known map[string]*Tensor, targets, wr
 	if ctx == nil {
 		ctx = NewContext(nil)
 	}
+	// Training changes the parameters: Run's packed weights go.
+	g.ReleaseBuffers()
 	if len(targets) == 0 {
 		for _, o := range g.Outputs {
 			targets = append(targets, o.Name)

@@ -51,6 +51,8 @@ func (c *Checkpoint) RestoreParams(g *nn.Graph) (missing []string, err error) {
 		copy(dst.I64, src.I64)
 		copy(dst.Bool, src.Bool)
 	}
+	// The values changed in place: Run must not reuse weights it packed.
+	g.ReleaseBuffers()
 	for name := range g.Params {
 		if _, ok := c.Params[name]; !ok {
 			missing = append(missing, name)
