@@ -86,6 +86,10 @@ func (g *Graph) buildPlan() *plan {
 // storage is reused by later nodes and kept by g for later runs (see
 // ReleaseBuffers); the returned outputs are always the caller's own.
 // Concurrent inference runs of one graph each use buffers of their own.
+// Plain inference also keeps the graph's parameters and constants packed
+// for its matrix products: after changing their values in place (outside
+// Forward and ForwardTrain, which drop the packed copies), call
+// ReleaseBuffers before the next Run.
 func (g *Graph) Run(ctx *Context, inputs map[string]*Tensor) (map[string]*Tensor, error) {
 	if ctx == nil {
 		ctx = NewContext(nil)
