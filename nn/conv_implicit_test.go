@@ -50,40 +50,48 @@ func TestConvImplicitMatchesIm2col(t *testing.T) {
 			if !convImplicitOK(g, 1) {
 				t.Fatalf("geometry %+v not accepted by convImplicitOK", g)
 			}
-			K := tc.C * g.kSize
-			x := randF64(rng, tc.N*tc.C*g.inSize).F64
-			w := randF64(rng, tc.M*K).F64
-			b := randF64(rng, tc.M).F64
-			want := make([]float64, tc.N*tc.M*g.outSz)
-			for n := 0; n < tc.N; n++ {
-				xs := x[n*tc.C*g.inSize:][:tc.C*g.inSize]
-				ys := want[n*tc.M*g.outSz:][:tc.M*g.outSz]
-				col := make([]float64, K*g.outSz)
-				convIm2col(g, xs, col, 0, tc.C)
-				for m := 0; m < tc.M; m++ {
-					for j := 0; j < g.outSz; j++ {
-						s := b[m]
-						for p := 0; p < K; p++ {
-							s += w[m*K+p] * col[p*g.outSz+j]
-						}
-						if tc.relu {
-							s = max(s, 0)
-						}
-						ys[m*g.outSz+j] = s
-					}
-				}
-			}
-			y := make([]float32, len(want))
-			for i := range y {
-				y[i] = float32(math.NaN())
-			}
-			convForwardImplicitF32(g, tc.N, tc.C, tc.M, toF32(x), toF32(w), toF32(b), y)
-			for i, wv := range want {
-				if d := math.Abs(float64(y[i]) - wv); !(d <= 1e-4*(1+math.Abs(wv))) {
-					t.Fatalf("y[%d] = %v, want %v", i, y[i], wv)
-				}
-			}
+			convCheckForward(t, rng, g, tc.N, tc.C, tc.M, convForwardImplicitF32)
 		})
+	}
+}
+
+// convCheckForward runs a float32 forward kernel on random data (bias and
+// g's fused activation included) and compares it with float64 sums over
+// the im2col matrix (rel 1e-4); every output must be written.
+func convCheckForward(t *testing.T, rng *rand.Rand, g *convGeom, N, C, M int, fwd func(g *convGeom, N, C, M int, x, w, b, y []float32)) {
+	t.Helper()
+	K := C * g.kSize
+	x := randF64(rng, N*C*g.inSize).F64
+	w := randF64(rng, M*K).F64
+	b := randF64(rng, M).F64
+	want := make([]float64, N*M*g.outSz)
+	for n := 0; n < N; n++ {
+		xs := x[n*C*g.inSize:][:C*g.inSize]
+		ys := want[n*M*g.outSz:][:M*g.outSz]
+		col := make([]float64, K*g.outSz)
+		convIm2col(g, xs, col, 0, C)
+		for m := 0; m < M; m++ {
+			for j := 0; j < g.outSz; j++ {
+				s := b[m]
+				for p := 0; p < K; p++ {
+					s += w[m*K+p] * col[p*g.outSz+j]
+				}
+				if g.act {
+					s = min(max(s, g.actLo), g.actHi)
+				}
+				ys[m*g.outSz+j] = s
+			}
+		}
+	}
+	y := make([]float32, len(want))
+	for i := range y {
+		y[i] = float32(math.NaN())
+	}
+	fwd(g, N, C, M, toF32(x), toF32(w), toF32(b), y)
+	for i, wv := range want {
+		if d := math.Abs(float64(y[i]) - wv); !(d <= 1e-4*(1+math.Abs(wv))) {
+			t.Fatalf("y[%d] = %v, want %v", i, y[i], wv)
+		}
 	}
 }
 

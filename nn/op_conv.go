@@ -129,6 +129,10 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		convDepthwise(g, N, C, M, G, x, w, b, y)
 		return
 	}
+	if xf, ok := any(x).([]float32); ok && convNHWCOK(g, G) {
+		convForwardNHWCF32(g, N, C, M, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
+		return
+	}
 	if xf, ok := any(x).([]float32); ok && !convBatchedPays(g, N) && convImplicitOK(g, G) {
 		convForwardImplicitF32(g, N, C, M, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
 		return

@@ -12,10 +12,22 @@ import "sync"
 // ForwardTrain do so before training; code that changes parameter values
 // in place must call ReleaseBuffers before the next Run.
 type packCache struct {
-	mu     sync.Mutex
-	consts map[*float32]int // first element → length of a parameter or constant
-	packs  map[packKey]*gemmOffsA
+	mu       sync.Mutex
+	consts   map[*float32]int // first element → length of a parameter or constant
+	packs    map[packKey]*gemmOffsA
+	prepares map[prepKey][]float32
 }
+
+// prepKey identifies one rearrangement of an operand (prepared).
+type prepKey struct {
+	data *float32
+	kind int
+}
+
+// Kinds of prepared operands.
+const (
+	packNHWC = iota // convNHWCWeights
+)
 
 // packKey identifies one packing of an operand.
 type packKey struct {
@@ -26,7 +38,7 @@ type packKey struct {
 
 // newPackCache returns a cache for the float32 parameters and constants of g.
 func newPackCache(g *Graph) *packCache {
-	c := &packCache{consts: map[*float32]int{}, packs: map[packKey]*gemmOffsA{}}
+	c := &packCache{consts: map[*float32]int{}, packs: map[packKey]*gemmOffsA{}, prepares: map[prepKey][]float32{}}
 	add := func(t *Tensor) {
 		if t != nil && t.DType == Float32 && len(t.F32) > 0 {
 			c.consts[&t.F32[0]] = len(t.F32)
@@ -72,4 +84,35 @@ func (c *packCache) pack(trans bool, m, k int, a []float32, lda int) (*gemmOffsA
 		c.mu.Unlock()
 	}
 	return pa, func() {}
+}
+
+// prepared returns a rearranged into n values by build (of kind kind), and
+// the function to call once done with it: the copy cached in c when a is a
+// whole parameter or constant of the graph (c may be nil), a fresh one
+// returned to the buffer pool by that function otherwise.
+func (c *packCache) prepared(kind int, a []float32, n int, build func(dst []float32)) ([]float32, func()) {
+	if c != nil && len(a) > 0 {
+		key := prepKey{data: &a[0], kind: kind}
+		c.mu.Lock()
+		l, isConst := c.consts[key.data]
+		d := c.prepares[key]
+		c.mu.Unlock()
+		if isConst && l == len(a) {
+			if d == nil {
+				d = make([]float32, n)
+				build(d)
+				c.mu.Lock()
+				if old := c.prepares[key]; old != nil {
+					d = old
+				} else {
+					c.prepares[key] = d
+				}
+				c.mu.Unlock()
+			}
+			return d, func() {}
+		}
+	}
+	d, release := convBuf[float32](n)
+	build(d)
+	return d, release
 }

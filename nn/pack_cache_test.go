@@ -59,7 +59,7 @@ func TestPackCache(t *testing.T) {
 	}
 	rng := rand.New(rand.NewSource(30))
 	g := packTestGraph(t, rng)
-	x := New(Float32, 2, 8, 9, 16)
+	x := New(Float32, 2, 8, 16, 16)
 	for i := range x.F32 {
 		x.F32[i] = float32(rng.NormFloat64())
 	}

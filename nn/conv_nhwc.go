@@ -1,0 +1,204 @@
+package nn
+
+import (
+	"runtime"
+
+	"github.com/graftml/graft/nn/internal/gemmasm"
+)
+
+// Convolution over channels-last rows, for small outputs (resnet18's 14×14
+// and 7×7 layers). The NCHW paths vectorize over output positions: the
+// implicit GEMM computes whole padded rows (2 of every 9 columns wasted at
+// 7×7, 2 of 16 at 14×14) and the sample-batched one writes an im2col
+// matrix first. Here the input is transposed into zero-padded NHWC planes,
+// and every output position q reads, for tap t, the C channels at
+// xp[(q's window origin + off_t)·C :][:C], one contiguous row. With the
+// weights reordered per tap as B_t[c][m] = W[m][c][t],
+//
+//	Y[q][m] = Σ_t Σ_c xp[row_t(q) + c]·B_t[c][m]
+//
+// is a product whose left operand's rows are read in place at any offsets
+// (KernelR6x32): only valid positions are computed, whatever the stride,
+// and nothing is copied but the input and output transposes.
+
+// convNHWCOK reports whether convForwardNHWCF32 computes a convolution:
+// float32, ungrouped, 2-D (or 1-D), on an AVX-512 CPU, with a kernel larger
+// than 1×1 and at most convNHWCMaxOut output positions per sample. On
+// resnet18's layers (BenchmarkConvNHWC, batch 1, 8 and 16) it was as fast
+// as the other paths at 14×14 and up to 16% faster at 7×7 at batch 8 and
+// 16, 33% at 14×14 at batch 1; its 1×1 stride-2 products were slower than
+// the plain GEMMs (up to 1.6× at batch 16).
+func convNHWCOK(g *convGeom, G int) bool {
+	return gemmasm.OK512 && G == 1 && g.in[0] == 1 && g.k[0] == 1 && g.kSize > 1 && g.outSz <= convNHWCMaxOut
+}
+
+// convNHWCMaxOut is the largest output (positions per sample) that
+// convForwardNHWCF32 takes: 14×14.
+const convNHWCMaxOut = 196
+
+// convNHWCKC is the channel block of one KernelR6x32 call.
+const convNHWCKC = 256
+
+// convNHWCRows is the number of 6-row panels of one task.
+const convNHWCRows = 8
+
+// convForwardNHWCF32 computes y = conv(x, w) + b (with g's fused
+// activation) through channels-last rows; see the comment at the top of
+// this file.
+func convForwardNHWCF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
+	iH, iW := g.in[1], g.in[2]
+	oH, oW := g.out[1], g.out[2]
+	pt, pl := g.pb[1], g.pb[2]
+	Hp, Wp := iH+pt+g.pe[1], iW+pl+g.pe[2]
+	taps := g.kSize
+	// xp: N zero-padded planes [Hp][Wp][C], then C zeros that the rows
+	// past the last position of a ragged panel read.
+	plane := Hp * Wp * C
+	xp, releaseX := convBuf[float32](N*plane + C)
+	defer releaseX()
+	gemmParallel(N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			xn := xp[n*plane:][:plane]
+			clear(xn[:pt*Wp*C])
+			clear(xn[(pt+iH)*Wp*C:])
+			for h := 0; h < iH; h++ {
+				row := xn[(pt+h)*Wp*C:][:Wp*C]
+				clear(row[:pl*C])
+				clear(row[(pl+iW)*C:])
+				convTransposeF32(row[pl*C:], C, x[n*C*g.inSize+h*iW:], g.inSize, C, iW)
+			}
+		}
+	})
+	zeroRow := N * plane
+	clear(xp[zeroRow:])
+	// B_t[c][m] = W[m][c][t] in panels of 32 output channels, each panel
+	// [taps][C][32] contiguous (zero past M): a B row of a kernel call is
+	// 32 consecutive values, not one every M (2 KB apart for M = 512, which
+	// left the panel thrashing a few L1 sets). Plain inference keeps it.
+	colPanels := (M + 2*gemmNR - 1) / (2 * gemmNR)
+	const nrw = 2 * gemmNR
+	wr, releaseW := g.packs.prepared(packNHWC, w, colPanels*taps*C*nrw, func(wr []float32) {
+		convNHWCWeights(w, wr, M, C, taps)
+	})
+	defer releaseW()
+	// Tap t's row offset within a plane, in values.
+	toff := make([]int, taps)
+	for t := range toff {
+		kh, kw := t/g.k[2], t%g.k[2]
+		toff[t] = (kh*g.d[1]*Wp + kw*g.d[2]) * C
+	}
+	P := N * oH * oW
+	// Window origin of every output position.
+	qoff := make([]int, P)
+	for q := range qoff {
+		n, r := q/(oH*oW), q%(oH*oW)
+		oh, ow := r/oW, r%oW
+		qoff[q] = n*plane + (oh*g.s[1]*Wp+ow*g.s[2])*C
+	}
+	Y, releaseY := convBuf[float32](P * M)
+	defer releaseY()
+	panels := (P + gemmMR - 1) / gemmMR
+	rowBlocks := (panels + convNHWCRows - 1) / convNHWCRows
+	// Few positions (batch 1): split rows finer so every thread has work.
+	rb := convNHWCRows
+	if procs := runtime.GOMAXPROCS(0); rowBlocks*colPanels < 4*procs {
+		rb = max(1, panels*colPanels/(4*procs))
+		rowBlocks = (panels + rb - 1) / rb
+	}
+	gemmParallel(rowBlocks*colPanels, func(lo, hi int) {
+		bo := make([]int, convNHWCKC)
+		var arows [gemmMR]int
+		var tmp [gemmMR * 2 * gemmNR]float32
+		for task := lo; task < hi; task++ {
+			jp := task % colPanels
+			jr := jp * nrw
+			nr := min(nrw, M-jr)
+			p0 := task / colPanels * rb
+			p1 := min(p0+rb, panels)
+			// Tap by tap and channel block by block, each B panel (up to
+			// 256×32 values) serves all the task's row panels from L1.
+			for t, to := range toff {
+				for pc := 0; pc < C; pc += convNHWCKC {
+					kb := min(convNHWCKC, C-pc)
+					first := t == 0 && pc == 0
+					for p := 0; p < kb; p++ {
+						bo[p] = ((jp*taps+t)*C + pc + p) * nrw
+					}
+					for ip := p0; ip < p1; ip++ {
+						q0 := ip * gemmMR
+						mr := min(gemmMR, P-q0)
+						for i := range arows {
+							if i < mr {
+								arows[i] = qoff[q0+i] + to + pc
+							} else {
+								arows[i] = zeroRow
+							}
+						}
+						if mr == gemmMR && nr == nrw {
+							gemmasm.KernelR6x32(kb, arows[:], xp, wr, bo, Y[q0*M+jr:], M, !first)
+							continue
+						}
+						gemmasm.KernelR6x32(kb, arows[:], xp, wr, bo, tmp[:], nrw, false)
+						for i := 0; i < mr; i++ {
+							row := Y[(q0+i)*M+jr:][:nr]
+							tr := tmp[i*nrw:][:nr]
+							if first {
+								copy(row, tr)
+								continue
+							}
+							for j, v := range tr {
+								row[j] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+	// Y [P][M] → y [N][M][oH·oW], with bias and activation.
+	oHW := oH * oW
+	gemmParallel(N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			yn := y[n*M*oHW:][:M*oHW]
+			convTransposeF32(yn, oHW, Y[n*oHW*M:], M, oHW, M)
+			if b != nil {
+				for m := 0; m < M; m++ {
+					row := yn[m*oHW:][:oHW]
+					bv := b[m]
+					for i := range row {
+						row[i] += bv
+					}
+				}
+			}
+			convEpilogue(g, yn)
+		}
+	})
+}
+
+// convNHWCWeights writes the weights w [M][C][taps] as convForwardNHWCF32
+// reads them into wr: panels of 32 output channels, each [taps][C][32],
+// zero past M. Both steps are transposes: per output channel [C][taps] to
+// [taps][C], then per panel and tap [32][C] to [C][32].
+func convNHWCWeights(w, wr []float32, M, C, taps int) {
+	const nrw = 2 * gemmNR
+	colPanels := (M + nrw - 1) / nrw
+	wt, release := convBuf[float32](taps * M * C)
+	defer release()
+	gemmParallel(M, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			convTransposeF32(wt[m*C:], M*C, w[m*C*taps:], taps, C, taps)
+		}
+	})
+	gemmParallel(colPanels*taps, func(lo, hi int) {
+		for task := lo; task < hi; task++ {
+			jp, t := task/taps, task%taps
+			dst := wr[(jp*taps+t)*C*nrw:][:C*nrw]
+			m0 := jp * nrw
+			nm := min(nrw, M-m0)
+			if nm < nrw {
+				clear(dst)
+			}
+			convTransposeF32(dst, nrw, wt[(t*M+m0)*C:], C, nm, C)
+		}
+	})
+}
