@@ -235,6 +235,12 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 // on AVX-512 CPUs as implicit GEMMs (conv_implicit.go); what remains tap by tap for ungrouped
 // stride-1 convolutions (conv_taps.go), per sample with im2col otherwise.
 func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx, dw []T) {
+	if wf, ok := any(w).([]float32); ok && dx != nil && G == 1 && cvgConvBackDataNHWC(g, N, C, M, wf, any(dy).([]float32), any(dx).([]float32)) {
+		if dw == nil {
+			return
+		}
+		dx = nil
+	}
 	if G == 1 && convBatchedPays(g, N) {
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
 		return

@@ -202,3 +202,43 @@ func convNHWCWeights(w, wr []float32, M, C, taps int) {
 		}
 	})
 }
+
+// cvgConvBackDataNHWC computes dx (overwritten) of a stride-1 2-D
+// convolution with a small input (at most convNHWCMaxOut positions) as the
+// channels-last forward convolution of dy with the flipped, transposed
+// kernel, W'[c][m][t] = W[m][c][taps-1-t], padded by the kernel's reach
+// less the original pads. It reports false, doing nothing, for other
+// convolutions.
+func cvgConvBackDataNHWC(g *convGeom, N, C, M int, w, dy, dx []float32) bool {
+	if g.rank != 2 || g.s != [3]int{1, 1, 1} || g.inSize > convNHWCMaxOut || g.kSize == 1 || !gemmasm.OK512 {
+		return false
+	}
+	reach := [2]int{g.d[1] * (g.k[1] - 1), g.d[2] * (g.k[2] - 1)}
+	pads := []int{reach[0] - g.pb[1], reach[1] - g.pb[2], reach[0] - g.pe[1], reach[1] - g.pe[2]}
+	for _, p := range pads {
+		if p < 0 {
+			return false
+		}
+	}
+	a := convAttrs{autoPad: "NOTSET", pads: pads, dilations: []int{g.d[1], g.d[2]}}
+	g2, err := convMakeGeom(&a, []int{g.out[1], g.out[2]}, []int{g.k[1], g.k[2]})
+	if err != nil || g2.out != g.in || !convNHWCOK(g2, 1) {
+		return false
+	}
+	taps := g.kSize
+	w2, release := convBuf[float32](len(w))
+	defer release()
+	gemmParallel(C, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			for m := 0; m < M; m++ {
+				src := w[(m*C+c)*taps:][:taps]
+				dst := w2[(c*M+m)*taps:][:taps]
+				for t, v := range src {
+					dst[taps-1-t] = v
+				}
+			}
+		}
+	})
+	convForwardNHWCF32(g2, N, M, C, dy, w2, nil, dx)
+	return true
+}

@@ -70,3 +70,54 @@ func TestConvNHWCMatchesIm2col(t *testing.T) {
 		t.Fatalf("%d prepared weight copies cached, want 1", len(g.packs.prepares))
 	}
 }
+
+// The channels-last input gradient of stride-1 convolutions agrees with
+// the float64 im2col backward pass: pads on either side up to the kernel's
+// reach, dilations, 14×14 with two channel blocks, ragged channel counts;
+// strided convolutions are declined.
+func TestConvBackDataNHWCMatchesIm2col(t *testing.T) {
+	if !gemmasm.OK512 {
+		t.Skip("no AVX-512 on this CPU: the channels-last path is never taken")
+	}
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil         []int
+		N, C, M     int
+	}{
+		{"3x3 pad1 7x7", []int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 20, 64},
+		{"3x3 pad1 14x14 M300", []int{14, 14}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 1, 33, 300},
+		{"3x3 asym pads", []int{9, 12}, []int{3, 3}, []int{0, 1, 2, 0}, nil, 2, 7, 5},
+		{"5x5 dilated", []int{11, 10}, []int{5, 5}, []int{2, 2, 2, 2}, []int{2, 1}, 2, 6, 35},
+		{"2x2 no pad", []int{8, 9}, []int{2, 2}, nil, nil, 4, 3, 7},
+	}
+	rng := rand.New(rand.NewSource(32))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
+			g := convTestGeom(t, &a, tc.in, tc.k)
+			x := randF64(rng, tc.N*tc.C*g.inSize).F64
+			w := randF64(rng, tc.M*tc.C*g.kSize).F64
+			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
+			want := make([]float64, len(x))
+			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, want, nil)
+			dx := make([]float32, len(x))
+			for i := range dx {
+				dx[i] = float32(math.NaN())
+			}
+			if !cvgConvBackDataNHWC(g, tc.N, tc.C, tc.M, toF32(w), toF32(dy), dx) {
+				t.Fatal("declined")
+			}
+			for i, v := range want {
+				if d := math.Abs(float64(dx[i]) - v); !(d <= 1e-4*(1+math.Abs(v))) {
+					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], v)
+				}
+			}
+		})
+	}
+	a := convAttrs{autoPad: "NOTSET", pads: []int{1, 1, 1, 1}, strides: []int{2, 2}}
+	g := convTestGeom(t, &a, []int{14, 14}, []int{3, 3})
+	if cvgConvBackDataNHWC(g, 1, 2, 2, make([]float32, 36), make([]float32, 2*49), make([]float32, 2*196)) {
+		t.Fatal("stride 2 accepted")
+	}
+}
