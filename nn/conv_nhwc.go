@@ -21,20 +21,29 @@ import (
 // (KernelR6x32): only valid positions are computed, whatever the stride,
 // and nothing is copied but the input and output transposes.
 
-// convNHWCOK reports whether convForwardNHWCF32 computes a convolution:
-// float32, ungrouped, 2-D (or 1-D), on an AVX-512 CPU, with a kernel larger
-// than 1×1 and at most convNHWCMaxOut output positions per sample. On
-// resnet18's layers (BenchmarkConvNHWC, batch 1, 8 and 16) it was as fast
-// as the other paths at 14×14 and up to 16% faster at 7×7 at batch 8 and
-// 16, 33% at 14×14 at batch 1; its 1×1 stride-2 products were slower than
-// the plain GEMMs (up to 1.6× at batch 16).
-func convNHWCOK(g *convGeom, G int) bool {
-	return gemmasm.OK512 && G == 1 && g.in[0] == 1 && g.k[0] == 1 && g.kSize > 1 && g.outSz <= convNHWCMaxOut
+// convNHWCOK reports whether convForwardNHWCF32 computes a convolution of
+// N samples: float32, ungrouped, 2-D (or 1-D), on an AVX-512 CPU, with a
+// kernel larger than 1×1 and at most convNHWCMaxOut output positions per
+// sample (convNHWCMaxOut1 for a single sample). Measured on resnet18's
+// layers at batch 1, 8 and 16 against the paths it replaces: as fast at
+// 14×14 and up to 16% faster at 7×7 at batch 8 and 16; at batch 1 33%
+// faster at 14×14 and 17% at 28×28. Its 1×1 stride-2 products were up to
+// 1.6× slower than plain GEMMs, and at 28×28 and 56×56 with 8 or 16
+// samples it was 3-25% slower than the implicit GEMM.
+func convNHWCOK(g *convGeom, N, G int) bool {
+	limit := convNHWCMaxOut
+	if N == 1 {
+		limit = convNHWCMaxOut1
+	}
+	return gemmasm.OK512 && G == 1 && g.in[0] == 1 && g.k[0] == 1 && g.kSize > 1 && g.outSz <= limit
 }
 
 // convNHWCMaxOut is the largest output (positions per sample) that
 // convForwardNHWCF32 takes: 14×14.
 const convNHWCMaxOut = 196
+
+// convNHWCMaxOut1 is convNHWCMaxOut for a single sample: 28×28.
+const convNHWCMaxOut1 = 784
 
 // convNHWCKC is the channel block of one KernelR6x32 call.
 const convNHWCKC = 256
@@ -222,7 +231,7 @@ func cvgConvBackDataNHWC(g *convGeom, N, C, M int, w, dy, dx []float32) bool {
 	}
 	a := convAttrs{autoPad: "NOTSET", pads: pads, dilations: []int{g.d[1], g.d[2]}}
 	g2, err := convMakeGeom(&a, []int{g.out[1], g.out[2]}, []int{g.k[1], g.k[2]})
-	if err != nil || g2.out != g.in || !convNHWCOK(g2, 1) {
+	if err != nil || g2.out != g.in || !convNHWCOK(g2, N, 1) {
 		return false
 	}
 	taps := g.kSize

@@ -12,7 +12,8 @@ import (
 // geometry it accepts: strides 1 and 2 (and mixed), dilations, asymmetric
 // pads, 1-D, 5×5 and 2×2 kernels; channel counts over one 256-channel
 // block; output channel counts that leave a ragged 32-wide panel; one
-// sample (rows split finer) and several, with bias and a fused clamp.
+// sample (rows split finer, up to 28×28) and several, with bias and a
+// fused clamp.
 func TestConvNHWCMatchesIm2col(t *testing.T) {
 	if !gemmasm.OK512 {
 		t.Skip("no AVX-512 on this CPU: the channels-last path is never taken")
@@ -27,6 +28,7 @@ func TestConvNHWCMatchesIm2col(t *testing.T) {
 	}{
 		{"3x3 pad1 7x7", []int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 20, 64, nil, false},
 		{"3x3 pad1 N1 C300", []int{14, 14}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 1, 300, 40, nil, true},
+		{"3x3 pad1 N1 28x28", []int{28, 28}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 1, 16, 32, nil, false},
 		{"3x3 s2 pad1", []int{14, 13}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 9, 33, []int{2, 2}, false},
 		{"3x3 s(1,2) asym", []int{9, 12}, []int{3, 3}, []int{0, 1, 2, 0}, nil, 2, 7, 5, []int{1, 2}, true},
 		{"5x5 pad2 dilated", []int{11, 10}, []int{5, 5}, []int{2, 2, 2, 2}, []int{2, 1}, 2, 6, 35, nil, false},
@@ -41,7 +43,7 @@ func TestConvNHWCMatchesIm2col(t *testing.T) {
 			if tc.clamp {
 				g.act, g.actLo, g.actHi = true, -0.5, 6
 			}
-			if !convNHWCOK(g, 1) {
+			if !convNHWCOK(g, tc.N, 1) {
 				t.Fatalf("geometry %+v not accepted by convNHWCOK", g)
 			}
 			convCheckForward(t, rng, g, tc.N, tc.C, tc.M, convForwardNHWCF32)

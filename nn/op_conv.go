@@ -129,7 +129,7 @@ func convForward[T float32 | float64](g *convGeom, N, C, M, G int, x, w, b, y []
 		convDepthwise(g, N, C, M, G, x, w, b, y)
 		return
 	}
-	if xf, ok := any(x).([]float32); ok && convNHWCOK(g, G) {
+	if xf, ok := any(x).([]float32); ok && convNHWCOK(g, N, G) {
 		convForwardNHWCF32(g, N, C, M, xf, any(w).([]float32), any(b).([]float32), any(y).([]float32))
 		return
 	}
