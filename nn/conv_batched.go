@@ -241,6 +241,12 @@ func convBackAuto[T float32 | float64](g *convGeom, N, C, M, G int, x, w, dy, dx
 		}
 		dx = nil
 	}
+	if xf, ok := any(x).([]float32); ok && dw != nil && G == 1 && cvgConvBackWeightNHWC(g, N, C, M, xf, any(dy).([]float32), any(dw).([]float32)) {
+		if dx == nil {
+			return
+		}
+		dw = nil
+	}
 	if G == 1 && convBatchedPays(g, N) {
 		cvgConvBackBatched(g, N, C, M, convBatchSize(max(C*g.kSize, M), g.outSz, N), x, w, dy, dx, dw)
 		return

@@ -55,31 +55,10 @@ const convNHWCRows = 8
 // activation) through channels-last rows; see the comment at the top of
 // this file.
 func convForwardNHWCF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
-	iH, iW := g.in[1], g.in[2]
 	oH, oW := g.out[1], g.out[2]
-	pt, pl := g.pb[1], g.pb[2]
-	Hp, Wp := iH+pt+g.pe[1], iW+pl+g.pe[2]
 	taps := g.kSize
-	// xp: N zero-padded planes [Hp][Wp][C], then C zeros that the rows
-	// past the last position of a ragged panel read.
-	plane := Hp * Wp * C
-	xp, releaseX := convBuf[float32](N*plane + C)
+	xp, zeroRow, releaseX := convNHWCInput(g, N, C, x)
 	defer releaseX()
-	gemmParallel(N, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			xn := xp[n*plane:][:plane]
-			clear(xn[:pt*Wp*C])
-			clear(xn[(pt+iH)*Wp*C:])
-			for h := 0; h < iH; h++ {
-				row := xn[(pt+h)*Wp*C:][:Wp*C]
-				clear(row[:pl*C])
-				clear(row[(pl+iW)*C:])
-				convTransposeF32(row[pl*C:], C, x[n*C*g.inSize+h*iW:], g.inSize, C, iW)
-			}
-		}
-	})
-	zeroRow := N * plane
-	clear(xp[zeroRow:])
 	// B_t[c][m] = W[m][c][t] in panels of 32 output channels, each panel
 	// [taps][C][32] contiguous (zero past M): a B row of a kernel call is
 	// 32 consecutive values, not one every M (2 KB apart for M = 512, which
@@ -90,20 +69,8 @@ func convForwardNHWCF32(g *convGeom, N, C, M int, x, w, b, y []float32) {
 		convNHWCWeights(w, wr, M, C, taps)
 	})
 	defer releaseW()
-	// Tap t's row offset within a plane, in values.
-	toff := make([]int, taps)
-	for t := range toff {
-		kh, kw := t/g.k[2], t%g.k[2]
-		toff[t] = (kh*g.d[1]*Wp + kw*g.d[2]) * C
-	}
-	P := N * oH * oW
-	// Window origin of every output position.
-	qoff := make([]int, P)
-	for q := range qoff {
-		n, r := q/(oH*oW), q%(oH*oW)
-		oh, ow := r/oW, r%oW
-		qoff[q] = n*plane + (oh*g.s[1]*Wp+ow*g.s[2])*C
-	}
+	toff, qoff := convNHWCOffsets(g, N, C)
+	P := len(qoff)
 	Y, releaseY := convBuf[float32](P * M)
 	defer releaseY()
 	panels := (P + gemmMR - 1) / gemmMR
@@ -249,5 +216,93 @@ func cvgConvBackDataNHWC(g *convGeom, N, C, M int, w, dy, dx []float32) bool {
 		}
 	})
 	convForwardNHWCF32(g2, N, M, C, dy, w2, nil, dx)
+	return true
+}
+
+// convNHWCInput returns x [N][C][iH·iW] as zero-padded channels-last planes
+// [N][Hp][Wp][C], followed by C zeros starting at zeroRow, and the function
+// that returns the buffer.
+func convNHWCInput(g *convGeom, N, C int, x []float32) (xp []float32, zeroRow int, release func()) {
+	iH, iW := g.in[1], g.in[2]
+	pt, pl := g.pb[1], g.pb[2]
+	Wp := iW + pl + g.pe[2]
+	plane := (iH + pt + g.pe[1]) * Wp * C
+	xp, release = convBuf[float32](N*plane + C)
+	gemmParallel(N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			xn := xp[n*plane:][:plane]
+			clear(xn[:pt*Wp*C])
+			clear(xn[(pt+iH)*Wp*C:])
+			for h := 0; h < iH; h++ {
+				row := xn[(pt+h)*Wp*C:][:Wp*C]
+				clear(row[:pl*C])
+				clear(row[(pl+iW)*C:])
+				convTransposeF32(row[pl*C:], C, x[n*C*g.inSize+h*iW:], g.inSize, C, iW)
+			}
+		}
+	})
+	zeroRow = N * plane
+	clear(xp[zeroRow:])
+	return xp, zeroRow, release
+}
+
+// convNHWCOffsets returns, for the planes of convNHWCInput, each tap's
+// offset within a plane and each output position's window origin (samples
+// in order, then rows and columns), in values.
+func convNHWCOffsets(g *convGeom, N, C int) (toff, qoff []int) {
+	oH, oW := g.out[1], g.out[2]
+	Wp := g.in[2] + g.pb[2] + g.pe[2]
+	plane := (g.in[1] + g.pb[1] + g.pe[1]) * Wp * C
+	toff = make([]int, g.kSize)
+	for t := range toff {
+		kh, kw := t/g.k[2], t%g.k[2]
+		toff[t] = (kh*g.d[1]*Wp + kw*g.d[2]) * C
+	}
+	qoff = make([]int, N*oH*oW)
+	for q := range qoff {
+		n, r := q/(oH*oW), q%(oH*oW)
+		oh, ow := r/oW, r%oW
+		qoff[q] = n*plane + (oh*g.s[1]*Wp+ow*g.s[2])*C
+	}
+	return toff, qoff
+}
+
+// cvgConvBackWeightNHWC computes dw (overwritten) of a convolution that
+// convNHWCOK accepts, tap by tap over the channels-last planes:
+//
+//	dW_t[m][c] = Σ_q dY[m][q]·xp[qoff[q] + toff[t] + c]
+//
+// a product whose B rows are read in place (gemmOffsF32) with dY gathered
+// over the samples as A. It reports false, doing nothing, for other
+// convolutions.
+func cvgConvBackWeightNHWC(g *convGeom, N, C, M int, x, dy, dw []float32) bool {
+	if !convNHWCOK(g, N, 1) || !gemmKernelOK {
+		return false
+	}
+	taps := g.kSize
+	xp, _, releaseX := convNHWCInput(g, N, C, x)
+	defer releaseX()
+	toff, qoff := convNHWCOffsets(g, N, C)
+	P := len(qoff)
+	dyc, releaseDy := convBuf[float32](M * P)
+	defer releaseDy()
+	convGatherChunk(dy, M, g.outSz, 0, N, dyc)
+	pa := gemmOffsPack(false, M, P, dyc, P)
+	defer pa.release()
+	dwt, releaseT := convBuf[float32](taps * M * C)
+	defer releaseT()
+	offs := make([]int, P)
+	for t, to := range toff {
+		for q, o := range qoff {
+			offs[q] = o + to
+		}
+		gemmOffsF32(false, pa, C, xp, offs, nil, 0, dwt[t*M*C:][:M*C], C)
+	}
+	// dwt [taps][M][C] → dw [M][C][taps].
+	gemmParallel(M, func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			convTransposeF32(dw[m*C*taps:], taps, dwt[m*C:], M*C, taps, C)
+		}
+	})
 	return true
 }

@@ -123,3 +123,54 @@ func TestConvBackDataNHWCMatchesIm2col(t *testing.T) {
 		t.Fatal("stride 2 accepted")
 	}
 }
+
+// The channels-last weight gradient agrees with the float64 im2col backward
+// pass on the geometries the forward path takes (test cases of
+// TestConvNHWCMatchesIm2col, strides included).
+func TestConvBackWeightNHWCMatchesIm2col(t *testing.T) {
+	if !gemmasm.OK512 {
+		t.Skip("no AVX-512 on this CPU: the channels-last path is never taken")
+	}
+	cases := []struct {
+		name        string
+		in, k, pads []int
+		dil         []int
+		N, C, M     int
+		strides     []int
+	}{
+		{"3x3 pad1 7x7", []int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 3, 20, 64, nil},
+		{"3x3 pad1 N1 28x28", []int{28, 28}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 1, 16, 40, nil},
+		{"3x3 s2 pad1", []int{14, 13}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 9, 33, []int{2, 2}},
+		{"3x3 s(1,2) asym", []int{9, 12}, []int{3, 3}, []int{0, 1, 2, 0}, nil, 2, 7, 5, []int{1, 2}},
+		{"5x5 pad2 dilated", []int{11, 10}, []int{5, 5}, []int{2, 2, 2, 2}, []int{2, 1}, 2, 6, 35, nil},
+		{"3x3 C300", []int{7, 7}, []int{3, 3}, []int{1, 1, 1, 1}, nil, 2, 300, 7, nil},
+	}
+	rng := rand.New(rand.NewSource(33))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.strides}
+			g := convTestGeom(t, &a, tc.in, tc.k)
+			x := randF64(rng, tc.N*tc.C*g.inSize).F64
+			w := randF64(rng, tc.M*tc.C*g.kSize).F64
+			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
+			want := make([]float64, len(w))
+			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, nil, want)
+			dw := make([]float32, len(w))
+			for i := range dw {
+				dw[i] = float32(math.NaN())
+			}
+			if !cvgConvBackWeightNHWC(g, tc.N, tc.C, tc.M, toF32(x), toF32(dy), dw) {
+				t.Fatal("declined")
+			}
+			scale := 0.0
+			for _, v := range want {
+				scale = max(scale, math.Abs(v))
+			}
+			for i, v := range want {
+				if d := math.Abs(float64(dw[i]) - v); !(d <= 1e-5*(scale+1)) {
+					t.Fatalf("dw[%d] = %v, want %v", i, dw[i], v)
+				}
+			}
+		})
+	}
+}
