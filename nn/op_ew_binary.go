@@ -3,6 +3,9 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/graftml/graft/nn/internal/actasm"
+	"github.com/graftml/graft/nn/internal/gemmasm"
 )
 
 // ewOp selects an arithmetic kernel.
@@ -35,6 +38,14 @@ func ewFill[T any](dst []T, v T) {
 // separate contiguous loops for each stride combination. Integer division
 // by zero must have been excluded by the caller.
 func ewArith[T ewNum](op ewOp, dst, a, b []T, sa, sb int) {
+	if d, ok := any(dst).([]float32); ok && gemmasm.OK {
+		k := ewArithVec(op, d, any(a).([]float32), any(b).([]float32), sa, sb)
+		if k == len(dst) {
+			return
+		}
+		dst = dst[k:]
+		a, b = a[k*sa:], b[k*sb:]
+	}
 	n := len(dst)
 	if sa == 1 {
 		a = a[:n]
@@ -214,6 +225,34 @@ func ewHasZero(s []int64) bool {
 		}
 	}
 	return false
+}
+
+// ewArithVec computes the leading multiple of 8 elements of ewArith for
+// float32 with the AVX2 kernels (add, sub, mul and div; a scalar first
+// operand only for add and mul) and returns how many it computed.
+func ewArithVec(op ewOp, dst, a, b []float32, sa, sb int) int {
+	var vop int
+	switch op {
+	case ewAdd:
+		vop = actasm.OpAdd
+	case ewSub:
+		vop = actasm.OpSub
+	case ewMul:
+		vop = actasm.OpMul
+	case ewDiv:
+		vop = actasm.OpDiv
+	default:
+		return 0
+	}
+	switch {
+	case sa == 1 && sb == 1:
+		return actasm.Arith(vop, dst, a, b)
+	case sa == 1:
+		return actasm.Arith(vop, dst, a, b[:1])
+	case sb == 1 && (op == ewAdd || op == ewMul):
+		return actasm.Arith(vop, dst, b, a[:1])
+	}
+	return 0
 }
 
 // ewArithInto computes dst = a op b where bc broadcasts (a, b) to dst's

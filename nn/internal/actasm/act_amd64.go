@@ -33,3 +33,36 @@ func Sigmoid(d, x []float32) int {
 	x = x[:n]
 	return sigmoidAVX2(&d[0], &x[0], n)
 }
+
+//go:noescape
+func arithVVAVX2(op int, d, a, b *float32, n int)
+
+//go:noescape
+func arithVSAVX2(op int, d, a *float32, s float32, n int)
+
+// Arithmetic operations of Arith.
+const (
+	OpAdd = iota
+	OpSub
+	OpMul
+	OpDiv
+)
+
+// Arith sets d[i] = a[i] op b[i] for the longest prefix of d whose length
+// is a multiple of 8, and returns that length; with len(b) == 1, b[0] is
+// the second operand of every element. len(a), and len(b) unless 1, must be
+// at least len(d). a or b may be d itself.
+func Arith(op int, d, a, b []float32) int {
+	n := len(d) &^ 7
+	if n == 0 {
+		return 0
+	}
+	a = a[:n]
+	if len(b) == 1 {
+		arithVSAVX2(op, &d[0], &a[0], b[0], n)
+		return n
+	}
+	b = b[:n]
+	arithVVAVX2(op, &d[0], &a[0], &b[0], n)
+	return n
+}

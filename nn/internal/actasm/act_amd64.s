@@ -220,3 +220,126 @@ sigdone:
 	VZEROUPPER
 	MOVQ BX, ret+24(FP)
 	RET
+
+// ARITHVV(OP) runs d[i] = a[i] OP b[i] over CX values (a positive multiple
+// of 8) from SI (a) and DX (b) to DI, 32 values per step while it can.
+#define ARITHVV(OP, L1, L2, DONE) \
+L1: \
+	CMPQ CX, $32 \
+	JL   L2 \
+	VMOVUPS (SI), Y0 \
+	VMOVUPS 32(SI), Y1 \
+	VMOVUPS 64(SI), Y2 \
+	VMOVUPS 96(SI), Y3 \
+	OP (DX), Y0, Y0 \
+	OP 32(DX), Y1, Y1 \
+	OP 64(DX), Y2, Y2 \
+	OP 96(DX), Y3, Y3 \
+	VMOVUPS Y0, (DI) \
+	VMOVUPS Y1, 32(DI) \
+	VMOVUPS Y2, 64(DI) \
+	VMOVUPS Y3, 96(DI) \
+	ADDQ $128, SI \
+	ADDQ $128, DX \
+	ADDQ $128, DI \
+	SUBQ $32, CX \
+	JMP  L1 \
+L2: \
+	CMPQ CX, $8 \
+	JL   DONE \
+	VMOVUPS (SI), Y0 \
+	OP (DX), Y0, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DX \
+	ADDQ $32, DI \
+	SUBQ $8, CX \
+	JMP  L2
+
+// ARITHVS(OP) runs d[i] = a[i] OP s over CX values from SI (a) to DI, s
+// broadcast in Y15.
+#define ARITHVS(OP, L1, L2, DONE) \
+L1: \
+	CMPQ CX, $32 \
+	JL   L2 \
+	VMOVUPS (SI), Y0 \
+	VMOVUPS 32(SI), Y1 \
+	VMOVUPS 64(SI), Y2 \
+	VMOVUPS 96(SI), Y3 \
+	OP Y15, Y0, Y0 \
+	OP Y15, Y1, Y1 \
+	OP Y15, Y2, Y2 \
+	OP Y15, Y3, Y3 \
+	VMOVUPS Y0, (DI) \
+	VMOVUPS Y1, 32(DI) \
+	VMOVUPS Y2, 64(DI) \
+	VMOVUPS Y3, 96(DI) \
+	ADDQ $128, SI \
+	ADDQ $128, DI \
+	SUBQ $32, CX \
+	JMP  L1 \
+L2: \
+	CMPQ CX, $8 \
+	JL   DONE \
+	VMOVUPS (SI), Y0 \
+	OP Y15, Y0, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DI \
+	SUBQ $8, CX \
+	JMP  L2
+
+// func arithVVAVX2(op int, d, a, b *float32, n int)
+// d[i] = a[i] op b[i] for n a positive multiple of 8; op 0 add, 1 sub,
+// 2 mul, 3 div.
+TEXT ·arithVVAVX2(SB), NOSPLIT, $0-40
+	MOVQ op+0(FP), AX
+	MOVQ d+8(FP), DI
+	MOVQ a+16(FP), SI
+	MOVQ b+24(FP), DX
+	MOVQ n+32(FP), CX
+	CMPQ AX, $0
+	JEQ  vvadd
+	CMPQ AX, $1
+	JEQ  vvsub
+	CMPQ AX, $2
+	JEQ  vvmul
+	JMP  vvdiv
+vvadd:
+	ARITHVV(VADDPS, vvadd1, vvadd2, vvdone)
+vvsub:
+	ARITHVV(VSUBPS, vvsub1, vvsub2, vvdone)
+vvmul:
+	ARITHVV(VMULPS, vvmul1, vvmul2, vvdone)
+vvdiv:
+	ARITHVV(VDIVPS, vvdiv1, vvdiv2, vvdone)
+vvdone:
+	VZEROUPPER
+	RET
+
+// func arithVSAVX2(op int, d, a *float32, s float32, n int)
+// d[i] = a[i] op s for n a positive multiple of 8; ops as arithVVAVX2.
+TEXT ·arithVSAVX2(SB), NOSPLIT, $0-40
+	MOVQ op+0(FP), AX
+	MOVQ d+8(FP), DI
+	MOVQ a+16(FP), SI
+	VBROADCASTSS s+24(FP), Y15
+	MOVQ n+32(FP), CX
+	CMPQ AX, $0
+	JEQ  vsadd
+	CMPQ AX, $1
+	JEQ  vssub
+	CMPQ AX, $2
+	JEQ  vsmul
+	JMP  vsdiv
+vsadd:
+	ARITHVS(VADDPS, vsadd1, vsadd2, vsdone)
+vssub:
+	ARITHVS(VSUBPS, vssub1, vssub2, vsdone)
+vsmul:
+	ARITHVS(VMULPS, vsmul1, vsmul2, vsdone)
+vsdiv:
+	ARITHVS(VDIVPS, vsdiv1, vsdiv2, vsdone)
+vsdone:
+	VZEROUPPER
+	RET
