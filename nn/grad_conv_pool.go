@@ -176,42 +176,12 @@ func cvgMaxPoolBack2D[T float32 | float64](g *convGeom, planes int, hLo, hHi, wL
 					bi := -1
 					if full && wLo[ow] == 0 && wHi[ow] == 3 {
 						// The first of the nine equal to the maximum, found
-						// without branches (conditional moves, last to
-						// first): the argmax of random data defeats the
-						// branch predictor.
+						// without branches (poolArg9).
 						r := h0*iW + w0
 						w := xc[r : r+2*iW+3]
-						w1, w2 := w[iW:][:3], w[2*iW:][:3]
-						k := -1
-						if w2[2] == m {
-							k = 2*iW + 2
-						}
-						if w2[1] == m {
-							k = 2*iW + 1
-						}
-						if w2[0] == m {
-							k = 2 * iW
-						}
-						if w1[2] == m {
-							k = iW + 2
-						}
-						if w1[1] == m {
-							k = iW + 1
-						}
-						if w1[0] == m {
-							k = iW
-						}
-						if w[2] == m {
-							k = 2
-						}
-						if w[1] == m {
-							k = 1
-						}
-						if w[0] == m {
-							k = 0
-						}
-						if k >= 0 {
-							dxc[r+k] += dyr[ow]
+						k := poolArg9(m, w[:3], w[iW:][:3], w[2*iW:][:3])
+						if k != poolArgNone {
+							dxc[r+k/3*iW+k%3] += dyr[ow]
 							continue
 						}
 					}

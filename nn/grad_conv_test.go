@@ -515,12 +515,6 @@ func BenchmarkPoolBackward(b *testing.B) {
 // match finite differences of the whole graph.
 func TestConvGradTape(t *testing.T) {
 	rng := rand.New(rand.NewSource(21))
-	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
-		return n
-	}
 	g := &Graph{
 		Inputs:  []ValueInfo{{Name: "x", DType: Float64}},
 		Outputs: []ValueInfo{{Name: "loss"}},
@@ -534,14 +528,14 @@ func TestConvGradTape(t *testing.T) {
 		g.AddParam(&Param{Name: name, Value: params[name]})
 	}
 	g.Nodes = []*Node{
-		node("Conv", 11, map[string]any{"strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"x", "w1", "b1"}, []string{"c1"}),
-		node("MaxPool", 12, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{1, 1}}, []string{"c1"}, []string{"p1"}),
-		node("Conv", 11, map[string]any{"group": 4, "pads": []int{1, 1, 1, 1}}, []string{"p1", "w2", "b2"}, []string{"c2"}),
-		node("AveragePool", 19, map[string]any{"kernel_shape": []int{2, 2}, "pads": []int{0, 0, 1, 1}}, []string{"c2"}, []string{"p2"}),
-		node("GlobalAveragePool", 1, nil, []string{"p2"}, []string{"gp"}),
-		node("Conv", 11, nil, []string{"gp", "w3"}, []string{"c3"}),
-		node("LRN", 13, map[string]any{"size": 3}, []string{"c3"}, []string{"n3"}),
-		node("GlobalMaxPool", 1, nil, []string{"n3"}, []string{"loss"}),
+		graphTestNode(t, "Conv", 11, map[string]any{"strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"x", "w1", "b1"}, []string{"c1"}),
+		graphTestNode(t, "MaxPool", 12, map[string]any{"kernel_shape": []int{2, 2}, "strides": []int{1, 1}}, []string{"c1"}, []string{"p1"}),
+		graphTestNode(t, "Conv", 11, map[string]any{"group": 4, "pads": []int{1, 1, 1, 1}}, []string{"p1", "w2", "b2"}, []string{"c2"}),
+		graphTestNode(t, "AveragePool", 19, map[string]any{"kernel_shape": []int{2, 2}, "pads": []int{0, 0, 1, 1}}, []string{"c2"}, []string{"p2"}),
+		graphTestNode(t, "GlobalAveragePool", 1, nil, []string{"p2"}, []string{"gp"}),
+		graphTestNode(t, "Conv", 11, nil, []string{"gp", "w3"}, []string{"c3"}),
+		graphTestNode(t, "LRN", 13, map[string]any{"size": 3}, []string{"c3"}, []string{"n3"}),
+		graphTestNode(t, "GlobalMaxPool", 1, nil, []string{"n3"}, []string{"loss"}),
 	}
 	wrt := []string{"w1", "b1", "w2", "b2", "w3", "x"}
 	if err := g.NonDifferentiable(wrt[:5], nil); err != nil {
@@ -601,12 +595,6 @@ func TestConvGradTape(t *testing.T) {
 // nothing.
 func TestMaxPoolTrainTapeRecordsArgmax(t *testing.T) {
 	rng := rand.New(rand.NewSource(22))
-	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
-		return n
-	}
 	g := &Graph{
 		Inputs:  []ValueInfo{{Name: "x", DType: Float32}},
 		Outputs: []ValueInfo{{Name: "y"}},
@@ -620,12 +608,12 @@ func TestMaxPoolTrainTapeRecordsArgmax(t *testing.T) {
 	}
 	g.AddParam(&Param{Name: "w1", Value: f32(4, 2, 3, 3)})
 	g.AddParam(&Param{Name: "w2", Value: f32(3, 4, 1, 1)})
-	pool := node("MaxPool", 12, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"r1"}, []string{"p1"})
+	pool := graphTestNode(t, "MaxPool", 12, map[string]any{"kernel_shape": []int{3, 3}, "strides": []int{2, 2}, "pads": []int{1, 1, 1, 1}}, []string{"r1"}, []string{"p1"})
 	g.Nodes = []*Node{
-		node("Conv", 11, map[string]any{"pads": []int{1, 1, 1, 1}}, []string{"x", "w1"}, []string{"c1"}),
-		node("Relu", 14, nil, []string{"c1"}, []string{"r1"}),
+		graphTestNode(t, "Conv", 11, map[string]any{"pads": []int{1, 1, 1, 1}}, []string{"x", "w1"}, []string{"c1"}),
+		graphTestNode(t, "Relu", 14, nil, []string{"c1"}, []string{"r1"}),
 		pool,
-		node("Conv", 11, nil, []string{"p1", "w2"}, []string{"y"}),
+		graphTestNode(t, "Conv", 11, nil, []string{"p1", "w2"}, []string{"y"}),
 	}
 	x, seed := f32(2, 2, 13, 12), f32(2, 3, 7, 6)
 	ctx := NewContext(nil)

@@ -9,6 +9,16 @@ import (
 // gradTestNode builds a node of the standard registry for gradient checks.
 // attrs values may be int, int64, float32, float64, string, []int,
 // []int64, []float32 or *Tensor.
+// graphTestNode builds node op like gradTestNode, named after its first
+// output, reading ins and writing outs.
+func graphTestNode(t *testing.T, op string, opset int, attrs map[string]any, ins, outs []string) *Node {
+	t.Helper()
+	n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
+	n.Name = op + "_" + outs[0]
+	n.Inputs, n.Outputs = ins, outs
+	return n
+}
+
 func gradTestNode(t *testing.T, opType string, opset int, attrs map[string]any, nIn, nOut int) *Node {
 	t.Helper()
 	n := &Node{Name: "under_test", OpType: opType, Opset: opset, Attrs: map[string]*Attr{}}

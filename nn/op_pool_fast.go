@@ -94,17 +94,7 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32, arg []uint8) bool 
 							a0, a1, a2 := r0[b:b+3], r1[b:b+3], r2[b:b+3]
 							m := max(a0[0], a0[1], a0[2], a1[0], a1[1], a1[2], a2[0], a2[1], a2[2])
 							yr[ow] = m
-							k := poolArgNone
-							if c := poolArg3(m, a2); c < 3 {
-								k = 6 + c
-							}
-							if c := poolArg3(m, a1); c < 3 {
-								k = 3 + c
-							}
-							if c := poolArg3(m, a0); c < 3 {
-								k = c
-							}
-							ar[ow] = uint8(k)
+							ar[ow] = uint8(poolArg9(m, a0, a1, a2))
 						}
 						break
 					}
@@ -156,11 +146,28 @@ func poolMax3x3s2F32(g *convGeom, planes int, x, y []float32, arg []uint8) bool 
 // whose maximum no element equals (a NaN): the backward pass scans it.
 const poolArgNone = 255
 
+// poolArg9 returns the window position kh·3+kw of the first element of a
+// full 3×3 window (rows a0, a1, a2 in order, then columns) equal to m,
+// poolArgNone when none is.
+func poolArg9[T float32 | float64](m T, a0, a1, a2 []T) int {
+	k := poolArgNone
+	if c := poolArg3(m, a2); c < 3 {
+		k = 6 + c
+	}
+	if c := poolArg3(m, a1); c < 3 {
+		k = 3 + c
+	}
+	if c := poolArg3(m, a0); c < 3 {
+		k = c
+	}
+	return k
+}
+
 // poolArg3 returns the index of the first of a[0:3] equal to m, 3 when
 // none is. Its conditional assignments, last to first, compile to
 // conditional moves: where the maximum of random data lies defeats a
 // branch predictor. (The pooling loops combine three rows the same way.)
-func poolArg3(m float32, a []float32) int {
+func poolArg3[T float32 | float64](m T, a []T) int {
 	a = a[:3]
 	k := 3
 	if a[2] == m {

@@ -11,12 +11,6 @@ import (
 // and s a graph input: y's weights can be cached, z's cannot.
 func packTestGraph(t *testing.T, rng *rand.Rand) *Graph {
 	t.Helper()
-	node := func(op string, opset int, attrs map[string]any, ins, outs []string) *Node {
-		n := gradTestNode(t, op, opset, attrs, len(ins), len(outs))
-		n.Name = op + "_" + outs[0]
-		n.Inputs, n.Outputs = ins, outs
-		return n
-	}
 	g := &Graph{
 		Inputs:  []ValueInfo{{Name: "x", DType: Float32}, {Name: "s", DType: Float32}},
 		Outputs: []ValueInfo{{Name: "y"}, {Name: "z"}},
@@ -28,9 +22,9 @@ func packTestGraph(t *testing.T, rng *rand.Rand) *Graph {
 	g.AddParam(&Param{Name: "w", Value: w})
 	pads := map[string]any{"pads": []int{1, 1, 1, 1}}
 	g.Nodes = []*Node{
-		node("Conv", 11, pads, []string{"x", "w"}, []string{"y"}),
-		node("Mul", 14, nil, []string{"w", "s"}, []string{"ws"}),
-		node("Conv", 11, pads, []string{"x", "ws"}, []string{"z"}),
+		graphTestNode(t, "Conv", 11, pads, []string{"x", "w"}, []string{"y"}),
+		graphTestNode(t, "Mul", 14, nil, []string{"w", "s"}, []string{"ws"}),
+		graphTestNode(t, "Conv", 11, pads, []string{"x", "ws"}, []string{"z"}),
 	}
 	return g
 }
