@@ -137,18 +137,50 @@ func main() {
 // each run and took CPU from graft's runs that followed at once.
 const ortSpinPause = 200 * time.Millisecond
 
-// blockWarm is the number of untimed runs that start every block of
-// either engine. The first run after an idle spell is slow on this
+// blockWarm is how long every block of either engine runs untimed first
+// (at least one run). The first runs after an idle spell are slow on this
 // virtual machine (graft mobilenet_v2 at batch 8: 48-71 ms after a 200 ms
-// sleep, 41 ms back to back; 20 ms of busy work before it removed the
-// difference), and without them only graft's blocks, which follow the
-// pause, started cold while onnxruntime's followed graft's runs.
-const blockWarm = 1
+// sleep, 41 ms back to back; 20 ms of busy work before them removed the
+// difference), and without it only graft's blocks, which follow the
+// pause, started cold while onnxruntime's followed graft's runs. A single
+// warm-up run was not enough at batch 1: graft's mobilenet_v2 measured
+// 12 ms against 9 ms alone.
+const blockWarm = 100 * time.Millisecond
+
+// warmUp runs run untimed for at least blockWarm, and at least once.
+func warmUp(run func() error) error {
+	start := time.Now()
+	for {
+		if err := run(); err != nil {
+			return err
+		}
+		if time.Since(start) >= blockWarm {
+			return nil
+		}
+	}
+}
+
+// graftBlock is one block of graft: warm-up (warmUp), then n timed runs.
+func graftBlock(g *nn.Graph, feed map[string]*nn.Tensor, n int) (map[string]*nn.Tensor, []float64, error) {
+	if err := warmUp(func() error { _, err := g.Run(nil, feed); return err }); err != nil {
+		return nil, nil, err
+	}
+	return timeGraft(g, feed, n)
+}
+
+// ortBlock is one block of onnxruntime: warm-up (warmUp), then n timed
+// runs.
+func ortBlock(sess *ortref.Session, feed map[string]*nn.Tensor, n int) ([]float64, map[string]*nn.Tensor, error) {
+	if err := warmUp(func() error { _, err := sess.Run(feed); return err }); err != nil {
+		return nil, nil, err
+	}
+	return timeORT(sess, feed, n, 0)
+}
 
 // measurePair times graft and onnxruntime (when ortErr is nil) on the
 // same random inputs at each batch size, in alternating blocks: after
 // warm untimed runs of each, rounds rounds of runs/rounds timed runs of
-// graft then of onnxruntime, each block after blockWarm untimed runs. A
+// graft then of onnxruntime, each block after blockWarm of untimed runs. A
 // slow phase of a shared machine then slows both engines' medians alike
 // instead of whichever ran in it. Graft's outputs are compared with
 // onnxruntime's.
@@ -199,14 +231,14 @@ func measurePair(name, path string, g *nn.Graph, batches []int, threads, runs, w
 			if sess != nil {
 				time.Sleep(ortSpinPause)
 			}
-			out, t, err := timeGraft(g, feed, blockWarm+n)
+			out, t, err := graftBlock(g, feed, n)
 			if err != nil {
 				r.Note = "graft: " + err.Error()
 				break
 			}
-			gt, graftOut = append(gt, t[blockWarm:]...), out
+			gt, graftOut = append(gt, t...), out
 			if sess != nil {
-				t, out, err := timeORT(sess, feed, n, blockWarm)
+				t, out, err := ortBlock(sess, feed, n)
 				if err != nil {
 					r.Note = "onnxruntime: " + err.Error()
 					sess.Close()
