@@ -32,7 +32,7 @@ bench:
 # GEMM, pooling and normalization benchmarks of package nn, with the same
 # build tag as make test); prints the top of each profile. Outputs in
 # bench/profiles/ (git-ignored).
-KERNEL_BENCH ?= GemmOffsVsBackend|PfBlockMobileNet|ConvBatched|ConvDepthwise|ConvPointwise|ConvBackward|Gemm1024|PoolBackward|NmgBatchNormTrain|MaxPool3x3s2
+KERNEL_BENCH ?= GemmOffsVsBackend|PfBlockMobileNet|ConvNHWC|ConvBatched|ConvDepthwise|ConvPointwise|ConvBackward|Gemm1024|PoolBackward|NmgBatchNormTrain|MaxPool3x3s2
 bench-kernels:
 	@mkdir -p bench/profiles
 	$(GO) test $(GOFLAGS_TAGS) -run '^$$' -bench '$(KERNEL_BENCH)' -benchtime 5x -benchmem -cpu 2 \

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -172,5 +173,53 @@ func TestConvBackWeightNHWCMatchesIm2col(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkConvNHWC times the channels-last forward path against the path
+// convForward would take without it, on resnet18's layers at 7×7, 14×14
+// and 28×28 (and their stride-2 entries) at batch 1, 8 and 16: the
+// measurements behind convNHWCOK. The weights are rearranged on every call
+// (no cache), as in training.
+func BenchmarkConvNHWC(b *testing.B) {
+	if !gemmasm.OK512 {
+		b.Skip("no AVX-512")
+	}
+	for _, sh := range []struct {
+		name       string
+		C, M, H, k int
+		s, p       int
+	}{
+		{"layer2", 128, 128, 28, 3, 1, 1},
+		{"layer3", 256, 256, 14, 3, 1, 1},
+		{"layer4", 512, 512, 7, 3, 1, 1},
+		{"layer3s2", 128, 256, 28, 3, 2, 1},
+		{"layer4s2", 256, 512, 14, 3, 2, 1},
+		{"down4", 256, 512, 14, 1, 2, 0},
+	} {
+		for _, N := range []int{1, 8, 16} {
+			a := convAttrs{autoPad: "NOTSET", strides: []int{sh.s, sh.s}, pads: []int{sh.p, sh.p, sh.p, sh.p}}
+			g := convTestGeom(b, &a, []int{sh.H, sh.H}, []int{sh.k, sh.k})
+			K := sh.C * g.kSize
+			rng := rand.New(rand.NewSource(1))
+			x, w := toF32(randF64(rng, N*sh.C*g.inSize).F64), toF32(randF64(rng, sh.M*K).F64)
+			y := make([]float32, N*sh.M*g.outSz)
+			flops := float64(2 * N * sh.M * K * g.outSz)
+			for _, path := range []string{"other", "nhwc"} {
+				b.Run(fmt.Sprintf("%s/b%d/%s", sh.name, N, path), func(b *testing.B) {
+					for i := 0; i < b.N; i++ {
+						switch {
+						case path == "nhwc":
+							convForwardNHWCF32(g, N, sh.C, sh.M, x, w, nil, y)
+						case !convBatchedPays(g, N) && convImplicitOK(g, 1):
+							convForwardImplicitF32(g, N, sh.C, sh.M, x, w, nil, y)
+						default:
+							convForwardBatched(g, N, sh.C, sh.M, convBatchSize(K, g.outSz, N), x, w, nil, y)
+						}
+					}
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
 	}
 }
