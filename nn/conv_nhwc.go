@@ -26,11 +26,14 @@ import (
 // kernel larger than 1×1 and at most convNHWCMaxOut output positions per
 // sample (convNHWCMaxOut1 for a single sample). Measured on resnet18's
 // layers at batch 1, 8 and 16 against the paths it replaces
-// (BenchmarkConvNHWC): as fast at 14×14 and up to 16% faster at 7×7 at
-// batch 8 and 16; at batch 1 33% faster at 14×14 and 17% at 28×28. Its
-// 1×1 stride-2 products were up to 1.6× slower than plain GEMMs, and at
-// 28×28 and 56×56 with 8 or 16 samples it was 3-25% slower than the
-// implicit GEMM.
+// (BenchmarkConvNHWC): up to 16% faster at 7×7 at batch 8 and 16; at
+// 14×14 within a few percent either way at batch 8 and 16 (a later run
+// on a busier machine had it 7% slower at batch 16); at batch 1 up to 33%
+// faster at 14×14 and 17% at 28×28. Its 1×1 stride-2 products were up to
+// 1.6× slower than plain GEMMs, and at 28×28 and 56×56 with 8 or 16
+// samples it was 3-25% slower than the implicit GEMM. Whole resnet18
+// runs, alternating with the build before it: inference 5% faster at
+// batch 8 and 9% at batch 1, the training step 2% faster.
 func convNHWCOK(g *convGeom, N, G int) bool {
 	limit := convNHWCMaxOut
 	if N == 1 {
