@@ -224,7 +224,7 @@ func cvgConvBackBatched[T float32 | float64](g *convGeom, N, C, M, nb int, x, w,
 		}
 	}
 	if rowsW.on {
-		cvgWeightStore(K, M, rowsW.acc, any(dw).([]float32), false)
+		cvgWeightStore(K, M, rowsW.acc, any(dw).([]float32))
 	}
 }
 

@@ -202,32 +202,25 @@ func TestConvTapsMatchesIm2col(t *testing.T) {
 // padding and odd/even size, including a NaN input.
 func TestPoolMax3x3s2MatchesGeneral(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
-	for _, in := range [][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {112, 112}} {
-		for _, pads := range [][]int{nil, {1, 1, 1, 1}, {0, 1, 1, 0}, {1, 0, 0, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}} {
-			a := convAttrs{autoPad: "NOTSET", strides: []int{2, 2}, pads: pads}
-			g, err := convMakeGeom(&a, in[:], []int{3, 3})
-			if err != nil {
-				continue
-			}
-			planes := 3
-			x := make([]float32, planes*g.inSize)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
-			x[len(x)/2] = float32(math.NaN())
-			want := make([]float32, planes*g.outSz)
-			poolMaxRows(g, planes, x, want)
-			got := make([]float32, len(want))
-			if !poolMax3x3s2F32(g, planes, x, got, nil) {
-				t.Fatalf("%v pads %v: fast path not taken", in, pads)
-			}
-			for i := range want {
-				if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
-					t.Fatalf("%v pads %v: y[%d] = %v, general kernel %v", in, pads, i, got[i], want[i])
-				}
+	poolS2Geoms([][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {112, 112}}, func(in [2]int, pads []int, g *convGeom) {
+		planes := 3
+		x := make([]float32, planes*g.inSize)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		x[len(x)/2] = float32(math.NaN())
+		want := make([]float32, planes*g.outSz)
+		poolMaxRows(g, planes, x, want)
+		got := make([]float32, len(want))
+		if !poolMax3x3s2F32(g, planes, x, got, nil) {
+			t.Fatalf("%v pads %v: fast path not taken", in, pads)
+		}
+		for i := range want {
+			if got[i] != want[i] && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+				t.Fatalf("%v pads %v: y[%d] = %v, general kernel %v", in, pads, i, got[i], want[i])
 			}
 		}
-	}
+	})
 }
 
 // The 3×3 stride-2 fast path's recorded window positions route the
@@ -237,37 +230,46 @@ func TestPoolMax3x3s2MatchesGeneral(t *testing.T) {
 // poolArgNone and fall back to the scan).
 func TestPoolMaxArgBackMatchesScan(t *testing.T) {
 	rng := rand.New(rand.NewSource(6))
-	for _, in := range [][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {30, 31}, {37, 112}, {36, 75}} {
+	poolS2Geoms([][2]int{{9, 9}, {8, 11}, {3, 3}, {4, 5}, {2, 2}, {1, 2}, {30, 31}, {37, 112}, {36, 75}}, func(in [2]int, pads []int, g *convGeom) {
+		planes := 3
+		x := make([]float32, planes*g.inSize)
+		for i := range x {
+			x[i] = float32(rng.Intn(4)) // many ties
+		}
+		x[len(x)/2] = float32(math.NaN())
+		y := make([]float32, planes*g.outSz)
+		arg := make([]uint8, len(y))
+		if !poolMax3x3s2F32(g, planes, x, y, arg) {
+			t.Fatalf("%v pads %v: fast path not taken", in, pads)
+		}
+		dy := make([]float32, len(y))
+		for i := range dy {
+			dy[i] = float32(rng.NormFloat64())
+		}
+		want := make([]float32, len(x))
+		cvgMaxPoolBack(g, planes, x, y, dy, want)
+		got := make([]float32, len(x))
+		cvgMaxPoolBackArg(g, planes, arg, x, dy, got)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%v pads %v: dx[%d] = %v, scan gives %v", in, pads, i, got[i], want[i])
+			}
+		}
+	})
+}
+
+// poolS2Geoms calls fn with the geometry of 3×3 stride-2 pooling over each
+// input size under every padding of at most one on each side (skipping the
+// combinations that give no output).
+func poolS2Geoms(sizes [][2]int, fn func(in [2]int, pads []int, g *convGeom)) {
+	for _, in := range sizes {
 		for _, pads := range [][]int{nil, {1, 1, 1, 1}, {0, 1, 1, 0}, {1, 0, 0, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}} {
 			a := convAttrs{autoPad: "NOTSET", strides: []int{2, 2}, pads: pads}
 			g, err := convMakeGeom(&a, in[:], []int{3, 3})
 			if err != nil {
 				continue
 			}
-			planes := 3
-			x := make([]float32, planes*g.inSize)
-			for i := range x {
-				x[i] = float32(rng.Intn(4)) // many ties
-			}
-			x[len(x)/2] = float32(math.NaN())
-			y := make([]float32, planes*g.outSz)
-			arg := make([]uint8, len(y))
-			if !poolMax3x3s2F32(g, planes, x, y, arg) {
-				t.Fatalf("%v pads %v: fast path not taken", in, pads)
-			}
-			dy := make([]float32, len(y))
-			for i := range dy {
-				dy[i] = float32(rng.NormFloat64())
-			}
-			want := make([]float32, len(x))
-			cvgMaxPoolBack(g, planes, x, y, dy, want)
-			got := make([]float32, len(x))
-			cvgMaxPoolBackArg(g, planes, arg, x, dy, got)
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("%v pads %v: dx[%d] = %v, scan gives %v", in, pads, i, got[i], want[i])
-				}
-			}
+			fn(in, pads, g)
 		}
 	}
 }

@@ -326,7 +326,7 @@ func cvgConvBackWeightImplicitChunks(g *convGeom, N, C, M int, x, dy, dw []float
 		}
 		cvgWeightRows(K, M, L, cnb, xs, aBase, aoffs, zeroRow, dyT, acc, n0 == 0)
 	}
-	cvgWeightStore(K, M, acc, dw, false)
+	cvgWeightStore(K, M, acc, dw)
 }
 
 // cvgWeightRows accumulates the transposed weight gradient
@@ -396,29 +396,12 @@ func cvgWeightRows(K, M, L, cnb int, xs []float32, aBase func(j int) int, aoffs 
 }
 
 // cvgWeightStore writes the transposed weight gradient acc [K][M] to dw
-// [M][K], adding to it when add.
-func cvgWeightStore(K, M int, acc, dw []float32, add bool) {
-	if !add && gemmasm.OK {
-		// 16 rows of acc (columns of dw) per task.
-		gemmParallel((K+15)/16, func(lo, hi int) {
-			r0, r1 := lo*16, min(hi*16, K)
-			convTransposeF32(dw[r0:], K, acc[r0*M:], M, r1-r0, M)
-		})
-		return
-	}
-	gemmParallel(M, func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			row := dw[m*K:][:K]
-			if add {
-				for k := range row {
-					row[k] += acc[k*M+m]
-				}
-				continue
-			}
-			for k := range row {
-				row[k] = acc[k*M+m]
-			}
-		}
+// [M][K].
+func cvgWeightStore(K, M int, acc, dw []float32) {
+	// 16 rows of acc (columns of dw) per task.
+	gemmParallel((K+15)/16, func(lo, hi int) {
+		r0, r1 := lo*16, min(hi*16, K)
+		convTransposeF32(dw[r0:], K, acc[r0*M:], M, r1-r0, M)
 	})
 }
 
@@ -591,11 +574,7 @@ func convTransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int
 	if gemmasm.OK {
 		for ; r+16 <= rows; r += 16 {
 			c0 := gemmasm.Transpose16(cols, src[r*lds:], lds, dst[r:], ldd)
-			for i := r; i < r+16; i++ {
-				for c, v := range src[i*lds+c0 : i*lds+cols] {
-					dst[(c0+c)*ldd+i] = v
-				}
-			}
+			convTransposeScalar(dst, ldd, src, lds, r, r+16, c0, cols)
 		}
 	}
 	for ; r+8 <= rows; r += 8 {
@@ -613,9 +592,15 @@ func convTransposeF32(dst []float32, ldd int, src []float32, lds, rows, cols int
 			d[4], d[5], d[6], d[7] = s4[c], s5[c], s6[c], s7[c]
 		}
 	}
-	for ; r < rows; r++ {
-		for c, v := range src[r*lds:][:cols] {
-			dst[c*ldd+r] = v
+	convTransposeScalar(dst, ldd, src, lds, r, rows, 0, cols)
+}
+
+// convTransposeScalar is convTransposeF32 for rows [r0, r1) and columns
+// [c0, cols), one value at a time.
+func convTransposeScalar(dst []float32, ldd int, src []float32, lds, r0, r1, c0, cols int) {
+	for r := r0; r < r1; r++ {
+		for c, v := range src[r*lds+c0 : r*lds+cols] {
+			dst[(c0+c)*ldd+r] = v
 		}
 	}
 }

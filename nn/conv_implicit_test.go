@@ -276,28 +276,13 @@ func TestConvBackWeightImplicitMatchesIm2col(t *testing.T) {
 			if !cvgConvBackWeightImplicitOK(g, 1, 1) {
 				t.Fatalf("geometry %+v not accepted by cvgConvBackWeightImplicitOK", g)
 			}
-			K := tc.C * g.kSize
-			x := randF64(rng, tc.N*tc.C*g.inSize).F64
-			w := randF64(rng, tc.M*K).F64
-			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
-			want := make([]float64, len(w))
-			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, nil, want)
-			dw := make([]float32, len(w))
-			scale := 0.0
-			for _, v := range want {
-				scale = max(scale, math.Abs(v))
-			}
 			// Chunks: automatic (all samples here), one sample, two.
 			for _, nb := range []int{0, 1, 2} {
-				for i := range dw {
-					dw[i] = float32(math.NaN())
-				}
-				cvgConvBackWeightImplicitChunks(g, tc.N, tc.C, tc.M, toF32(x), toF32(dy), dw, nb)
-				for i, wv := range want {
-					if d := math.Abs(float64(dw[i]) - wv); !(d <= 1e-5*(scale+1)) {
-						t.Fatalf("chunks of %d: dw[%d] = %v, want %v", nb, i, dw[i], wv)
-					}
-				}
+				t.Run(fmt.Sprintf("nb=%d", nb), func(t *testing.T) {
+					cvgCheckDw(t, rng, g, tc.N, tc.C, tc.M, func(x, dy, dw []float32) {
+						cvgConvBackWeightImplicitChunks(g, tc.N, tc.C, tc.M, x, dy, dw, nb)
+					})
+				})
 			}
 		})
 	}
@@ -314,26 +299,49 @@ func toF32(v []float64) []float32 {
 
 // cvgCheckDx runs the float32 input gradient fn(w, dy, dx) of geometry g on
 // random operands, dx poisoned with NaN, and compares it with the float64
-// im2col reference (cvgConvBack) to 1e-5 of the largest value.
+// im2col backward pass (to 1e-5 of the largest value).
 func cvgCheckDx(t *testing.T, rng *rand.Rand, g *convGeom, N, C, M int, fn func(w, dy, dx []float32)) {
+	t.Helper()
+	cvgCheckGrad(t, rng, g, N, C, M, "dx", func(x, w, dy, dx, _ []float32) { fn(w, dy, dx) })
+}
+
+// cvgCheckDw is cvgCheckDx for the weight gradient fn(x, dy, dw).
+func cvgCheckDw(t *testing.T, rng *rand.Rand, g *convGeom, N, C, M int, fn func(x, dy, dw []float32)) {
+	t.Helper()
+	cvgCheckGrad(t, rng, g, N, C, M, "dw", func(x, w, dy, _, dw []float32) { fn(x, dy, dw) })
+}
+
+// cvgCheckGrad runs fn(x, w, dy, dx, dw) on random float32 operands, with
+// the gradient named what ("dx" or "dw") poisoned with NaN, and compares
+// that gradient with the float64 im2col backward pass (to 1e-5 of its
+// largest value).
+func cvgCheckGrad(t *testing.T, rng *rand.Rand, g *convGeom, N, C, M int, what string, fn func(x, w, dy, dx, dw []float32)) {
 	t.Helper()
 	x := randF64(rng, N*C*g.inSize).F64
 	w := randF64(rng, M*C*g.kSize).F64
 	dy := randF64(rng, N*M*g.outSz).F64
-	want := make([]float64, len(x))
-	cvgConvBack(g, N, C, M, 1, x, w, dy, want, nil)
-	dx := make([]float32, len(x))
-	for i := range dx {
-		dx[i] = float32(math.NaN())
+	wantDx, wantDw := make([]float64, len(x)), make([]float64, len(w))
+	cvgConvBack(g, N, C, M, 1, x, w, dy, wantDx, wantDw)
+	want := wantDx
+	if what == "dw" {
+		want = wantDw
 	}
-	fn(toF32(w), toF32(dy), dx)
+	got := make([]float32, len(want))
+	for i := range got {
+		got[i] = float32(math.NaN())
+	}
+	dx, dw := got, []float32(nil)
+	if what == "dw" {
+		dx, dw = nil, got
+	}
+	fn(toF32(x), toF32(w), toF32(dy), dx, dw)
 	scale := 0.0
 	for _, v := range want {
 		scale = max(scale, math.Abs(v))
 	}
 	for i, wv := range want {
-		if d := math.Abs(float64(dx[i]) - wv); !(d <= 1e-5*(scale+1)) {
-			t.Fatalf("dx[%d] = %v, want %v", i, dx[i], wv)
+		if d := math.Abs(float64(got[i]) - wv); !(d <= 1e-5*(scale+1)) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], wv)
 		}
 	}
 }

@@ -99,23 +99,11 @@ func TestConvBackDataNHWCMatchesIm2col(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil}
 			g := convTestGeom(t, &a, tc.in, tc.k)
-			x := randF64(rng, tc.N*tc.C*g.inSize).F64
-			w := randF64(rng, tc.M*tc.C*g.kSize).F64
-			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
-			want := make([]float64, len(x))
-			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, want, nil)
-			dx := make([]float32, len(x))
-			for i := range dx {
-				dx[i] = float32(math.NaN())
-			}
-			if !cvgConvBackDataNHWC(g, tc.N, tc.C, tc.M, toF32(w), toF32(dy), dx) {
-				t.Fatal("declined")
-			}
-			for i, v := range want {
-				if d := math.Abs(float64(dx[i]) - v); !(d <= 1e-4*(1+math.Abs(v))) {
-					t.Fatalf("dx[%d] = %v, want %v", i, dx[i], v)
+			cvgCheckDx(t, rng, g, tc.N, tc.C, tc.M, func(w, dy, dx []float32) {
+				if !cvgConvBackDataNHWC(g, tc.N, tc.C, tc.M, w, dy, dx) {
+					t.Fatal("declined")
 				}
-			}
+			})
 		})
 	}
 	a := convAttrs{autoPad: "NOTSET", pads: []int{1, 1, 1, 1}, strides: []int{2, 2}}
@@ -151,27 +139,11 @@ func TestConvBackWeightNHWCMatchesIm2col(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := convAttrs{autoPad: "NOTSET", pads: tc.pads, dilations: tc.dil, strides: tc.strides}
 			g := convTestGeom(t, &a, tc.in, tc.k)
-			x := randF64(rng, tc.N*tc.C*g.inSize).F64
-			w := randF64(rng, tc.M*tc.C*g.kSize).F64
-			dy := randF64(rng, tc.N*tc.M*g.outSz).F64
-			want := make([]float64, len(w))
-			cvgConvBack(g, tc.N, tc.C, tc.M, 1, x, w, dy, nil, want)
-			dw := make([]float32, len(w))
-			for i := range dw {
-				dw[i] = float32(math.NaN())
-			}
-			if !cvgConvBackWeightNHWC(g, tc.N, tc.C, tc.M, toF32(x), toF32(dy), dw) {
-				t.Fatal("declined")
-			}
-			scale := 0.0
-			for _, v := range want {
-				scale = max(scale, math.Abs(v))
-			}
-			for i, v := range want {
-				if d := math.Abs(float64(dw[i]) - v); !(d <= 1e-5*(scale+1)) {
-					t.Fatalf("dw[%d] = %v, want %v", i, dw[i], v)
+			cvgCheckDw(t, rng, g, tc.N, tc.C, tc.M, func(x, dy, dw []float32) {
+				if !cvgConvBackWeightNHWC(g, tc.N, tc.C, tc.M, x, dy, dw) {
+					t.Fatal("declined")
 				}
-			}
+			})
 		})
 	}
 }
@@ -219,6 +191,36 @@ func BenchmarkConvNHWC(b *testing.B) {
 					}
 					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
+			}
+		}
+	}
+}
+
+// convTransposeF32 writes every element of the transpose and nothing else,
+// for row counts around its 16- and 8-row blocks and column counts around
+// the 8-column vector kernels, with padded strides on both sides.
+func TestConvTransposeF32(t *testing.T) {
+	for _, rows := range []int{1, 7, 8, 15, 16, 17, 33} {
+		for _, cols := range []int{1, 7, 8, 9, 29} {
+			lds, ldd := cols+2, rows+3
+			src := make([]float32, (rows-1)*lds+cols)
+			for i := range src {
+				src[i] = float32(i)
+			}
+			dst := make([]float32, (cols-1)*ldd+rows+1)
+			for i := range dst {
+				dst[i] = -1
+			}
+			convTransposeF32(dst, ldd, src, lds, rows, cols)
+			for i, v := range dst {
+				c, r := i/ldd, i%ldd
+				want := float32(-1)
+				if c < cols && r < rows {
+					want = src[r*lds+c]
+				}
+				if v != want {
+					t.Fatalf("rows=%d cols=%d: dst[%d*%d+%d] = %v, want %v", rows, cols, c, ldd, r, v, want)
+				}
 			}
 		}
 	}

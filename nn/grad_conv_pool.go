@@ -218,6 +218,9 @@ func cvgMaxPoolBackArg(g *convGeom, planes int, arg []uint8, x, dy, dx []float32
 	for k := range off {
 		off[k] = k/3*iW + k%3
 	}
+	// Tap ranges of the windows, for the NaN ones that fall back to the scan.
+	hLo, hHi := cvgTapRanges(oH, g.s[1], g.pb[1], g.d[1], g.k[1], iH)
+	wLo, wHi := cvgTapRanges(oW, g.s[2], g.pb[2], g.d[2], g.k[2], iW)
 	gemmParallel(planes, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			dxc := dx[p*g.inSize:][:g.inSize]
@@ -230,8 +233,6 @@ func cvgMaxPoolBackArg(g *convGeom, planes int, arg []uint8, x, dy, dx []float32
 						dxc[h0*iW+ow*g.s[2]-g.pb[2]+off[k]] += dyr[ow]
 						continue
 					}
-					hLo, hHi := cvgTapRanges(oH, g.s[1], g.pb[1], g.d[1], g.k[1], iH)
-					wLo, wHi := cvgTapRanges(oW, g.s[2], g.pb[2], g.d[2], g.k[2], iW)
 					if bi := cvgArgmax(g, x[p*g.inSize:][:g.inSize], 0, oh, ow, 0, 1, hLo[oh], hHi[oh], wLo[ow], wHi[ow], iH, iW); bi >= 0 {
 						dxc[bi] += dyr[ow]
 					}

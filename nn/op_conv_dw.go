@@ -50,9 +50,9 @@ func convDepthwiseF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 		if s > 1 && !direct2 {
 			// Pooled: cleared once, since the same positions (the ends of
 			// short phases) stay unwritten for every channel.
-			p := gemmGetBuf(iD * iH * rowLen)
-			defer gemmPutBuf(p)
-			scratch = *p
+			var release func()
+			scratch, release = convBuf[float32](iD * iH * rowLen)
+			defer release()
 			clear(scratch)
 		}
 		var tmp [8]float32
@@ -161,9 +161,8 @@ func convDepthwiseFlatF32(g *convGeom, N, C, M, G int, x, w, b, y []float32) {
 	Mg := M / G
 	d := newDWFlat(g, g.out[1])
 	gemmParallel(N*M, func(lo, hi int) {
-		bufP := gemmGetBuf(d.bufLen)
-		defer gemmPutBuf(bufP)
-		buf := *bufP
+		buf, release := convBuf[float32](d.bufLen)
+		defer release()
 		d.prepare(buf)
 		for p := lo; p < hi; p++ {
 			n, m := p/M, p%M

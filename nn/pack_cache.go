@@ -58,32 +58,15 @@ func newPackCache(g *Graph) *packCache {
 // a is a whole parameter or constant of the graph (c may be nil), a fresh
 // one released by that function otherwise.
 func (c *packCache) pack(trans bool, m, k int, a []float32, lda int) (*gemmOffsA, func()) {
-	if c == nil || len(a) == 0 {
-		pa := gemmOffsPack(trans, m, k, a, lda)
-		return pa, pa.release
-	}
-	key := packKey{data: &a[0], m: m, k: k, lda: lda, trans: trans}
-	c.mu.Lock()
-	n, isConst := c.consts[key.data]
-	pa := c.packs[key]
-	c.mu.Unlock()
-	if !isConst || n != len(a) {
-		pa := gemmOffsPack(trans, m, k, a, lda)
-		return pa, pa.release
-	}
-	if pa == nil {
-		// Two runs may pack the same weights at once; the first stored wins.
-		pa = gemmOffsPack(trans, m, k, a, lda)
-		c.mu.Lock()
-		if old := c.packs[key]; old != nil {
-			pa.release()
-			pa = old
-		} else {
-			c.packs[key] = pa
+	build := func() *gemmOffsA { return gemmOffsPack(trans, m, k, a, lda) }
+	if c != nil && len(a) > 0 {
+		key := packKey{data: &a[0], m: m, k: k, lda: lda, trans: trans}
+		if pa, ok := packCached(c, c.packs, key, a, build, (*gemmOffsA).release); ok {
+			return pa, func() {}
 		}
-		c.mu.Unlock()
 	}
-	return pa, func() {}
+	pa := build()
+	return pa, pa.release
 }
 
 // prepared returns a rearranged into n values by build (of kind kind), and
@@ -92,27 +75,44 @@ func (c *packCache) pack(trans bool, m, k int, a []float32, lda int) (*gemmOffsA
 // returned to the buffer pool by that function otherwise.
 func (c *packCache) prepared(kind int, a []float32, n int, build func(dst []float32)) ([]float32, func()) {
 	if c != nil && len(a) > 0 {
-		key := prepKey{data: &a[0], kind: kind}
-		c.mu.Lock()
-		l, isConst := c.consts[key.data]
-		d := c.prepares[key]
-		c.mu.Unlock()
-		if isConst && l == len(a) {
-			if d == nil {
-				d = make([]float32, n)
-				build(d)
-				c.mu.Lock()
-				if old := c.prepares[key]; old != nil {
-					d = old
-				} else {
-					c.prepares[key] = d
-				}
-				c.mu.Unlock()
-			}
+		fresh := func() []float32 {
+			d := make([]float32, n)
+			build(d)
+			return d
+		}
+		if d, ok := packCached(c, c.prepares, prepKey{data: &a[0], kind: kind}, a, fresh, nil); ok {
 			return d, func() {}
 		}
 	}
 	d, release := convBuf[float32](n)
 	build(d)
 	return d, release
+}
+
+// packCached returns m[key], building and storing it first, when a is a
+// whole parameter or constant of c's graph; ok is false otherwise. Two runs
+// may build the same entry at once: the first stored wins, and drop (when
+// not nil) frees the other.
+func packCached[K comparable, V any](c *packCache, m map[K]V, key K, a []float32, build func() V, drop func(V)) (v V, ok bool) {
+	c.mu.Lock()
+	n, isConst := c.consts[&a[0]]
+	v, found := m[key]
+	c.mu.Unlock()
+	if !isConst || n != len(a) {
+		return v, false
+	}
+	if found {
+		return v, true
+	}
+	v = build()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, found := m[key]; found {
+		if drop != nil {
+			drop(v)
+		}
+		return old, true
+	}
+	m[key] = v
+	return v, true
 }

@@ -370,16 +370,14 @@ func pfBlockF32(bg *pfBlockGeom, x, we, be, wd, bd, wp, bp, y []float32) {
 	gemmParallel(N*parts, func(lo, hi int) {
 		var eBuf []float32
 		if expand {
-			p := gemmGetBuf(Cd * eS)
-			defer gemmPutBuf(p)
-			eBuf = *p
+			var release func()
+			eBuf, release = convBuf[float32](Cd * eS)
+			defer release()
 		}
-		dP := gemmGetBuf(Cd * dS)
-		defer gemmPutBuf(dP)
-		dBuf := *dP
-		bufP := gemmGetBuf(d.bufLen)
-		defer gemmPutBuf(bufP)
-		buf := *bufP
+		dBuf, releaseD := convBuf[float32](Cd * dS)
+		defer releaseD()
+		buf, release := convBuf[float32](d.bufLen)
+		defer release()
 		d.prepare(buf)
 		for t := lo; t < hi; t++ {
 			n, part := t/parts, t%parts
